@@ -1,0 +1,18 @@
+//! armlet-core: GGUF parsing and LLM inference (Falcon-H1, llama) for the ARM1176, with no
+//! standard library and no allocator.
+//!
+//! The data path: model bytes -> [`gguf::File::parse`] -> `Model::from_gguf` -> `Plan::new`
+//! -> arena -> `Session` -> logits -> sampler -> detokenizer -> `embedded_io::Write`.
+//! Every buffer is a slice the caller hands in; nothing here allocates, and no input makes
+//! it panic. `unsafe` is confined to the ARM kernels in `quant::arm`.
+#![no_std]
+#![deny(unsafe_code)]
+
+pub mod gguf;
+pub mod quant;
+
+#[cfg(feature = "panic-handler")]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    loop {}
+}

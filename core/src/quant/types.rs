@@ -1,0 +1,195 @@
+//! The ggml tensor type table: every type id a GGUF file may name, its block geometry and
+//! whether armlet can compute with it. The GGUF parser uses the geometry to validate tensor
+//! byte ranges; the matvec dispatch uses `is_supported` to refuse what it cannot multiply.
+#![forbid(unsafe_code)]
+
+/// A ggml tensor element type, by its GGUF id.
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum GgmlType {
+    F32 = 0,
+    F16 = 1,
+    Q4_0 = 2,
+    Q4_1 = 3,
+    Q5_0 = 6,
+    Q5_1 = 7,
+    Q8_0 = 8,
+    Q8_1 = 9,
+    Q2_K = 10,
+    Q3_K = 11,
+    Q4_K = 12,
+    Q5_K = 13,
+    Q6_K = 14,
+    Q8_K = 15,
+    IQ2_XXS = 16,
+    IQ2_XS = 17,
+    IQ3_XXS = 18,
+    IQ1_S = 19,
+    IQ4_NL = 20,
+    IQ3_S = 21,
+    IQ2_S = 22,
+    IQ4_XS = 23,
+    I8 = 24,
+    I16 = 25,
+    I32 = 26,
+    I64 = 27,
+    F64 = 28,
+    IQ1_M = 29,
+    BF16 = 30,
+    TQ1_0 = 34,
+    TQ2_0 = 35,
+    MXFP4 = 39,
+}
+
+/// Every type in id order (for listings such as `armlet info` and the docs).
+pub const ALL_TYPES: [GgmlType; 32] = {
+    use GgmlType::*;
+    [
+        F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, IQ2_XXS,
+        IQ2_XS, IQ3_XXS, IQ1_S, IQ4_NL, IQ3_S, IQ2_S, IQ4_XS, I8, I16, I32, I64, F64, IQ1_M, BF16,
+        TQ1_0, TQ2_0, MXFP4,
+    ]
+};
+
+impl GgmlType {
+    /// The type for a GGUF type id, or `None` for ids ggml never defined or has retired.
+    pub fn from_id(id: u32) -> Option<GgmlType> {
+        ALL_TYPES.iter().copied().find(|t| *t as u32 == id)
+    }
+
+    /// The GGUF id.
+    pub fn id(self) -> u32 {
+        self as u32
+    }
+
+    /// ggml's name for the type (`Q4_K`, `BF16`, ...).
+    pub fn name(self) -> &'static str {
+        use GgmlType::*;
+        match self {
+            F32 => "F32",
+            F16 => "F16",
+            Q4_0 => "Q4_0",
+            Q4_1 => "Q4_1",
+            Q5_0 => "Q5_0",
+            Q5_1 => "Q5_1",
+            Q8_0 => "Q8_0",
+            Q8_1 => "Q8_1",
+            Q2_K => "Q2_K",
+            Q3_K => "Q3_K",
+            Q4_K => "Q4_K",
+            Q5_K => "Q5_K",
+            Q6_K => "Q6_K",
+            Q8_K => "Q8_K",
+            IQ2_XXS => "IQ2_XXS",
+            IQ2_XS => "IQ2_XS",
+            IQ3_XXS => "IQ3_XXS",
+            IQ1_S => "IQ1_S",
+            IQ4_NL => "IQ4_NL",
+            IQ3_S => "IQ3_S",
+            IQ2_S => "IQ2_S",
+            IQ4_XS => "IQ4_XS",
+            I8 => "I8",
+            I16 => "I16",
+            I32 => "I32",
+            I64 => "I64",
+            F64 => "F64",
+            IQ1_M => "IQ1_M",
+            BF16 => "BF16",
+            TQ1_0 => "TQ1_0",
+            TQ2_0 => "TQ2_0",
+            MXFP4 => "MXFP4",
+        }
+    }
+
+    /// Elements per block.
+    pub fn block_size(self) -> usize {
+        use GgmlType::*;
+        match self {
+            F32 | F16 | BF16 | I8 | I16 | I32 | I64 | F64 => 1,
+            Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q8_1 | IQ4_NL | MXFP4 => 32,
+            _ => 256,
+        }
+    }
+
+    /// Bytes per block.
+    pub fn block_bytes(self) -> usize {
+        use GgmlType::*;
+        match self {
+            F32 | I32 => 4,
+            F16 | BF16 | I16 => 2,
+            I8 => 1,
+            I64 | F64 => 8,
+            Q4_0 => 18,
+            Q4_1 => 20,
+            Q5_0 => 22,
+            Q5_1 => 24,
+            Q8_0 => 34,
+            Q8_1 => 36,
+            Q2_K => 84,
+            Q3_K => 110,
+            Q4_K => 144,
+            Q5_K => 176,
+            Q6_K => 210,
+            Q8_K => 292,
+            IQ2_XXS => 66,
+            IQ2_XS => 74,
+            IQ3_XXS => 98,
+            IQ1_S => 50,
+            IQ4_NL => 18,
+            IQ3_S => 110,
+            IQ2_S => 82,
+            IQ4_XS => 136,
+            IQ1_M => 56,
+            TQ1_0 => 54,
+            TQ2_0 => 66,
+            MXFP4 => 17,
+        }
+    }
+
+    /// Bytes of a row of `n` elements, or `None` when `n` is not a whole number of blocks
+    /// or the size overflows.
+    pub fn row_bytes(self, n: u64) -> Option<u64> {
+        let bs = self.block_size() as u64;
+        if n % bs != 0 {
+            return None;
+        }
+        (n / bs).checked_mul(self.block_bytes() as u64)
+    }
+
+    /// Whether armlet can decode and multiply weights of this type.
+    pub fn is_supported(self) -> bool {
+        use GgmlType::*;
+        matches!(
+            self,
+            F32 | F16 | BF16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q2_K | Q3_K | Q4_K | Q5_K | Q6_K
+        )
+    }
+}
+
+/// The names of the weight types armlet computes with, for error messages.
+pub const SUPPORTED_WEIGHT_TYPES: &str =
+    "F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_retired_ids_are_unknown() {
+        for t in ALL_TYPES {
+            assert_eq!(GgmlType::from_id(t.id()), Some(t));
+        }
+        for retired in [4, 5, 31, 32, 33, 36, 37, 38, 40, 1000] {
+            assert_eq!(GgmlType::from_id(retired), None);
+        }
+    }
+
+    #[test]
+    fn row_bytes_checks_block_multiples() {
+        assert_eq!(GgmlType::Q4_K.row_bytes(512), Some(288));
+        assert_eq!(GgmlType::Q4_K.row_bytes(100), None);
+        assert_eq!(GgmlType::F16.row_bytes(3), Some(6));
+        assert_eq!(GgmlType::Q8_0.row_bytes(u64::MAX - 31), None);
+    }
+}

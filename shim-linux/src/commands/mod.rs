@@ -1,0 +1,23 @@
+//! The subcommands, and the choice between them. `armlet [flags]` with no subcommand runs a
+//! completion (llama-completion's flags); `armlet info|logits|tokenize ...` run the tools.
+
+pub mod info;
+pub mod logits;
+
+const USAGE: &str = "\
+usage: armlet -m MODEL.gguf -p PROMPT [-n N] [options]   run a completion (llama-completion flags)
+       armlet info MODEL.gguf [--json] [--ctx N]          describe a model file and its memory plan
+       armlet logits -m MODEL -p PROMPT -n N -o FILE      write logits in the golden (.alog) format
+run `armlet --help` for every option";
+
+pub fn dispatch(args: &[String]) -> Result<(), String> {
+    match args.first().map(String::as_str) {
+        Some("info") => info::run(&args[1..]),
+        Some("logits") => logits::run(&args[1..]),
+        Some("-h") | Some("--help") | None => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(_) => Err(format!("completion is not available yet\n{USAGE}")),
+    }
+}

@@ -1,0 +1,18 @@
+//! armlet: the Linux command. It reads files, parses arguments, prints, and maps every
+//! error to a one-line message and exit status 1. All inference happens in armlet-core.
+
+mod commands;
+mod model_file;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match commands::dispatch(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("armlet: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
