@@ -10,6 +10,7 @@
 
 pub mod gguf;
 pub mod quant;
+pub mod sample;
 
 #[cfg(feature = "panic-handler")]
 #[panic_handler]
