@@ -1,0 +1,234 @@
+//! The activation formats: Q8_0 and Q8_1 (32-element blocks, llama.cpp's x86 AVX rounding,
+//! which the committed goldens were made with) and Q8_K (256-element blocks).
+//!
+//! The values are exactly llama.cpp's; the storage is armlet's own, 4-byte aligned so the ARM
+//! kernels can load words:
+//! - Q8_0 / Q8_1 block, [`Q8_BLOCK_BYTES`] = 40: `d` (f32 bits of `f16(d)`), `s` (f32 bits of
+//!   the f16 block sum, Q8_1 only, else 0), then the 32 `i8` quants.
+//! - Q8_K, for `nb` blocks: `nb` standard blocks of [`Q8K_BLOCK_BYTES`] = 292 (`d` f32, 256
+//!   `i8`, 16 `i16` bsums), then `nb` blocks of 512 bytes holding the same quants as `i16`
+//!   pairs permuted for the weight type's bit layout (see [`pair_layout`]): each word is
+//!   `(x[i], x[i + 2])`, so a DSP `SMLAD` multiplies it with two weights extracted from one
+//!   weight word by a single shift-and-mask.
+#![forbid(unsafe_code)]
+
+use super::GgmlType;
+
+/// Elements per Q8_0 / Q8_1 block.
+pub const QK8: usize = 32;
+/// Elements per K-quant superblock.
+pub const QK_K: usize = 256;
+/// armlet's Q8_0/Q8_1 activation block (see the module doc).
+pub const Q8_BLOCK_BYTES: usize = 40;
+/// armlet's standard Q8_K activation block (same fields and size as ggml's `block_q8_K`).
+pub const Q8K_BLOCK_BYTES: usize = 292;
+/// The permuted i16 copy of one Q8_K block (512 bytes), then 8 words of block sums: for the
+/// 32-wide sub-block layout (Q4_K/Q5_K) the pairs `(b32[0], b32[2])`, `(b32[1], b32[3])`,
+/// `(b32[4], b32[6])`, `(b32[5], b32[7])` of the 32-element sums, then 4 zero words.
+pub const Q8K_PAIRS_BYTES: usize = 544;
+
+const _: () = assert!(Q8K_BLOCK_BYTES == 4 + QK_K + 2 * (QK_K / 16));
+
+/// Bytes of `nb` Q8_K blocks prepared for `weight`, or None on overflow.
+pub fn q8k_bytes(_weight: GgmlType, nb: usize) -> Option<usize> {
+    nb.checked_mul(Q8K_BLOCK_BYTES + Q8K_PAIRS_BYTES)
+}
+
+/// Round half to even for |v| < 2^22 (llama.cpp's `nearest_int` trick; also what AVX's
+/// `_mm256_round_ps(.., NEAREST)` does in that range). Larger or non-finite values give
+/// garbage but no panic; callers clamp.
+#[inline(always)]
+pub fn nearest_int(v: f32) -> i32 {
+    let t = v + 12_582_912.0;
+    (t.to_bits() & 0x007f_ffff) as i32 - 0x0040_0000
+}
+
+/// Quantizes `x` (a multiple of 32 long) into `out` (`x.len() / 32 * 40` bytes) as Q8_0, or
+/// as Q8_1 with the block sums when `with_sum`.
+pub fn quantize_q8_0(x: &[f32], out: &mut [u8], with_sum: bool) {
+    for (xb, ob) in x.chunks_exact(QK8).zip(out.chunks_exact_mut(Q8_BLOCK_BYTES)) {
+        let mut amax = 0f32;
+        for v in xb {
+            let a = v.abs();
+            // Same as _mm256_max_ps folding: NaN-insensitive max.
+            if a > amax {
+                amax = a;
+            }
+        }
+        let d = amax / 127.0;
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+        let (head, qs) = ob.split_at_mut(8);
+        let mut sum = 0i32;
+        for (q, v) in qs.iter_mut().zip(xb) {
+            let r = nearest_int(v * id).clamp(-128, 127);
+            sum += r;
+            *q = r as i8 as u8;
+        }
+        let dh = super::f16_to_f32(super::f32_to_f16(d));
+        let s = if with_sum {
+            super::f16_to_f32(super::f32_to_f16(d * sum as f32))
+        } else {
+            0.0
+        };
+        head[0..4].copy_from_slice(&dh.to_bits().to_le_bytes());
+        head[4..8].copy_from_slice(&s.to_bits().to_le_bytes());
+    }
+}
+
+/// How a weight type's quant fields sit in its 4-byte words, for the permuted i16 copy:
+/// `(field_count, weight_index(word, field))`: the weight index of byte 0 of `word` in
+/// bit-field `field`; bytes 1, 2, 3 of the word hold weights +1, +2, +3.
+pub fn pair_layout(weight: GgmlType) -> (usize, fn(usize, usize) -> usize) {
+    fn nib32(w: usize, f: usize) -> usize {
+        64 * (w / 8) + 32 * f + 4 * (w % 8)
+    }
+    fn nib64(w: usize, f: usize) -> usize {
+        128 * (w / 16) + 64 * f + 4 * (w % 16)
+    }
+    fn crumb32(w: usize, f: usize) -> usize {
+        128 * (w / 8) + 32 * f + 4 * (w % 8)
+    }
+    match weight {
+        GgmlType::Q6_K => (2, nib64),
+        GgmlType::Q2_K | GgmlType::Q3_K => (4, crumb32),
+        _ => (2, nib32),
+    }
+}
+
+/// Which permutation [`pair_layout`] gives `weight` (types with equal ids share a layout).
+pub fn layout_id(weight: GgmlType) -> u8 {
+    match weight {
+        GgmlType::Q6_K => 1,
+        GgmlType::Q2_K | GgmlType::Q3_K => 2,
+        _ => 0,
+    }
+}
+
+/// Quantizes `x` (a multiple of 256 long) into `out` (`q8k_bytes(weight, n / 256)` bytes) as
+/// Q8_K: `iscale = -127 / mx` with `mx` the signed max-|x| element (first on ties),
+/// `q = min(127, nearest_int(iscale * x))`, `d = 1 / iscale`, bsums per 16.
+pub fn quantize_q8_k(weight: GgmlType, x: &[f32], out: &mut [u8]) {
+    let nb = x.len() / QK_K;
+    let (std_part, pairs) = out.split_at_mut(nb * Q8K_BLOCK_BYTES);
+    let (fields, index) = pair_layout(weight);
+    for ((xb, ob), pb) in x
+        .chunks_exact(QK_K)
+        .zip(std_part.chunks_exact_mut(Q8K_BLOCK_BYTES))
+        .zip(pairs.chunks_exact_mut(Q8K_PAIRS_BYTES))
+    {
+        let mut amax = 0f32;
+        let mut mx = 0f32;
+        for v in xb {
+            let a = v.abs();
+            if a > amax {
+                amax = a;
+                mx = *v;
+            }
+        }
+        let (dpart, rest) = ob.split_at_mut(4);
+        let (qs, bsums) = rest.split_at_mut(QK_K);
+        let mut q = [0i8; QK_K];
+        if amax == 0.0 {
+            dpart.copy_from_slice(&0f32.to_le_bytes());
+        } else {
+            let iscale = -127.0 / mx;
+            for (qj, v) in q.iter_mut().zip(xb) {
+                *qj = nearest_int(iscale * v).clamp(-128, 127) as i8;
+            }
+            dpart.copy_from_slice(&(1.0 / iscale).to_le_bytes());
+        }
+        for (o, v) in qs.iter_mut().zip(&q) {
+            *o = *v as u8;
+        }
+        for (o, g) in bsums.chunks_exact_mut(2).zip(q.chunks_exact(16)) {
+            let s: i16 = g.iter().map(|&v| v as i16).sum();
+            o.copy_from_slice(&s.to_le_bytes());
+        }
+        // The permuted pairs: word `w`, field `f`, byte parity `p` -> (x[i], x[i + 2]).
+        let (pb, sums) = pb.split_at_mut(512);
+        let mut b32 = [0i16; 8];
+        for (j, s) in b32.iter_mut().enumerate() {
+            *s = q[32 * j..32 * j + 32].iter().map(|&v| v as i16).sum();
+        }
+        let mut so = sums.chunks_exact_mut(2);
+        for k in [0usize, 2, 1, 3, 4, 6, 5, 7] {
+            if let Some(dst) = so.next() {
+                dst.copy_from_slice(&b32[k].to_le_bytes());
+            }
+        }
+        let mut o = pb.chunks_exact_mut(4);
+        for w in 0..QK_K / (4 * fields) {
+            for f in 0..fields {
+                let i = index(w, f);
+                for p in 0..2 {
+                    if let (Some(dst), Some(&a), Some(&b)) = (o.next(), q.get(i + p), q.get(i + p + 2)) {
+                        dst[0..2].copy_from_slice(&(a as i16).to_le_bytes());
+                        dst[2..4].copy_from_slice(&(b as i16).to_le_bytes());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A read-only view of one standard Q8_K block.
+#[derive(Clone, Copy)]
+pub struct Q8KBlock<'a> {
+    pub d: f32,
+    pub qs: &'a [u8; QK_K],
+    pub bsums: [i16; 16],
+}
+
+impl<'a> Q8KBlock<'a> {
+    /// Parses a [`Q8K_BLOCK_BYTES`] chunk.
+    #[inline(always)]
+    pub fn parse(b: &'a [u8; Q8K_BLOCK_BYTES]) -> Self {
+        let (d, rest) = b.split_first_chunk::<4>().unwrap_or((&[0; 4], &[]));
+        let qs = rest.first_chunk::<QK_K>().unwrap_or(&[0; QK_K]);
+        let mut bsums = [0i16; 16];
+        for (s, c) in bsums.iter_mut().zip(b[4 + QK_K..].chunks_exact(2)) {
+            *s = i16::from_le_bytes([c[0], c[1]]);
+        }
+        Q8KBlock { d: f32::from_le_bytes(*d), qs, bsums }
+    }
+    #[inline(always)]
+    pub fn q(&self, i: usize) -> i32 {
+        self.qs[i] as i8 as i32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn q8_0_uses_127_over_amax_and_ties_to_even() {
+        let mut x = [0f32; 32];
+        x[0] = 127.0;
+        x[1] = 2.5; // 2.5 * 1.0 -> 2 (ties to even), roundf would give 3
+        x[2] = -3.5; // -> -4
+        x[3] = 0.5; // -> 0
+        let mut out = [0u8; 40];
+        quantize_q8_0(&x, &mut out, true);
+        assert_eq!(f32::from_le_bytes([out[0], out[1], out[2], out[3]]), 1.0);
+        assert_eq!(&out[8..12], &[127, 2, (-4i8) as u8, 0]);
+        let s = f32::from_le_bytes([out[4], out[5], out[6], out[7]]);
+        assert_eq!(s, 125.0);
+    }
+
+    #[test]
+    fn q8_k_sign_and_clamp() {
+        let mut x = [0f32; 256];
+        x[5] = 2.0;
+        x[6] = -2.0; // tie on |x|: the first (positive) one wins, so d < 0
+        x[7] = 1.0;
+        let mut out = [0u8; 292 + 544];
+        quantize_q8_k(GgmlType::Q4_K, &x, &mut out);
+        let b = Q8KBlock::parse(out[..292].try_into().unwrap());
+        assert!(b.d < 0.0);
+        assert_eq!(b.q(5), -127);
+        assert_eq!(b.q(6), 127);
+        assert_eq!(b.q(7), -64); // -63.5 -> -64 (even)
+        assert_eq!(b.bsums[0], -64);
+    }
+}
