@@ -3,6 +3,7 @@
 
 mod commands;
 mod model_file;
+mod quantize;
 
 use std::process::ExitCode;
 

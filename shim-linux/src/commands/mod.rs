@@ -3,17 +3,20 @@
 
 pub mod info;
 pub mod logits;
+pub mod quantize;
 
 const USAGE: &str = "\
 usage: armlet -m MODEL.gguf -p PROMPT [-n N] [options]   run a completion (llama-completion flags)
        armlet info MODEL.gguf [--json] [--ctx N]          describe a model file and its memory plan
        armlet logits -m MODEL -p PROMPT -n N -o FILE      write logits in the golden (.alog) format
+       armlet quantize IN.gguf OUT.gguf TYPE             rewrite a model with another weight type
 run `armlet --help` for every option";
 
 pub fn dispatch(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
         Some("info") => info::run(&args[1..]),
         Some("logits") => logits::run(&args[1..]),
+        Some("quantize") => quantize::run(&args[1..]),
         Some("-h") | Some("--help") | None => {
             println!("{USAGE}");
             Ok(())
