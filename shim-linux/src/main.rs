@@ -2,8 +2,11 @@
 //! error to a one-line message and exit status 1. All inference happens in armlet-core.
 
 mod commands;
+mod machine;
 mod model_file;
+mod options;
 mod quantize;
+mod text_glue;
 
 use std::process::ExitCode;
 

@@ -38,9 +38,12 @@ GENERATION
         --min-p P             drop tokens below P x the best one's probability (default 0.05)
         --repeat-penalty F    penalise recently seen tokens; 1.0 = off (default 1.0)
         --repeat-last-n N     how many recent tokens the penalty sees; -1 = the context (default 64)
-    -cnv, --conversation      interactive chat with the model's chat template (/reset starts
-                              over, Ctrl-D ends)
-    -no-cnv, --no-conversation  plain completion (the default)
+        --ignore-eos          keep generating past end-of-text (for benchmarks)
+    -cnv, --conversation      interactive chat with the model's chat template: the prompt, if
+                              any, is the first user message; /reset starts over, Ctrl-D ends.
+                              As in llama-completion this is on by default when the model file
+                              has a chat template
+    -no-cnv, --no-conversation  plain completion of the prompt as given
 
 MEMORY AND MACHINE
         --mem-limit SIZE      refuse to start if model + arena would exceed SIZE (e.g. 400M, 1G;
@@ -70,11 +73,13 @@ pub struct Options {
     /// -1 in repeat_last_n means the whole context; resolved once the context is known.
     pub repeat_last_n_context: bool,
     pub verbose_prompt: bool,
-    pub conversation: bool,
+    /// None: on when the model has a chat template (llama-completion's auto mode).
+    pub conversation: Option<bool>,
     pub system_prompt: Option<String>,
     pub mem_limit: Option<u64>,
     pub kv_f32: bool,
     pub json: bool,
+    pub ignore_eos: bool,
 }
 
 /// What the command line asks for.
@@ -96,11 +101,12 @@ pub fn parse(args: &[String]) -> Result<Request, String> {
         sampler: SamplerConfig { seed: clock_seed(), ..SamplerConfig::default() },
         repeat_last_n_context: false,
         verbose_prompt: false,
-        conversation: false,
+        conversation: None,
         system_prompt: None,
         mem_limit: None,
         kv_f32: false,
         json: false,
+        ignore_eos: false,
     };
     let mut cache_k: Option<bool> = None;
     let mut cache_v: Option<bool> = None;
@@ -145,8 +151,8 @@ pub fn parse(args: &[String]) -> Result<Request, String> {
                     _ => return Err(format!("{flag} must be -1 or more")),
                 }
             }
-            "-cnv" | "--conversation" => o.conversation = true,
-            "-no-cnv" | "--no-conversation" => o.conversation = false,
+            "-cnv" | "--conversation" => o.conversation = Some(true),
+            "-no-cnv" | "--no-conversation" => o.conversation = Some(false),
             "--mem-limit" => o.mem_limit = Some(size(flag, value()?)?),
             "-ctk" | "--cache-type-k" => cache_k = Some(cache_type(flag, value()?)?),
             "-ctv" | "--cache-type-v" => cache_v = Some(cache_type(flag, value()?)?),
@@ -158,6 +164,7 @@ pub fn parse(args: &[String]) -> Result<Request, String> {
                 }
             }
             "--json" => o.json = true,
+            "--ignore-eos" => o.ignore_eos = true,
             other if other.starts_with('-') => {
                 return Err(format!("unknown option {other} (see armlet --help)"))
             }
@@ -171,8 +178,8 @@ pub fn parse(args: &[String]) -> Result<Request, String> {
     };
     let prompt = prompt.unwrap_or_default();
     o.prompt = if escape { unescape(&prompt) } else { prompt };
-    if o.prompt.is_empty() && !o.conversation {
-        return Err("empty prompt: give one with -p TEXT or -f FILE, or chat with -cnv".into());
+    if o.prompt.is_empty() && o.conversation == Some(false) {
+        return Err("empty prompt: give one with -p TEXT or -f FILE".into());
     }
     Ok(Request::Run(Box::new(o)))
 }
@@ -282,7 +289,7 @@ mod tests {
     fn the_walkthrough_command_line_parses() {
         let o = opts(&["-m", "m.gguf", "-p", "Hello! How are you?", "-n", "32", "--threads", "1", "--ctx-size", "128", "--no-mmap"]);
         assert_eq!((o.n_predict, o.n_ctx, o.prompt.as_str()), (32, 128, "Hello! How are you?"));
-        assert!(!o.kv_f32 && !o.conversation);
+        assert!(!o.kv_f32 && o.conversation.is_none());
     }
 
     #[test]
@@ -302,7 +309,7 @@ mod tests {
             (&["-m", "m", "-p", "x", "--bogus"][..], "unknown option --bogus"),
             (&["-m", "m", "-p", "x", "-c"][..], "-c needs a value"),
             (&["-p", "x"][..], "no model given"),
-            (&["-m", "m", "-p", ""][..], "empty prompt"),
+            (&["-m", "m", "-no-cnv", "-p", ""][..], "empty prompt"),
             (&["-m", "m", "-p", "x", "--mem-limit", "lots"][..], "--mem-limit: \"lots\" is not a size"),
             (&["-m", "m", "-p", "x", "-ctk", "q8_0"][..], "cache type \"q8_0\" is not supported"),
         ] {

@@ -4,6 +4,7 @@
 pub mod info;
 pub mod logits;
 pub mod quantize;
+pub mod run;
 
 const USAGE: &str = "\
 usage: armlet -m MODEL.gguf -p PROMPT [-n N] [options]   run a completion (llama-completion flags)
@@ -17,10 +18,11 @@ pub fn dispatch(args: &[String]) -> Result<(), String> {
         Some("info") => info::run(&args[1..]),
         Some("logits") => logits::run(&args[1..]),
         Some("quantize") => quantize::run(&args[1..]),
-        Some("-h") | Some("--help") | None => {
-            println!("{USAGE}");
+        Some("-h") | Some("--help") => {
+            print!("{}", crate::options::HELP);
             Ok(())
         }
-        Some(_) => Err(format!("completion is not available yet\n{USAGE}")),
+        None => Err(format!("nothing to do\n{USAGE}")),
+        Some(_) => run::run(args),
     }
 }

@@ -1,0 +1,371 @@
+//! `armlet [flags]`: complete a prompt or chat, streaming tokens to stdout, with
+//! llama.cpp-style statistics on stderr. The memory budget is settled before the arena is
+//! allocated: model file + arena + tokenizer + sampler scratch must fit `--mem-limit`.
+
+use crate::machine::{self, cost_markers};
+use crate::model_file::ModelBytes;
+use crate::options::{self, Options, Request};
+use crate::text_glue::{ChatTurn, Text};
+use armlet_core::gguf;
+use armlet_core::model::{KvCacheType, Model};
+use armlet_core::plan::{Mib, Plan, PlanError};
+use armlet_core::sample::{Candidate, Sampler};
+use armlet_core::session::{arena_from_words, Session, SessionError};
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+/// Context size when the command line gives none (llama.cpp's default), capped by the model.
+const DEFAULT_CTX: usize = 4096;
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    let opts = match options::parse(args)? {
+        Request::Help => {
+            print!("{}", options::HELP);
+            return Ok(());
+        }
+        Request::Run(o) => *o,
+    };
+    let started = Instant::now();
+    let path = opts.model.display().to_string();
+    let limit = match opts.mem_limit {
+        Some(l) => l,
+        None => machine::available_memory().unwrap_or(u64::MAX),
+    };
+    let file_len = std::fs::metadata(&opts.model).map_err(|e| format!("cannot open model file {path}: {e}"))?.len();
+    if file_len > limit {
+        return Err(format!(
+            "not enough memory: the model file alone is {} and {} is available (--mem-limit)",
+            Mib(file_len),
+            Mib(limit)
+        ));
+    }
+    let bytes = ModelBytes::read(&opts.model)?;
+    let file = gguf::File::parse(bytes.bytes()).map_err(|e| format!("{path}: {e}"))?;
+    let model = Model::from_gguf(&file).map_err(|e| format!("{path}: {e}"))?;
+    let h = &model.hparams;
+    let n_ctx = match opts.n_ctx {
+        0 => h.n_ctx_train,
+        n if n == DEFAULT_CTX => n.min(h.n_ctx_train),
+        n => n,
+    };
+    let kv = if opts.kv_f32 { KvCacheType::F32 } else { KvCacheType::F16 };
+    let plan = Plan::new(h, n_ctx, kv).map_err(|e| format!("{path}: {e}"))?;
+    let text_bytes = Text::memory_bytes(&file).map_err(|e| format!("{path}: {e}"))?;
+    let sampler_bytes = h.n_vocab * std::mem::size_of::<Candidate>() + n_ctx * 4;
+    let budget = plan.arena_bytes() as u64 + text_bytes as u64 + sampler_bytes as u64;
+    if file_len + budget > limit {
+        let e = PlanError::OutOfMemory { need: file_len + budget, have: limit };
+        return Err(format!("{e} (model {} + buffers {}; see --mem-limit, -c)", Mib(file_len), Mib(budget)));
+    }
+    let mut text_arena = vec![0u8; text_bytes];
+    let text = Text::new(&file, &mut text_arena).map_err(|e| format!("{path}: {e}"))?;
+    let mut words = Vec::new();
+    words
+        .try_reserve_exact(plan.arena_bytes().div_ceil(8))
+        .map_err(|_| format!("cannot allocate the {} arena", Mib(plan.arena_bytes() as u64)))?;
+    words.resize(plan.arena_bytes().div_ceil(8), 0u64);
+    let mut session = Session::new(&model, &plan, arena_from_words(&mut words)).map_err(|e| e.to_string())?;
+    let mut sampler_config = opts.sampler;
+    if opts.repeat_last_n_context {
+        sampler_config.repeat_last_n = n_ctx;
+    }
+    let mut run = Run {
+        session: &mut session,
+        text: &text,
+        sampler: Sampler::new(sampler_config),
+        scratch: vec![Candidate::default(); h.n_vocab],
+        history: Vec::with_capacity(n_ctx),
+        stats: Stats { load: started.elapsed(), ..Stats::default() },
+        opts: &opts,
+    };
+    let conversation = opts.conversation.unwrap_or(text.has_chat_template());
+    if conversation {
+        run.chat()?;
+    } else {
+        run.complete()?;
+    }
+    run.stats.report(&opts, plan.arena_bytes() as u64 + text_bytes as u64 + sampler_bytes as u64, file_len);
+    Ok(())
+}
+
+/// Timings and counts for the closing statistics.
+#[derive(Default)]
+struct Stats {
+    load: Duration,
+    prompt_tokens: usize,
+    prompt_time: Duration,
+    generated_tokens: usize,
+    generation_time: Duration,
+}
+
+impl Stats {
+    fn report(&self, opts: &Options, plan_bytes: u64, model_bytes: u64) {
+        let rate = |n: usize, t: Duration| if t.as_secs_f64() > 0.0 { n as f64 / t.as_secs_f64() } else { 0.0 };
+        let peak = machine::peak_resident();
+        let ms = |t: Duration| t.as_secs_f64() * 1000.0;
+        if opts.json {
+            eprintln!(
+                "{{\"load_ms\":{:.1},\"prompt_tokens\":{},\"prompt_ms\":{:.1},\"prompt_tokens_per_s\":{:.3},\
+                 \"generated_tokens\":{},\"generation_ms\":{:.1},\"generation_tokens_per_s\":{:.3},\
+                 \"peak_resident_bytes\":{},\"model_bytes\":{},\"plan_bytes\":{}}}",
+                ms(self.load),
+                self.prompt_tokens,
+                ms(self.prompt_time),
+                rate(self.prompt_tokens, self.prompt_time),
+                self.generated_tokens,
+                ms(self.generation_time),
+                rate(self.generated_tokens, self.generation_time),
+                peak.map_or("null".to_string(), |p| p.to_string()),
+                model_bytes,
+                plan_bytes
+            );
+            return;
+        }
+        eprintln!();
+        eprintln!("armlet:        load time = {:10.2} ms", ms(self.load));
+        eprintln!(
+            "armlet: prompt eval time = {:10.2} ms / {:5} tokens ({:8.2} ms per token, {:8.2} tokens per second)",
+            ms(self.prompt_time),
+            self.prompt_tokens,
+            ms(self.prompt_time) / self.prompt_tokens.max(1) as f64,
+            rate(self.prompt_tokens, self.prompt_time)
+        );
+        eprintln!(
+            "armlet:        eval time = {:10.2} ms / {:5} tokens ({:8.2} ms per token, {:8.2} tokens per second)",
+            ms(self.generation_time),
+            self.generated_tokens,
+            ms(self.generation_time) / self.generated_tokens.max(1) as f64,
+            rate(self.generated_tokens, self.generation_time)
+        );
+        match peak {
+            Some(p) => eprintln!(
+                "armlet:      peak memory = {} (model {} + memory plan {})",
+                Mib(p),
+                Mib(model_bytes),
+                Mib(plan_bytes)
+            ),
+            None => eprintln!("armlet:      memory plan = {} (model {})", Mib(plan_bytes), Mib(model_bytes)),
+        }
+    }
+}
+
+/// Everything a completion or chat needs while it runs.
+struct Run<'r, 's, 'm, 'a> {
+    session: &'s mut Session<'m, 'a>,
+    text: &'r Text<'r>,
+    sampler: Sampler,
+    scratch: Vec<Candidate>,
+    history: Vec<u32>,
+    stats: Stats,
+    opts: &'r Options,
+}
+
+/// How a generation ended.
+#[derive(PartialEq)]
+enum Ending {
+    EndOfText,
+    Limit,
+    ContextFull,
+}
+
+impl Run<'_, '_, '_, '_> {
+    /// Plain completion: the prompt as given (special tokens recognised, BOS as the file says).
+    fn complete(&mut self) -> Result<(), String> {
+        let ids = self.text.encode(&self.opts.prompt, true)?;
+        if ids.is_empty() {
+            return Err("the prompt gives no tokens".into());
+        }
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(self.opts.prompt.as_bytes());
+        let _ = out.flush();
+        self.feed_prompt(&ids)?;
+        if self.generate(&mut out)? == Ending::ContextFull {
+            eprintln!("\narmlet: the context is full ({} tokens); use -c to make it larger", self.session.n_ctx());
+        }
+        let _ = writeln!(out);
+        Ok(())
+    }
+
+    /// Interactive chat with the model's template; history stays in the KV cache and the
+    /// Mamba2 state, so each turn feeds only the text not yet in the state: the rendered
+    /// conversation minus what was fed before (the previous rendering, the answer and its
+    /// end-of-turn token).
+    fn chat(&mut self) -> Result<(), String> {
+        if let Some(warning) = self.text.chat_template_warning() {
+            eprintln!("armlet: {warning}");
+        }
+        let mut turns: Vec<ChatTurn> = Vec::new();
+        if let Some(sys) = &self.opts.system_prompt {
+            turns.push(ChatTurn { role: "system", content: sys.clone() });
+        }
+        let mut first_user = (!self.opts.prompt.is_empty()).then(|| self.opts.prompt.clone());
+        let stdin = std::io::stdin();
+        let interactive = stdin.is_terminal();
+        let mut out = std::io::stdout().lock();
+        // The text whose tokens are in the session's state.
+        let mut fed = String::new();
+        loop {
+            let message = match first_user.take() {
+                Some(m) => m,
+                None => {
+                    if interactive {
+                        let _ = write!(out, "\n> ");
+                        let _ = out.flush();
+                    }
+                    let mut line = String::new();
+                    match stdin.lock().read_line(&mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                    let line = line.trim_end_matches(['\n', '\r']).to_string();
+                    if line == "/reset" {
+                        self.restart(&mut turns, &mut fed);
+                        let _ = writeln!(out, "(conversation reset)");
+                        continue;
+                    }
+                    if line.trim().is_empty() {
+                        continue;
+                    }
+                    line
+                }
+            };
+            turns.push(ChatTurn { role: "user", content: message });
+            let rendered = self.text.render_chat(&turns, true)?;
+            let new_text = match rendered.strip_prefix(fed.as_str()) {
+                Some(rest) => rest.to_string(),
+                // The template rewrote earlier turns: start the state over from the whole text.
+                None => {
+                    self.session.reset();
+                    self.history.clear();
+                    rendered.clone()
+                }
+            };
+            let ids = self.text.encode(&new_text, self.session.position() == 0)?;
+            if self.session.position() + ids.len() >= self.session.n_ctx() {
+                if !self.context_full_choice(&mut out)? {
+                    break;
+                }
+                let last = turns.pop();
+                self.restart(&mut turns, &mut fed);
+                first_user = last.map(|t| t.content);
+                continue;
+            }
+            self.feed_prompt(&ids)?;
+            fed = rendered;
+            let answer_start = self.history.len();
+            let ending = self.generate(&mut out)?;
+            let _ = writeln!(out);
+            let answer_ids = &self.history[answer_start..];
+            let (content_ids, end_ids) = match answer_ids.last() {
+                Some(&id) if self.text.is_end_of_generation(id) => answer_ids.split_at(answer_ids.len() - 1),
+                _ => (answer_ids, &[][..]),
+            };
+            let answer = self.text.decode(content_ids);
+            fed.push_str(&answer);
+            for &id in end_ids {
+                fed.push_str(&self.text.piece(id));
+            }
+            turns.push(ChatTurn { role: "assistant", content: answer });
+            if ending == Ending::ContextFull {
+                if !self.context_full_choice(&mut out)? {
+                    break;
+                }
+                self.restart(&mut turns, &mut fed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets the conversation (keeping the system message) and the session's state.
+    fn restart(&mut self, turns: &mut Vec<ChatTurn>, fed: &mut String) {
+        self.session.reset();
+        self.history.clear();
+        turns.retain(|t| t.role == "system");
+        fed.clear();
+    }
+
+    /// Asks whether to stop or start over when the context is full; true = start over
+    /// (the caller resets the state).
+    fn context_full_choice(&mut self, out: &mut impl Write) -> Result<bool, String> {
+        let _ = write!(
+            out,
+            "\narmlet: the context is full ({} tokens). [r]estart the conversation or [s]top? ",
+            self.session.n_ctx()
+        );
+        let _ = out.flush();
+        let mut line = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut line);
+        let restart = line.trim().eq_ignore_ascii_case("r");
+        if restart {
+            let _ = writeln!(out, "(conversation reset)");
+        }
+        Ok(restart)
+    }
+
+    fn feed_prompt(&mut self, ids: &[u32]) -> Result<(), String> {
+        if self.opts.verbose_prompt {
+            eprintln!("armlet: prompt of {} tokens:", ids.len());
+            for &id in ids {
+                eprintln!("{id:6} -> {:?}", self.text.piece(id));
+            }
+        }
+        if self.session.position() + ids.len() > self.session.n_ctx() {
+            return Err(format!(
+                "the prompt has {} tokens but the context holds {} (use -c to make it larger)",
+                ids.len(),
+                self.session.n_ctx() - self.session.position()
+            ));
+        }
+        let t = Instant::now();
+        cost_markers::tick();
+        for &id in ids {
+            self.session.feed(id).map_err(|e| e.to_string())?;
+            self.history.push(id);
+        }
+        cost_markers::tick();
+        self.stats.prompt_time += t.elapsed();
+        self.stats.prompt_tokens += ids.len();
+        Ok(())
+    }
+
+    /// Samples and streams tokens until end of text, the -n limit or a full context. The
+    /// end-of-text token itself is fed to the session (chat continues after it).
+    fn generate(&mut self, out: &mut impl Write) -> Result<Ending, String> {
+        let t = Instant::now();
+        let mut detok = self.text.detokenizer();
+        let mut produced: i64 = 0;
+        cost_markers::region_begin();
+        let ending = loop {
+            if self.opts.n_predict >= 0 && produced >= self.opts.n_predict {
+                break Ending::Limit;
+            }
+            let logits = self.session.logits();
+            let id = self
+                .sampler
+                .sample(logits, &self.history, &mut self.scratch)
+                .map_err(|e| e.to_string())?;
+            produced += 1;
+            self.stats.generated_tokens += 1;
+            let end_of_text = !self.opts.ignore_eos && self.text.is_end_of_generation(id);
+            if !end_of_text {
+                let piece = detok.push(id);
+                let _ = out.write_all(&piece);
+                let _ = out.flush();
+            }
+            match self.session.feed(id) {
+                Ok(_) => self.history.push(id),
+                Err(SessionError::ContextFull { .. }) => break Ending::ContextFull,
+                Err(e) => return Err(e.to_string()),
+            }
+            cost_markers::tick();
+            if end_of_text {
+                break Ending::EndOfText;
+            }
+        };
+        cost_markers::region_end();
+        let _ = out.write_all(&detok.finish());
+        let _ = out.flush();
+        self.stats.generation_time += t.elapsed();
+        Ok(ending)
+    }
+}
