@@ -9,8 +9,12 @@
 #![deny(unsafe_code)]
 
 pub mod gguf;
+pub mod model;
+pub mod plan;
 pub mod quant;
 pub mod sample;
+pub mod session;
+pub mod text;
 
 #[cfg(feature = "panic-handler")]
 #[panic_handler]

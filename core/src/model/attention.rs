@@ -1,0 +1,341 @@
+//! Causal self-attention with grouped KV heads and RoPE, shared by every architecture:
+//! projections (activations quantized per weight type), rotation, the KV cache write, the
+//! per-head softmax over positions `0..=pos`, and the output projection.
+//!
+//! Two numerically distinct paths, chosen by the cache type (falcon-h1.md 6.1/6.2):
+//! - [`KvCacheType::F32`] (mode G, the goldens): f32 scores, f32 `expf`, an f64 sum,
+//!   probabilities `e · f32(1/sum)`, then `Σ p·V` in f32.
+//! - [`KvCacheType::F16`] (mode D, llama.cpp's default): K and V stored as f16, the query
+//!   rounded to f16, and flash attention's online softmax whose V accumulator is rounded
+//!   to f16 after every key.
+#![forbid(unsafe_code)]
+
+use super::{linear, F32Vector, HParams, ModelError, Tensors};
+use crate::quant::{f16_to_f32, f32_to_f16, Matrix, QuantError};
+
+/// One layer's attention weights.
+#[derive(Clone, Copy, Debug)]
+pub struct AttentionWeights<'a> {
+    /// `[H·Dh][E]`
+    pub q: Matrix<'a>,
+    /// `[Hkv·Dh][E]`
+    pub k: Matrix<'a>,
+    /// `[Hkv·Dh][E]`
+    pub v: Matrix<'a>,
+    /// `[E][H·Dh]`
+    pub o: Matrix<'a>,
+    pub q_bias: Option<F32Vector<'a>>,
+    pub k_bias: Option<F32Vector<'a>>,
+    pub v_bias: Option<F32Vector<'a>>,
+}
+
+impl<'a> AttentionWeights<'a> {
+    /// Loads `blk.{layer}.attn_{q,k,v,output}.weight` and the optional q/k/v biases (the
+    /// output bias is not part of every architecture's graph and is left to the caller).
+    pub(crate) fn load(t: &Tensors<'_, 'a>, h: &HParams, layer: usize) -> Result<Self, ModelError> {
+        let name = |s: &str| super::Name::layer_tensor(layer, s);
+        if t.find(name("attn_qkv.weight").as_str()).is_some() && t.find(name("attn_q.weight").as_str()).is_none() {
+            return Err(ModelError::Unsupported { what: "fused attn_qkv weights" });
+        }
+        let (e, qd, kvd) = (h.n_embd, h.q_dim(), h.kv_dim());
+        Ok(AttentionWeights {
+            q: t.matrix(name("attn_q.weight").as_str(), e, qd)?,
+            k: t.matrix(name("attn_k.weight").as_str(), e, kvd)?,
+            v: t.matrix(name("attn_v.weight").as_str(), e, kvd)?,
+            o: t.matrix(name("attn_output.weight").as_str(), qd, e)?,
+            q_bias: t.optional_vector(name("attn_q.bias").as_str(), qd)?,
+            k_bias: t.optional_vector(name("attn_k.bias").as_str(), kvd)?,
+            v_bias: t.optional_vector(name("attn_v.bias").as_str(), kvd)?,
+        })
+    }
+}
+
+/// The KV cache of every layer: `[layer][position][kv head][dim]`, in the session's arena.
+#[derive(Debug)]
+pub enum KvCache<'a> {
+    F32 {
+        keys: &'a mut [f32],
+        values: &'a mut [f32],
+    },
+    /// IEEE binary16 bits.
+    F16 {
+        keys: &'a mut [u16],
+        values: &'a mut [u16],
+    },
+}
+
+/// The f32 working vectors of one attention step.
+pub struct AttentionScratch<'s> {
+    /// `H·Dh`: the rotated query heads.
+    pub q: &'s mut [f32],
+    /// `Hkv·Dh`: this position's rotated keys.
+    pub k: &'s mut [f32],
+    /// `Hkv·Dh`: this position's values.
+    pub v: &'s mut [f32],
+    /// `H·Dh`: the concatenated head outputs.
+    pub heads: &'s mut [f32],
+    /// `n_ctx` scores (F32 cache only; empty for F16).
+    pub scores: &'s mut [f32],
+}
+
+/// Runs attention for the token at `pos` of `layer`: `out = Wo · heads`. `input` is the
+/// normed hidden state, `rope_table` the angles for `pos`, `n_ctx` the cache's positions
+/// per layer. `qbuf` holds the converted activations of each projection.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn forward(
+    h: &HParams,
+    w: &AttentionWeights<'_>,
+    layer: usize,
+    pos: usize,
+    n_ctx: usize,
+    input: &[f32],
+    rope_table: &[f32],
+    cache: &mut KvCache<'_>,
+    s: &mut AttentionScratch<'_>,
+    qbuf: &mut [u8],
+    out: &mut [f32],
+) -> Result<(), QuantError> {
+    let dh = h.head_dim;
+    linear(&w.q, w.q_bias, input, qbuf, s.q)?;
+    linear(&w.k, w.k_bias, input, qbuf, s.k)?;
+    linear(&w.v, w.v_bias, input, qbuf, s.v)?;
+    for head in s.q.chunks_exact_mut(dh).chain(s.k.chunks_exact_mut(dh)) {
+        h.rope.rotate(head, rope_table);
+    }
+
+    let kv_dim = h.kv_dim();
+    let layer_len = n_ctx * kv_dim;
+    let group = h.n_head / h.n_head_kv;
+    let scale = 1.0 / libm::sqrtf(dh as f32);
+    match cache {
+        KvCache::F32 { keys, values } => {
+            let (Some(keys), Some(values)) =
+                (keys.chunks_exact_mut(layer_len).nth(layer), values.chunks_exact_mut(layer_len).nth(layer))
+            else {
+                return Err(QuantError::BadLength { expected: layer_len, actual: 0 });
+            };
+            store_row(keys, pos, kv_dim, s.k, |x| x);
+            store_row(values, pos, kv_dim, s.v, |x| x);
+            let (keys, values) = (&keys[..], &values[..]);
+            for (i, (q, o)) in s.q.chunks_exact(dh).zip(s.heads.chunks_exact_mut(dh)).enumerate() {
+                let g = i / group;
+                attend_f32(q, keys, values, kv_dim, g * dh, pos, scale, s.scores, o);
+            }
+        }
+        KvCache::F16 { keys, values } => {
+            let (Some(keys), Some(values)) =
+                (keys.chunks_exact_mut(layer_len).nth(layer), values.chunks_exact_mut(layer_len).nth(layer))
+            else {
+                return Err(QuantError::BadLength { expected: layer_len, actual: 0 });
+            };
+            store_row(keys, pos, kv_dim, s.k, f32_to_f16);
+            store_row(values, pos, kv_dim, s.v, f32_to_f16);
+            let (keys, values) = (&keys[..], &values[..]);
+            // The new key and value are stored: their buffers now hold widened cache rows.
+            let (Some(k_row), Some(v_row)) = (s.k.get_mut(..dh), s.v.get_mut(..dh)) else {
+                return Err(QuantError::BadLength { expected: dh, actual: s.k.len() });
+            };
+            let groups = s.q.chunks_exact_mut(group * dh).zip(s.heads.chunks_exact_mut(group * dh));
+            for (g, (qs, outs)) in groups.enumerate() {
+                let cache = CachedHead { keys, values, kv_dim, offset: g * dh, pos };
+                for (q, o) in qs.chunks_mut(GROUP_CHUNK * dh).zip(outs.chunks_mut(GROUP_CHUNK * dh)) {
+                    attend_f16(q, &cache, scale, k_row, v_row, o);
+                }
+            }
+        }
+    }
+    linear(&w.o, None, s.heads, qbuf, out)
+}
+
+/// Writes `row` (converted by `conv`) at position `pos` of a `[n_ctx][kv_dim]` cache.
+fn store_row<T>(cache: &mut [T], pos: usize, kv_dim: usize, row: &[f32], conv: impl Fn(f32) -> T) {
+    if let Some(dst) = cache.chunks_exact_mut(kv_dim).nth(pos) {
+        for (d, &x) in dst.iter_mut().zip(row) {
+            *d = conv(x);
+        }
+    }
+}
+
+/// `Σ a·b` with four independent f32 accumulators (the VFP11 add latency is 8 cycles).
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ta, tb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        acc[0] += x[0] * y[0];
+        acc[1] += x[1] * y[1];
+        acc[2] += x[2] * y[2];
+        acc[3] += x[3] * y[3];
+    }
+    for (x, y) in ta.iter().zip(tb) {
+        acc[0] += x * y;
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
+}
+
+/// The head's slice `[offset, offset + len)` of every cached position `0..=pos`.
+fn cached<T>(cache: &[T], kv_dim: usize, offset: usize, len: usize, pos: usize) -> impl Iterator<Item = &[T]> {
+    cache.chunks_exact(kv_dim).take(pos + 1).filter_map(move |row| row.get(offset..offset + len))
+}
+
+/// Mode G: plain softmax over f32 keys and values (falcon-h1.md 6.2, last paragraph).
+#[allow(clippy::too_many_arguments)]
+fn attend_f32(
+    q: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    kv_dim: usize,
+    offset: usize,
+    pos: usize,
+    scale: f32,
+    scores: &mut [f32],
+    out: &mut [f32],
+) {
+    let dh = q.len();
+    let mut max = f32::NEG_INFINITY;
+    for (sc, k) in scores.iter_mut().zip(cached(keys, kv_dim, offset, dh, pos)) {
+        *sc = dot(q, k) * scale;
+        max = max.max(*sc);
+    }
+    let n = (pos + 1).min(scores.len());
+    let scores = &mut scores[..n];
+    let mut sum = 0f64;
+    for sc in scores.iter_mut() {
+        *sc = libm::expf(*sc - max);
+        sum += *sc as f64;
+    }
+    let inv = (1.0 / sum) as f32;
+    out.fill(0.0);
+    for (p, v) in scores.iter().zip(cached(values, kv_dim, offset, dh, pos)) {
+        let p = p * inv;
+        for (o, &v) in out.iter_mut().zip(v) {
+            *o += p * v;
+        }
+    }
+}
+
+/// Most query heads attended together in one pass over their KV head's cache (their
+/// online-softmax states live on the stack).
+const GROUP_CHUNK: usize = 8;
+
+/// One KV head's cached positions `0..=pos` in an F16 cache.
+struct CachedHead<'c> {
+    keys: &'c [u16],
+    values: &'c [u16],
+    kv_dim: usize,
+    offset: usize,
+    pos: usize,
+}
+
+/// Widens one cached f16 row into `out`.
+#[inline]
+fn widen(row: &[u16], out: &mut [f32]) {
+    for (o, &h) in out.iter_mut().zip(row) {
+        *o = f16_to_f32(h);
+    }
+}
+
+/// `r16(x)`: round to binary16 precision (nearest, ties to even) and widen back, exactly
+/// as `f16_to_f32(f32_to_f16(x))`. Values in the normal f16 range take a short path that
+/// rounds the f32 mantissa in place; subnormals, overflow, Inf and NaN take the full one.
+#[inline]
+fn round_f16(x: f32) -> f32 {
+    let bits = x.to_bits();
+    let exp = (bits >> 23) & 0xff;
+    // 2^-14 <= |x| < 2^16: the result is a normal f16 or overflows to infinity.
+    if (113..=142).contains(&exp) {
+        let rounded = (bits + 0xfff + ((bits >> 13) & 1)) & !0x1fff;
+        if (rounded >> 23) & 0xff == 143 {
+            return f32::from_bits((bits & 0x8000_0000) | 0x7f80_0000);
+        }
+        return f32::from_bits(rounded);
+    }
+    f16_to_f32(f32_to_f16(x))
+}
+
+/// Mode D: flash attention's online softmax as llama.cpp's CPU kernel runs it for each
+/// query row (falcon-h1.md 6.2): f16 query, f16 keys and values, and an accumulator that
+/// is rounded to f16 after every key. `qs` holds up to [`GROUP_CHUNK`] query heads that
+/// share the KV head (rounded to f16 in place); each cached row is widened once into
+/// `k_row` / `v_row` for all of them. Every head's arithmetic is exactly the one-head
+/// recipe; grouping only saves the repeated widening.
+fn attend_f16(
+    qs: &mut [f32],
+    cache: &CachedHead<'_>,
+    scale: f32,
+    k_row: &mut [f32],
+    v_row: &mut [f32],
+    outs: &mut [f32],
+) {
+    let dh = k_row.len();
+    for x in qs.iter_mut() {
+        *x = round_f16(*x);
+    }
+    let mut max = [f32::NEG_INFINITY; GROUP_CHUNK];
+    let mut sum = [0f32; GROUP_CHUNK];
+    let mut score = [0f32; GROUP_CHUNK];
+    outs.fill(0.0);
+    let keys = cached(cache.keys, cache.kv_dim, cache.offset, dh, cache.pos);
+    let values = cached(cache.values, cache.kv_dim, cache.offset, dh, cache.pos);
+    for (k, v) in keys.zip(values) {
+        widen(k, k_row);
+        for (sc, q) in score.iter_mut().zip(qs.chunks_exact(dh)) {
+            *sc = dot(q, k_row) * scale;
+        }
+        widen(v, v_row);
+        let heads = outs.chunks_exact_mut(dh).zip(score.iter().zip(max.iter_mut().zip(sum.iter_mut())));
+        for (acc, (&s, (max, sum))) in heads {
+            let (ms, vs) = if s > *max {
+                let ms = libm::expf(*max - s);
+                *max = s;
+                for a in acc.iter_mut() {
+                    *a = round_f16(*a * ms);
+                }
+                (ms, 1.0)
+            } else {
+                (1.0, libm::expf(s - *max))
+            };
+            for (a, &v) in acc.iter_mut().zip(v_row.iter()) {
+                *a = round_f16(*a + v * vs);
+            }
+            *sum = *sum * ms + vs;
+        }
+    }
+    for (acc, &sum) in outs.chunks_exact_mut(dh).zip(sum.iter()) {
+        let inv = if sum == 0.0 { 0.0 } else { 1.0 / sum };
+        for a in acc.iter_mut() {
+            *a *= inv;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_f16_rounding_equals_the_conversion_round_trip() {
+        let edges = [
+            0.0f32,
+            -0.0,
+            6.1e-5,
+            1.0 / 16384.0, // 2^-14: the smallest normal f16
+            f32::MIN_POSITIVE * 4096.0, // 2^-114: far below f16, rounds to zero
+            65504.0,
+            f32::from_bits(0x477f_efff),
+            65520.0,
+            -65520.0,
+            1e-8,
+            f32::INFINITY,
+        ];
+        let strided = (0..=u32::MAX / 997).map(|i| f32::from_bits(i.wrapping_mul(997)));
+        for x in edges.into_iter().chain(strided) {
+            let (fast, slow) = (round_f16(x), f16_to_f32(f32_to_f16(x)));
+            assert!(
+                fast.to_bits() == slow.to_bits() || (fast.is_nan() && slow.is_nan()),
+                "{x:e}: {fast:e} vs {slow:e}"
+            );
+        }
+    }
+}

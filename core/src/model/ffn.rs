@@ -1,0 +1,53 @@
+//! The SwiGLU feed-forward block shared by every architecture:
+//! `W_down · (silu(W_gate·x) ⊙ (W_up·x))`, with optional biases after each product.
+#![forbid(unsafe_code)]
+
+use super::{linear, silu, F32Vector, HParams, ModelError, Name, Tensors};
+use crate::quant::{Matrix, QuantError};
+
+/// One layer's FFN weights.
+#[derive(Clone, Copy, Debug)]
+pub struct FfnWeights<'a> {
+    /// `[F][E]`
+    pub gate: Matrix<'a>,
+    /// `[F][E]`
+    pub up: Matrix<'a>,
+    /// `[E][F]`
+    pub down: Matrix<'a>,
+    pub gate_bias: Option<F32Vector<'a>>,
+    pub up_bias: Option<F32Vector<'a>>,
+    pub down_bias: Option<F32Vector<'a>>,
+}
+
+impl<'a> FfnWeights<'a> {
+    /// Loads `blk.{layer}.ffn_{gate,up,down}.weight` and their optional biases.
+    pub(crate) fn load(t: &Tensors<'_, 'a>, h: &HParams, layer: usize) -> Result<Self, ModelError> {
+        let name = |s: &str| Name::layer_tensor(layer, s);
+        let (e, f) = (h.n_embd, h.n_ff);
+        Ok(FfnWeights {
+            gate: t.matrix(name("ffn_gate.weight").as_str(), e, f)?,
+            up: t.matrix(name("ffn_up.weight").as_str(), e, f)?,
+            down: t.matrix(name("ffn_down.weight").as_str(), f, e)?,
+            gate_bias: t.optional_vector(name("ffn_gate.bias").as_str(), f)?,
+            up_bias: t.optional_vector(name("ffn_up.bias").as_str(), f)?,
+            down_bias: t.optional_vector(name("ffn_down.bias").as_str(), e)?,
+        })
+    }
+}
+
+/// `out = W_down · (silu(W_gate·x) ⊙ W_up·x)`; `gate` and `up` are `F`-long scratch.
+pub(crate) fn forward(
+    w: &FfnWeights<'_>,
+    x: &[f32],
+    gate: &mut [f32],
+    up: &mut [f32],
+    qbuf: &mut [u8],
+    out: &mut [f32],
+) -> Result<(), QuantError> {
+    linear(&w.gate, w.gate_bias, x, qbuf, gate)?;
+    linear(&w.up, w.up_bias, x, qbuf, up)?;
+    for (g, u) in gate.iter_mut().zip(up.iter()) {
+        *g = silu(*g) * u;
+    }
+    linear(&w.down, w.down_bias, gate, qbuf, out)
+}

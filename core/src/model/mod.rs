@@ -1,0 +1,349 @@
+//! The model: hyperparameters plus typed views of every weight, built once from a parsed
+//! GGUF file ([`Model::from_gguf`]) with every shape and type checked, so the forward pass
+//! (`Session::feed`) never re-validates or copies a weight.
+//!
+//! The layers are shared building blocks ([`norm`], [`rope`], [`attention`], [`mamba2`],
+//! [`ffn`]); an architecture module ([`falcon_h1`]) says which tensors a layer has and
+//! how the blocks compose. The architecture comes from `general.architecture`.
+//! [`golden`] reads and compares the `.alog` logits files the tests and `armlet logits` use.
+#![forbid(unsafe_code)]
+// ModelError carries tensor names and shapes by value (there is no allocator to box them);
+// it is only ever returned while a model loads, so its size costs nothing per token.
+#![allow(clippy::result_large_err)]
+
+pub mod attention;
+pub mod falcon_h1;
+pub mod ffn;
+pub mod golden;
+pub mod hparams;
+pub mod mamba2;
+pub mod norm;
+pub mod rope;
+
+pub use hparams::{Architecture, HParams, RopeMode, RopeParams, SsmParams, MAX_LAYERS, SUPPORTED_ARCHITECTURES};
+
+use crate::gguf;
+use crate::quant::{self, GgmlType, Matrix, QuantError};
+use core::fmt;
+
+/// How the attention KV cache stores keys and values (falcon-h1.md section 6.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KvCacheType {
+    /// Mode G: f32 keys and values, plain softmax (the setting of the golden fixtures).
+    F32,
+    /// Mode D, llama.cpp's default: f16 keys and values, the query rounded to f16 and an
+    /// online softmax with an f16 value accumulator (flash-attention numerics).
+    F16,
+}
+
+impl KvCacheType {
+    /// Bytes per cached value.
+    pub fn bytes(self) -> usize {
+        match self {
+            KvCacheType::F32 => 4,
+            KvCacheType::F16 => 2,
+        }
+    }
+
+    /// `f32` / `f16`, as the command line spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            KvCacheType::F32 => "f32",
+            KvCacheType::F16 => "f16",
+        }
+    }
+}
+
+/// Longest tensor or key name kept in an error (longer ones are cut).
+pub const NAME_CAPACITY: usize = 64;
+
+/// A tensor or metadata key name carried by an error (no allocation: fixed capacity,
+/// truncated at a character boundary).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Name(heapless::String<NAME_CAPACITY>);
+
+impl Name {
+    pub fn new() -> Name {
+        Name(heapless::String::new())
+    }
+
+    pub fn from_str_lossy(s: &str) -> Name {
+        let mut n = Name::new();
+        n.push_lossy(s);
+        n
+    }
+
+    /// `blk.{layer}.{suffix}`.
+    pub fn layer_tensor(layer: usize, suffix: &str) -> Name {
+        let mut n = Name::new();
+        // A full buffer only truncates the name; the error stays readable.
+        let _ = fmt::write(&mut n, format_args!("blk.{layer}.{suffix}"));
+        n
+    }
+
+    /// Appends as much of `s` as fits, never splitting a character.
+    pub fn push_lossy(&mut self, s: &str) {
+        for c in s.chars() {
+            if self.0.push(c).is_err() {
+                return;
+            }
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl fmt::Write for Name {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.push_lossy(s);
+        Ok(())
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a model cannot be built from a file.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelError {
+    /// No `general.architecture` string.
+    MissingArchitecture,
+    /// An architecture armlet does not implement.
+    UnsupportedArchitecture { name: Name },
+    /// A required metadata key is absent.
+    MissingKey { key: Name },
+    /// A metadata value of the wrong type or out of range.
+    BadKey { key: Name, why: &'static str },
+    /// Dimensions that contradict each other or are out of range.
+    Invalid { what: &'static str, rule: &'static str },
+    /// A feature of the file armlet does not implement.
+    Unsupported { what: &'static str },
+    /// More layers than the fixed layer table holds.
+    TooManyLayers { n: usize, max: usize },
+    /// A required tensor is absent.
+    MissingTensor { name: Name },
+    /// A tensor whose shape (ggml `ne` order) is not what the hyperparameters imply.
+    TensorShape { name: Name, expected: [u64; 4], found: [u64; 4] },
+    /// A tensor that must be F32 (norms, conv, SSM parameters) has another type.
+    TensorType { name: Name, found: GgmlType, expected: GgmlType },
+    /// The quant layer refused a weight tensor (unsupported type, bad length).
+    Weight { name: Name, error: QuantError },
+}
+
+impl fmt::Display for ModelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ModelError::MissingArchitecture => f.write_str("the file has no general.architecture"),
+            ModelError::UnsupportedArchitecture { name } => {
+                write!(f, "unsupported architecture `{name}` (supported: {SUPPORTED_ARCHITECTURES})")
+            }
+            ModelError::MissingKey { key } => write!(f, "missing metadata key {key}"),
+            ModelError::BadKey { key, why } => write!(f, "metadata key {key}: {why}"),
+            ModelError::Invalid { what, rule } => write!(f, "invalid hyperparameters: {what} {rule}"),
+            ModelError::Unsupported { what } => write!(f, "not supported: {what}"),
+            ModelError::TooManyLayers { n, max } => write!(f, "{n} layers, armlet supports at most {max}"),
+            ModelError::MissingTensor { name } => write!(f, "missing tensor {name}"),
+            ModelError::TensorShape { name, expected, found } => {
+                write!(f, "tensor {name}: shape {}, expected {}", Shape(found), Shape(expected))
+            }
+            ModelError::TensorType { name, found, expected } => {
+                write!(f, "tensor {name}: type {}, expected {}", found.name(), expected.name())
+            }
+            ModelError::Weight { name, error } => write!(f, "tensor {name}: {error}"),
+        }
+    }
+}
+
+/// Prints a ggml shape as `{ne0, ne1, ...}` without trailing 1s.
+struct Shape<'s>(&'s [u64; 4]);
+
+impl fmt::Display for Shape<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let dims = self.0.iter().rposition(|&d| d != 1).map_or(1, |i| i + 1);
+        f.write_str("{")?;
+        for (i, d) in self.0.iter().take(dims).enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{d}")?;
+        }
+        f.write_str("}")
+    }
+}
+
+/// An F32 vector stored in the file (norm weights, biases, SSM parameters), read in place:
+/// the bytes are little-endian f32 and need not be aligned.
+#[derive(Clone, Copy, Debug)]
+pub struct F32Vector<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> F32Vector<'a> {
+    /// A view of `bytes` as little-endian f32 values (a trailing partial value is ignored;
+    /// the loader checks lengths).
+    pub fn new(bytes: &'a [u8]) -> F32Vector<'a> {
+        F32Vector { bytes }
+    }
+
+    pub fn len(&self) -> usize {
+        self.bytes.len() / 4
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The values in order.
+    pub fn iter(&self) -> impl Iterator<Item = f32> + 'a {
+        self.bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// Consecutive sub-vectors of `n` values (a trailing partial one is dropped).
+    pub fn chunks(&self, n: usize) -> impl Iterator<Item = F32Vector<'a>> + 'a {
+        self.bytes.chunks_exact(n.saturating_mul(4).max(4)).map(F32Vector::new)
+    }
+}
+
+/// One transformer/hybrid layer's weights. `mamba` is present for hybrid architectures.
+#[derive(Clone, Copy, Debug)]
+pub struct Layer<'a> {
+    /// The input norm (Falcon-H1: shared by attention and Mamba2).
+    pub attn_norm: F32Vector<'a>,
+    pub attention: attention::AttentionWeights<'a>,
+    pub mamba: Option<mamba2::Mamba2Weights<'a>>,
+    /// The pre-FFN norm.
+    pub ffn_norm: F32Vector<'a>,
+    pub ffn: ffn::FfnWeights<'a>,
+}
+
+/// A model ready to run: hyperparameters and views of every weight in the file's bytes.
+#[derive(Clone, Debug)]
+pub struct Model<'a> {
+    pub hparams: HParams,
+    /// `[V][E]`: row `t` is token `t`'s embedding.
+    pub token_embd: Matrix<'a>,
+    pub output_norm: F32Vector<'a>,
+    /// The LM head `[V][E]`; the same view as `token_embd` when the file ties them.
+    pub output: Matrix<'a>,
+    pub layers: heapless::Vec<Layer<'a>, MAX_LAYERS>,
+}
+
+impl<'a> Model<'a> {
+    /// Reads the hyperparameters and builds a checked view of every tensor the
+    /// architecture needs.
+    ///
+    /// Errors: everything [`HParams::from_gguf`] reports; `MissingTensor` naming the first
+    /// absent tensor; `TensorShape` / `TensorType` naming a tensor whose shape or type is
+    /// wrong; `Weight` when the quant layer cannot multiply a tensor's type.
+    pub fn from_gguf(file: &gguf::File<'a>) -> Result<Model<'a>, ModelError> {
+        let h = HParams::from_gguf(file)?;
+        let t = Tensors { file };
+        let token_embd = t.matrix("token_embd.weight", h.n_embd, h.n_vocab)?;
+        let output_norm = t.vector("output_norm.weight", h.n_embd)?;
+        let output = match t.find("output.weight") {
+            Some(_) => t.matrix("output.weight", h.n_embd, h.n_vocab)?,
+            None => token_embd,
+        };
+        let mut layers = heapless::Vec::new();
+        for l in 0..h.n_layer {
+            let layer = match h.arch {
+                Architecture::FalconH1 => falcon_h1::load_layer(&t, &h, l)?,
+            };
+            layers.push(layer).map_err(|_| ModelError::TooManyLayers { n: h.n_layer, max: MAX_LAYERS })?;
+        }
+        Ok(Model { hparams: h, token_embd, output_norm, output, layers })
+    }
+}
+
+/// Tensor lookup with the shape and type checks every loader needs.
+pub(crate) struct Tensors<'f, 'a> {
+    file: &'f gguf::File<'a>,
+}
+
+impl<'a> Tensors<'_, 'a> {
+    pub(crate) fn find(&self, name: &str) -> Option<gguf::Tensor<'a>> {
+        self.file.tensor(name)
+    }
+
+    fn require(&self, name: &str) -> Result<gguf::Tensor<'a>, ModelError> {
+        self.find(name).ok_or_else(|| ModelError::MissingTensor { name: Name::from_str_lossy(name) })
+    }
+
+    fn check_shape(t: &gguf::Tensor<'a>, expected: [u64; 4]) -> Result<(), ModelError> {
+        if t.ne != expected {
+            return Err(ModelError::TensorShape { name: Name::from_str_lossy(t.name), expected, found: t.ne });
+        }
+        Ok(())
+    }
+
+    /// A 2-D weight `{n_in, n_out}` as a matrix of `n_out` rows of `n_in` values.
+    pub(crate) fn matrix(&self, name: &str, n_in: usize, n_out: usize) -> Result<Matrix<'a>, ModelError> {
+        let t = self.require(name)?;
+        Self::check_shape(&t, [n_in as u64, n_out as u64, 1, 1])?;
+        Matrix::new(t.ty, n_out, n_in, t.data)
+            .map_err(|error| ModelError::Weight { name: Name::from_str_lossy(name), error })
+    }
+
+    /// An F32 tensor of shape `ne` viewed as a flat vector.
+    pub(crate) fn f32_tensor(&self, name: &str, ne: [u64; 4]) -> Result<F32Vector<'a>, ModelError> {
+        let t = self.require(name)?;
+        Self::check_shape(&t, ne)?;
+        if t.ty != GgmlType::F32 {
+            return Err(ModelError::TensorType {
+                name: Name::from_str_lossy(name),
+                found: t.ty,
+                expected: GgmlType::F32,
+            });
+        }
+        let n = ne.iter().product::<u64>();
+        let expected = n.checked_mul(4);
+        if expected != Some(t.data.len() as u64) {
+            let error = QuantError::BadLength { expected: expected.unwrap_or(u64::MAX) as usize, actual: t.data.len() };
+            return Err(ModelError::Weight { name: Name::from_str_lossy(name), error });
+        }
+        Ok(F32Vector::new(t.data))
+    }
+
+    /// An F32 vector `{n}`.
+    pub(crate) fn vector(&self, name: &str, n: usize) -> Result<F32Vector<'a>, ModelError> {
+        self.f32_tensor(name, [n as u64, 1, 1, 1])
+    }
+
+    /// An optional F32 vector `{n}` (absent is fine, present must be right).
+    pub(crate) fn optional_vector(&self, name: &str, n: usize) -> Result<Option<F32Vector<'a>>, ModelError> {
+        match self.find(name) {
+            None => Ok(None),
+            Some(_) => self.vector(name, n).map(Some),
+        }
+    }
+}
+
+/// `out = W·x (+ bias)`, with `x` first converted to `W`'s activation format in `scratch`
+/// (llama.cpp quantizes the activations before every matrix product; falcon-h1.md 6.3).
+pub(crate) fn linear(
+    w: &Matrix<'_>,
+    bias: Option<F32Vector<'_>>,
+    x: &[f32],
+    scratch: &mut [u8],
+    out: &mut [f32],
+) -> Result<(), QuantError> {
+    let act = quant::quantize_activations(w.ty, x, scratch)?;
+    quant::matvec(w, &act, out)?;
+    if let Some(b) = bias {
+        for (o, b) in out.iter_mut().zip(b.iter()) {
+            *o += b;
+        }
+    }
+    Ok(())
+}
+
+/// `x / (1 + e^-x)` in f32, as ggml computes it.
+#[inline]
+pub(crate) fn silu(x: f32) -> f32 {
+    x / (1.0 + libm::expf(-x))
+}

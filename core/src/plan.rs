@@ -1,0 +1,409 @@
+//! The memory plan: from the hyperparameters, the context size and the KV cache type,
+//! the exact bytes and offset of every buffer a session needs (KV cache, Mamba2 conv and
+//! SSM state, scratch vectors, the activation-quantization buffer, the logits), computed
+//! before any weight is touched. `Session::new` carves the arena at exactly these offsets,
+//! so the plan and the carving cannot disagree; [`write_memory_map`] prints the same
+//! numbers for `memory-map.md` and `armlet info --ctx N`.
+//!
+//! Prompts are processed one token at a time, so every scratch buffer holds one token.
+#![forbid(unsafe_code)]
+// PlanError can carry a ModelError (names by value, no allocator); plans are made once.
+#![allow(clippy::result_large_err)]
+
+use crate::model::{HParams, KvCacheType, ModelError};
+use crate::quant::{self, types::ALL_TYPES};
+use core::fmt;
+
+/// Every region starts at a multiple of this many bytes from the arena's start (a cache
+/// line of the ARM1176 is 32 bytes).
+pub const REGION_ALIGN: usize = 32;
+
+/// Why no plan can be made.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PlanError {
+    /// The hyperparameters break an invariant.
+    Model(ModelError),
+    /// A context of zero positions.
+    ZeroContext,
+    /// A context longer than the model was trained for.
+    ContextTooLong { n_ctx: usize, max: usize },
+    /// The arena would not fit this machine's address space.
+    TooLarge,
+    /// Model and arena together exceed the memory limit.
+    OutOfMemory { need: u64, have: u64 },
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlanError::Model(e) => write!(f, "{e}"),
+            PlanError::ZeroContext => f.write_str("the context size must be at least 1"),
+            PlanError::ContextTooLong { n_ctx, max } => {
+                write!(f, "context of {n_ctx} tokens is beyond the model's limit of {max}")
+            }
+            PlanError::TooLarge => f.write_str("the buffers for this context do not fit the address space"),
+            PlanError::OutOfMemory { need, have } => write!(
+                f,
+                "not enough memory: the model and its buffers need {} ({need} bytes), {} ({have} bytes) available",
+                Mib(*need),
+                Mib(*have)
+            ),
+        }
+    }
+}
+
+/// A byte range of the arena.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Region {
+    /// Offset from the start of the arena (a multiple of [`REGION_ALIGN`]).
+    pub offset: usize,
+    /// Exact bytes used.
+    pub bytes: usize,
+}
+
+impl Region {
+    pub fn end(&self) -> usize {
+        self.offset + self.bytes
+    }
+}
+
+/// Where every byte of a session's arena goes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// The hyperparameters the plan was made for (a session checks its model against them).
+    pub hparams: HParams,
+    pub n_ctx: usize,
+    pub kv_type: KvCacheType,
+    /// Keys of every layer and position.
+    pub kv_keys: Region,
+    /// Values of every layer and position.
+    pub kv_values: Region,
+    /// Mamba2: the last `K-1` conv inputs per channel and layer (f32).
+    pub conv_state: Region,
+    /// Mamba2: the SSM state `[Hs][Ps][N]` per layer (f32).
+    pub ssm_state: Region,
+    /// The residual stream (E).
+    pub hidden: Region,
+    /// The normed input of the current block (E).
+    pub normed: Region,
+    /// Rotated query heads (H·Dh).
+    pub queries: Region,
+    /// This position's key (Hkv·Dh), before it is stored.
+    pub new_key: Region,
+    /// This position's value (Hkv·Dh), before it is stored.
+    pub new_value: Region,
+    /// The concatenated attention head outputs (H·Dh).
+    pub head_outputs: Region,
+    /// Softmax scores over the context (F32 cache only; the F16 path is online).
+    pub scores: Region,
+    /// Mamba2 input projection z | xBC | dt (worked in place).
+    pub ssm_projection: Region,
+    /// Output of attention, then of the FFN (E).
+    pub block_output: Region,
+    /// Output of the Mamba2 mixer (E).
+    pub mixer_output: Region,
+    /// FFN gate, then the gated product (F).
+    pub ffn_gate: Region,
+    /// FFN up projection (F).
+    pub ffn_up: Region,
+    /// cos/sin of every rotated pair for the current position.
+    pub rope_angles: Region,
+    /// Activations converted to the weights' partner format before each product.
+    pub activation_quant: Region,
+    /// The output logits (V).
+    pub logits: Region,
+    total: usize,
+}
+
+/// Bytes of `n` f32 values, checked.
+fn f32s(n: Option<usize>) -> Option<usize> {
+    n?.checked_mul(4)
+}
+
+/// The largest scratch any supported weight type needs to convert `n` activations (the
+/// plan is made before the weights' types are known).
+fn activation_scratch(widths: &[usize]) -> usize {
+    let mut most = 0;
+    for &n in widths {
+        for ty in ALL_TYPES.iter().copied().filter(|t| t.is_supported()) {
+            most = most.max(quant::activation_bytes(ty, n).unwrap_or(0));
+        }
+    }
+    most
+}
+
+impl Plan {
+    /// The plan for a session of `n_ctx` positions with a `kv` cache.
+    ///
+    /// Errors: `ZeroContext`; `ContextTooLong` beyond the model's training context;
+    /// `Model` for hyperparameters that fail validation; `TooLarge` if a size overflows.
+    pub fn new(h: &HParams, n_ctx: usize, kv: KvCacheType) -> Result<Plan, PlanError> {
+        h.validate().map_err(PlanError::Model)?;
+        if n_ctx == 0 {
+            return Err(PlanError::ZeroContext);
+        }
+        if n_ctx > h.n_ctx_train {
+            return Err(PlanError::ContextTooLong { n_ctx, max: h.n_ctx_train });
+        }
+        // Validation bounds every single vector; only the context-sized products can overflow.
+        let (e, qd, kvd, l) = (h.n_embd, h.q_dim(), h.kv_dim(), h.n_layer);
+        let cache = l.checked_mul(n_ctx).and_then(|v| v.checked_mul(kvd)).and_then(|v| v.checked_mul(kv.bytes()));
+        let (conv, ssm, proj) = match &h.ssm {
+            Some(s) => (
+                f32s(l.checked_mul(s.conv_state_len())).ok_or(PlanError::TooLarge)?,
+                f32s(l.checked_mul(s.ssm_state_len())).ok_or(PlanError::TooLarge)?,
+                s.in_proj_rows() * 4,
+            ),
+            None => (0, 0, 0),
+        };
+        let scores = match kv {
+            KvCacheType::F32 => f32s(Some(n_ctx)),
+            KvCacheType::F16 => Some(0),
+        };
+        let mut widths = [e, qd, h.n_ff, 0];
+        if let Some(s) = &h.ssm {
+            widths[3] = s.inner_size;
+        }
+
+        let sizes = [
+            cache.ok_or(PlanError::TooLarge)?,
+            cache.ok_or(PlanError::TooLarge)?,
+            conv,
+            ssm,
+            e * 4,
+            e * 4,
+            qd * 4,
+            kvd * 4,
+            kvd * 4,
+            qd * 4,
+            scores.ok_or(PlanError::TooLarge)?,
+            proj,
+            e * 4,
+            e * 4,
+            h.n_ff * 4,
+            h.n_ff * 4,
+            h.rope.table_len() * 4,
+            activation_scratch(&widths),
+            h.n_vocab * 4,
+        ];
+        let mut regions = [Region::default(); REGION_NAMES.len()];
+        let mut at = 0usize;
+        for (r, bytes) in regions.iter_mut().zip(sizes) {
+            *r = Region { offset: at, bytes };
+            at = align_up(at.checked_add(bytes).ok_or(PlanError::TooLarge)?).ok_or(PlanError::TooLarge)?;
+        }
+        // Keep the total addressable with room to spare on a 32-bit machine.
+        if at > isize::MAX as usize / 2 {
+            return Err(PlanError::TooLarge);
+        }
+        let [kv_keys, kv_values, conv_state, ssm_state, hidden, normed, queries, new_key, new_value, head_outputs, scores, ssm_projection, block_output, mixer_output, ffn_gate, ffn_up, rope_angles, activation_quant, logits] =
+            regions;
+        Ok(Plan {
+            hparams: *h,
+            n_ctx,
+            kv_type: kv,
+            kv_keys,
+            kv_values,
+            conv_state,
+            ssm_state,
+            hidden,
+            normed,
+            queries,
+            new_key,
+            new_value,
+            head_outputs,
+            scores,
+            ssm_projection,
+            block_output,
+            mixer_output,
+            ffn_gate,
+            ffn_up,
+            rope_angles,
+            activation_quant,
+            logits,
+            total: at,
+        })
+    }
+
+    /// Bytes the arena must have: every region plus the alignment padding between them.
+    pub fn arena_bytes(&self) -> usize {
+        self.total
+    }
+
+    /// Every region in arena order, as (name, exact bytes).
+    pub fn regions(&self) -> impl Iterator<Item = (&'static str, usize)> + '_ {
+        REGION_NAMES.iter().copied().zip(self.region_list()).map(|(n, r)| (n, r.bytes))
+    }
+
+    /// Every region in arena order, with offsets.
+    pub fn region_list(&self) -> [Region; REGION_NAMES.len()] {
+        [
+            self.kv_keys,
+            self.kv_values,
+            self.conv_state,
+            self.ssm_state,
+            self.hidden,
+            self.normed,
+            self.queries,
+            self.new_key,
+            self.new_value,
+            self.head_outputs,
+            self.scores,
+            self.ssm_projection,
+            self.block_output,
+            self.mixer_output,
+            self.ffn_gate,
+            self.ffn_up,
+            self.rope_angles,
+            self.activation_quant,
+            self.logits,
+        ]
+    }
+
+    /// Bytes lost to alignment between regions.
+    pub fn padding_bytes(&self) -> usize {
+        self.total - self.regions().map(|(_, b)| b).sum::<usize>()
+    }
+
+    /// Refuses a model of `model_bytes` whose arena would not fit in `limit` bytes
+    /// (`armlet --mem-limit`). Error: `OutOfMemory` with both numbers.
+    pub fn check_fits(&self, model_bytes: u64, limit: u64) -> Result<(), PlanError> {
+        let need = model_bytes.saturating_add(self.total as u64);
+        if need > limit {
+            return Err(PlanError::OutOfMemory { need, have: limit });
+        }
+        Ok(())
+    }
+}
+
+/// Region names, in arena order (the order of [`Plan::region_list`]).
+pub const REGION_NAMES: [&str; 19] = [
+    "KV cache: keys",
+    "KV cache: values",
+    "Mamba2 conv state",
+    "Mamba2 SSM state",
+    "hidden state",
+    "normed input",
+    "attention queries",
+    "attention new key",
+    "attention new value",
+    "attention head outputs",
+    "attention scores",
+    "Mamba2 projection",
+    "attention / FFN output",
+    "Mamba2 output",
+    "FFN gate",
+    "FFN up",
+    "RoPE angles",
+    "activation quantization",
+    "logits",
+];
+
+fn align_up(n: usize) -> Option<usize> {
+    Some(n.checked_add(REGION_ALIGN - 1)? / REGION_ALIGN * REGION_ALIGN)
+}
+
+/// `12,345,678` (thousands separated, no allocation).
+pub struct Bytes(pub u64);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut groups = [0u16; 7];
+        let (mut n, mut k) = (self.0, 0);
+        loop {
+            groups[k] = (n % 1000) as u16;
+            n /= 1000;
+            k += 1;
+            if n == 0 || k == groups.len() {
+                break;
+            }
+        }
+        write!(f, "{}", groups[k - 1])?;
+        for g in groups[..k - 1].iter().rev() {
+            write!(f, ",{g:03}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `12.3 MiB` (one decimal, rounded).
+pub struct Mib(pub u64);
+
+impl fmt::Display for Mib {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tenths = (self.0 as u128 * 10 + (1 << 19)) >> 20;
+        write!(f, "{}.{} MiB", tenths / 10, tenths % 10)
+    }
+}
+
+/// A signed byte count as MiB (`-3.5 MiB` when short).
+struct SignedMib(i128);
+
+impl fmt::Display for SignedMib {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 < 0 {
+            write!(f, "-{}", Mib(self.0.unsigned_abs() as u64))
+        } else {
+            write!(f, "{}", Mib(self.0 as u64))
+        }
+    }
+}
+
+/// Writes the memory map of `plan` as a Markdown table: one column per model (name, file
+/// bytes), one row per arena region (exact bytes), then the totals and the headroom left
+/// of `available` bytes (what the machine leaves for armlet). Regions of 0 bytes (e.g. no
+/// Mamba2 state in a pure transformer) are omitted.
+pub fn write_memory_map(w: &mut dyn fmt::Write, plan: &Plan, models: &[(&str, u64)], available: u64) -> fmt::Result {
+    w.write_str("| where |")?;
+    for (name, _) in models {
+        write!(w, " {name} |")?;
+    }
+    w.write_str("\n|---|")?;
+    for _ in models {
+        w.write_str("---:|")?;
+    }
+    w.write_str("\n| model file (read into memory) |")?;
+    for (_, bytes) in models {
+        write!(w, " {} |", Bytes(*bytes))?;
+    }
+    w.write_str("\n")?;
+    let kv = plan.kv_type.name();
+    for (name, bytes) in plan.regions().filter(|(_, b)| *b > 0) {
+        let detail = match name {
+            "KV cache: keys" | "KV cache: values" => Some(kv),
+            _ => None,
+        };
+        match detail {
+            Some(t) => write!(w, "| {name} ({t}, {} positions) |", plan.n_ctx)?,
+            None => write!(w, "| {name} |")?,
+        }
+        for _ in models {
+            write!(w, " {} |", Bytes(bytes as u64))?;
+        }
+        w.write_str("\n")?;
+    }
+    let arena = plan.arena_bytes() as u64;
+    let rows: [(&str, &dyn Fn(u64) -> i128); 4] = [
+        ("alignment padding", &|_| plan.padding_bytes() as i128),
+        ("**arena total**", &|_| arena as i128),
+        ("**model + arena**", &|m| m as i128 + arena as i128),
+        ("**headroom**", &|m| available as i128 - m as i128 - arena as i128),
+    ];
+    for (label, value) in rows {
+        write!(w, "| {label} |")?;
+        for (_, bytes) in models {
+            let v = value(*bytes);
+            if label == "**headroom**" || label == "**model + arena**" {
+                write!(w, " {} |", SignedMib(v))?;
+            } else {
+                write!(w, " {} |", Bytes(v.max(0) as u64))?;
+            }
+        }
+        w.write_str("\n")?;
+    }
+    w.write_str("| available to armlet |")?;
+    for _ in models {
+        write!(w, " {} |", Mib(available))?;
+    }
+    w.write_str("\n")
+}

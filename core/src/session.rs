@@ -1,0 +1,227 @@
+//! One conversation's state and the token loop. [`Session::new`] carves the caller's arena
+//! at the offsets of a [`Plan`] (KV cache, Mamba2 conv and SSM state, scratch vectors, the
+//! activation-quantization buffer, the logits) and [`Session::feed`] runs the forward pass
+//! for one token, returning the logits. Nothing is allocated and no weight is copied.
+//!
+//! The arena is bytes; each region is viewed as f32 or u16 through `bytemuck`'s checked
+//! casts, so the arena must be 4-byte aligned ([`arena_from_words`] gives such a view of a
+//! `u64` buffer).
+#![forbid(unsafe_code)]
+
+use crate::model::attention::KvCache;
+use crate::model::{falcon_h1, linear, norm, Architecture, KvCacheType, Model};
+use crate::plan::{Plan, Region};
+use crate::quant::{self, QuantError};
+use core::fmt;
+
+/// Why a session cannot be made or cannot go on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionError {
+    /// The plan was made for other hyperparameters than the model's.
+    PlanMismatch,
+    /// The arena is shorter than [`Plan::arena_bytes`].
+    ArenaTooSmall { need: usize, have: usize },
+    /// The arena does not start on a 4-byte boundary.
+    ArenaMisaligned,
+    /// A token id at or beyond the vocabulary size.
+    TokenOutOfRange { token: u32, n_vocab: usize },
+    /// Every position of the context is used; `reset` starts over.
+    ContextFull { n_ctx: usize },
+    /// The quant layer refused a product (cannot happen with a model from
+    /// `Model::from_gguf` and its own plan; reported rather than trusted). The session's
+    /// state is then undefined until `reset`.
+    Compute(QuantError),
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionError::PlanMismatch => f.write_str("the memory plan was made for another model"),
+            SessionError::ArenaTooSmall { need, have } => {
+                write!(f, "the arena has {have} bytes, the plan needs {need}")
+            }
+            SessionError::ArenaMisaligned => f.write_str("the arena must start on a 4-byte boundary"),
+            SessionError::TokenOutOfRange { token, n_vocab } => {
+                write!(f, "token id {token} is out of range (vocabulary of {n_vocab})")
+            }
+            SessionError::ContextFull { n_ctx } => write!(f, "the context is full ({n_ctx} tokens)"),
+            SessionError::Compute(e) => write!(f, "forward pass: {e}"),
+        }
+    }
+}
+
+impl From<QuantError> for SessionError {
+    fn from(e: QuantError) -> Self {
+        SessionError::Compute(e)
+    }
+}
+
+/// A byte view of a `u64` buffer: the simplest way to get an 8-byte aligned arena
+/// (`vec![0u64; plan.arena_bytes().div_ceil(8)]` on Linux, a static array on bare metal).
+pub fn arena_from_words(words: &mut [u64]) -> &mut [u8] {
+    bytemuck::cast_slice_mut(words)
+}
+
+/// The session's buffers, carved from the arena. Fields are the plan's regions.
+pub(crate) struct Buffers<'a> {
+    pub(crate) kv: KvCache<'a>,
+    /// Every layer's conv state, `[layer][Cd][K-1]`.
+    pub(crate) conv_state: &'a mut [f32],
+    /// Every layer's SSM state, `[layer][Hs][Ps][N]`.
+    pub(crate) ssm_state: &'a mut [f32],
+    pub(crate) hidden: &'a mut [f32],
+    pub(crate) normed: &'a mut [f32],
+    pub(crate) queries: &'a mut [f32],
+    pub(crate) new_key: &'a mut [f32],
+    pub(crate) new_value: &'a mut [f32],
+    pub(crate) head_outputs: &'a mut [f32],
+    pub(crate) scores: &'a mut [f32],
+    pub(crate) ssm_projection: &'a mut [f32],
+    pub(crate) block_output: &'a mut [f32],
+    pub(crate) mixer_output: &'a mut [f32],
+    pub(crate) ffn_gate: &'a mut [f32],
+    pub(crate) ffn_up: &'a mut [f32],
+    pub(crate) rope_angles: &'a mut [f32],
+    pub(crate) activation_quant: &'a mut [u8],
+    pub(crate) logits: &'a mut [f32],
+}
+
+/// Takes the plan's regions off the front of the arena, in order.
+struct Carver<'a> {
+    rest: &'a mut [u8],
+    at: usize,
+}
+
+impl<'a> Carver<'a> {
+    fn bytes(&mut self, r: Region) -> Result<&'a mut [u8], SessionError> {
+        let too_small = SessionError::ArenaTooSmall { need: r.end(), have: self.at + self.rest.len() };
+        let skip = r.offset.checked_sub(self.at).ok_or(too_small)?;
+        let rest = core::mem::take(&mut self.rest);
+        if skip.checked_add(r.bytes).is_none_or(|n| rest.len() < n) {
+            return Err(too_small);
+        }
+        let (_, rest) = rest.split_at_mut(skip);
+        let (region, rest) = rest.split_at_mut(r.bytes);
+        self.rest = rest;
+        self.at = r.end();
+        Ok(region)
+    }
+
+    fn f32s(&mut self, r: Region) -> Result<&'a mut [f32], SessionError> {
+        bytemuck::try_cast_slice_mut(self.bytes(r)?).map_err(|_| SessionError::ArenaMisaligned)
+    }
+
+    fn u16s(&mut self, r: Region) -> Result<&'a mut [u16], SessionError> {
+        bytemuck::try_cast_slice_mut(self.bytes(r)?).map_err(|_| SessionError::ArenaMisaligned)
+    }
+}
+
+/// A conversation with a model: its position and every buffer, in a caller's arena.
+pub struct Session<'m, 'a> {
+    model: &'m Model<'m>,
+    n_ctx: usize,
+    position: usize,
+    buf: Buffers<'a>,
+}
+
+impl<'m, 'a> Session<'m, 'a> {
+    /// Carves `arena` by `plan` (made with `Plan::new(&model.hparams, ...)`) and starts an
+    /// empty conversation. The arena needs at least `plan.arena_bytes()` bytes, 4-byte
+    /// aligned; bytes beyond that are not used.
+    ///
+    /// Errors: `PlanMismatch`, `ArenaTooSmall`, `ArenaMisaligned`.
+    pub fn new(model: &'m Model<'m>, plan: &Plan, arena: &'a mut [u8]) -> Result<Self, SessionError> {
+        if plan.hparams != model.hparams {
+            return Err(SessionError::PlanMismatch);
+        }
+        if arena.len() < plan.arena_bytes() {
+            return Err(SessionError::ArenaTooSmall { need: plan.arena_bytes(), have: arena.len() });
+        }
+        if !(arena.as_ptr() as usize).is_multiple_of(4) {
+            return Err(SessionError::ArenaMisaligned);
+        }
+        let mut c = Carver { rest: arena, at: 0 };
+        let kv = match plan.kv_type {
+            KvCacheType::F32 => KvCache::F32 { keys: c.f32s(plan.kv_keys)?, values: c.f32s(plan.kv_values)? },
+            KvCacheType::F16 => KvCache::F16 { keys: c.u16s(plan.kv_keys)?, values: c.u16s(plan.kv_values)? },
+        };
+        let buf = Buffers {
+            kv,
+            conv_state: c.f32s(plan.conv_state)?,
+            ssm_state: c.f32s(plan.ssm_state)?,
+            hidden: c.f32s(plan.hidden)?,
+            normed: c.f32s(plan.normed)?,
+            queries: c.f32s(plan.queries)?,
+            new_key: c.f32s(plan.new_key)?,
+            new_value: c.f32s(plan.new_value)?,
+            head_outputs: c.f32s(plan.head_outputs)?,
+            scores: c.f32s(plan.scores)?,
+            ssm_projection: c.f32s(plan.ssm_projection)?,
+            block_output: c.f32s(plan.block_output)?,
+            mixer_output: c.f32s(plan.mixer_output)?,
+            ffn_gate: c.f32s(plan.ffn_gate)?,
+            ffn_up: c.f32s(plan.ffn_up)?,
+            rope_angles: c.f32s(plan.rope_angles)?,
+            activation_quant: c.bytes(plan.activation_quant)?,
+            logits: c.f32s(plan.logits)?,
+        };
+        let mut s = Session { model, n_ctx: plan.n_ctx, position: 0, buf };
+        s.reset();
+        Ok(s)
+    }
+
+    /// Feeds the token at the current position and returns the logits that predict the
+    /// next one (`n_vocab` values, valid until the next call).
+    ///
+    /// Errors: `TokenOutOfRange`; `ContextFull` when every position is used (the state is
+    /// unchanged); `Compute` if the quant layer refuses a product.
+    pub fn feed(&mut self, token: u32) -> Result<&[f32], SessionError> {
+        let model = self.model;
+        let h = &model.hparams;
+        let pos = self.position;
+        if pos >= self.n_ctx {
+            return Err(SessionError::ContextFull { n_ctx: self.n_ctx });
+        }
+        let embedding = model
+            .token_embd
+            .row(token as usize)
+            .filter(|_| (token as usize) < h.n_vocab)
+            .ok_or(SessionError::TokenOutOfRange { token, n_vocab: h.n_vocab })?;
+        let b = &mut self.buf;
+        quant::dequantize_row(model.token_embd.ty, embedding, b.hidden)?;
+        h.rope.angles(pos, b.rope_angles);
+        for (l, layer) in model.layers.iter().enumerate() {
+            match h.arch {
+                Architecture::FalconH1 => falcon_h1::forward_layer(h, layer, l, pos, self.n_ctx, b)?,
+            }
+        }
+        norm::rms_norm(b.hidden, model.output_norm, h.rms_eps, b.normed);
+        linear(&model.output, None, b.normed, b.activation_quant, b.logits)?;
+        self.position += 1;
+        Ok(self.buf.logits)
+    }
+
+    /// Tokens fed so far (the position of the next one).
+    pub fn position(&self) -> usize {
+        self.position
+    }
+
+    /// Positions this session holds.
+    pub fn n_ctx(&self) -> usize {
+        self.n_ctx
+    }
+
+    /// The logits of the last token fed (zeros before the first).
+    pub fn logits(&self) -> &[f32] {
+        self.buf.logits
+    }
+
+    /// Starts a new conversation: position 0, zero Mamba2 state (cached keys and values
+    /// beyond the position are never read, so they need no clearing).
+    pub fn reset(&mut self) {
+        self.position = 0;
+        self.buf.conv_state.fill(0.0);
+        self.buf.ssm_state.fill(0.0);
+        self.buf.logits.fill(0.0);
+    }
+}
