@@ -20,6 +20,26 @@ fn kib_field(text: &str, key: &str) -> Option<u64> {
     kib.checked_mul(1024)
 }
 
+/// Puts the VFP11 in RunFast mode (FPSCR flush-to-zero and default-NaN, traps off): without
+/// it, every denormal operand or result traps to kernel support code on a real Pi, costing
+/// hundreds of cycles. Denormals then become zero, which llama.cpp on x86 does not do; the
+/// models' values never come near 1e-38, so the text does not change. No-op off ARM.
+pub fn enable_runfast() {
+    #[cfg(target_arch = "arm")]
+    // SAFETY: reads and writes only FPSCR; FZ (bit 24) and DN (bit 25) set, the exception
+    // trap enables (bits 8-12, 15) cleared, as ARM's RunFast mode requires.
+    unsafe {
+        core::arch::asm!(
+            "vmrs {t}, fpscr",
+            "bic {t}, {t}, #0x9f00",
+            "orr {t}, {t}, #0x03000000",
+            "vmsr fpscr, {t}",
+            t = out(reg) _,
+            options(nomem, nostack)
+        )
+    }
+}
+
 /// Marker instructions for the ARM1176 cost model (`../shared/tools/README.md`): no-ops
 /// (`orr rN, rN, rN`) that the qemu plugin recognises. Elsewhere they compile to nothing.
 pub mod cost_markers {

@@ -11,6 +11,7 @@ mod text_glue;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    machine::enable_runfast();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match commands::dispatch(&args) {
         Ok(()) => ExitCode::SUCCESS,
