@@ -4,12 +4,16 @@
 
 mod text_support;
 
-use armlet_core::text::{ChatTemplate, DetokenizeOptions, Detokenizer, Message, TextError, Tokenizer};
+use armlet_core::text::{
+    ChatTemplate, DetokenizeOptions, Detokenizer, Message, TextError, Tokenizer,
+};
 use text_support::{leak_file, load_vocab, shared, tokenizer_for, vocab_names, VecSink};
 
 fn encode(tok: &Tokenizer, text: &[u8], add_special: bool, parse_special: bool) -> Vec<u32> {
     let mut ids = vec![0u32; 4 * text.len() + 8];
-    let n = tok.encode(text, add_special, parse_special, &mut ids).unwrap();
+    let n = tok
+        .encode(text, add_special, parse_special, &mut ids)
+        .unwrap();
     ids.truncate(n);
     ids
 }
@@ -29,17 +33,27 @@ fn fixture_golden_prompts_give_the_recorded_ids() {
     let file = leak_file(&shared().join("fixtures/falcon-h1-micro-F32.gguf"));
     let tok = tokenizer_for(&file, 4096);
     assert!(tok.adds_bos());
-    assert_eq!(encode(&tok, b"Hello! How are you?", true, true), [1, 44, 992, 83, 5, 572, 459, 666, 1191, 35]);
-    let p2 = b"<|im_start|>user\nWhat is the capital of Belgium?<|im_end|>\n<|im_start|>assistant\n";
+    assert_eq!(
+        encode(&tok, b"Hello! How are you?", true, true),
+        [1, 44, 992, 83, 5, 572, 459, 666, 1191, 35]
+    );
+    let p2 =
+        b"<|im_start|>user\nWhat is the capital of Belgium?<|im_end|>\n<|im_start|>assistant\n";
     assert_eq!(
         encode(&tok, p2, true, true),
-        [1, 3, 1373, 203, 59, 76, 286, 396, 314, 349, 443, 298, 340, 391, 502, 456, 75, 77, 439, 35, 4, 203, 3, 525, 659, 820, 203]
+        [
+            1, 3, 1373, 203, 59, 76, 286, 396, 314, 349, 443, 298, 340, 391, 502, 456, 75, 77, 439,
+            35, 4, 203, 3, 525, 659, 820, 203
+        ]
     );
     // The template in the file renders p2 from the conversation.
     let template = ChatTemplate::detect(tok.chat_template());
     assert!(template.recognized);
     let mut buf = [0u8; 256];
-    let user = Message { role: b"user", content: b"What is the capital of Belgium?" };
+    let user = Message {
+        role: b"user",
+        content: b"What is the capital of Belgium?",
+    };
     let n = template.render(&[user], true, &mut buf).unwrap();
     assert_eq!(&buf[..n], &p2[..]);
 }
@@ -48,15 +62,22 @@ fn fixture_golden_prompts_give_the_recorded_ids() {
 fn smollm2_prompt_bos_and_eog() {
     let v = load_vocab("smollm");
     let tok = v.tokenizer();
-    let france = b"<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n";
+    let france =
+        b"<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n";
     // add_bos_token = false: add_special adds nothing.
-    assert_eq!(encode(tok, france, true, true), [1, 4093, 198, 1780, 314, 260, 3575, 282, 4649, 47, 2, 198, 1, 520, 9531, 198]);
+    assert_eq!(
+        encode(tok, france, true, true),
+        [1, 4093, 198, 1780, 314, 260, 3575, 282, 4649, 47, 2, 198, 1, 520, 9531, 198]
+    );
     let mut eog = tok.eog_ids().to_vec();
     eog.sort();
     assert_eq!(eog, [0, 2, 4]);
     assert!(tok.is_eog(2) && !tok.is_eog(1));
     let generated = [504, 3575, 282, 4649, 314, 7042, 30];
-    assert_eq!(detokenize(tok, &generated, DetokenizeOptions::pieces(false)), b"The capital of France is Paris.");
+    assert_eq!(
+        detokenize(tok, &generated, DetokenizeOptions::pieces(false)),
+        b"The capital of France is Paris."
+    );
 }
 
 #[test]
@@ -81,7 +102,11 @@ fn eog_sets_and_bos_rules_of_every_vocab() {
         assert_eq!(tok.bos(), bos, "{name} BOS");
         assert_eq!(tok.adds_bos(), adds_bos, "{name} add_bos");
         let ids = encode(tok, b"Hi", true, false);
-        assert_eq!(ids.first() == bos.as_ref() && adds_bos, adds_bos, "{name} BOS added");
+        assert_eq!(
+            ids.first() == bos.as_ref() && adds_bos,
+            adds_bos,
+            "{name} BOS added"
+        );
     }
 }
 
@@ -96,10 +121,21 @@ impl Rng {
     }
     fn char(&mut self) -> char {
         // Mostly ASCII and common scripts, sometimes anything.
-        let pools: [(u32, u32); 6] = [(0x20, 0x7E), (0x20, 0x7E), (0xA0, 0x2FF), (0x400, 0x4FF), (0x4E00, 0x4FFF), (0x1F300, 0x1F64F)];
+        let pools: [(u32, u32); 6] = [
+            (0x20, 0x7E),
+            (0x20, 0x7E),
+            (0xA0, 0x2FF),
+            (0x400, 0x4FF),
+            (0x4E00, 0x4FFF),
+            (0x1F300, 0x1F64F),
+        ];
         let (lo, hi) = pools[(self.next() % pools.len() as u64) as usize];
         loop {
-            let cp = if self.next() % 16 == 0 { (self.next() % 0x11_0000) as u32 } else { lo + (self.next() % (hi - lo + 1) as u64) as u32 };
+            let cp = if self.next() % 16 == 0 {
+                (self.next() % 0x11_0000) as u32
+            } else {
+                lo + (self.next() % (hi - lo + 1) as u64) as u32
+            };
             if let Some(c) = char::from_u32(cp) {
                 return c;
             }
@@ -135,8 +171,14 @@ fn invalid_utf8_is_tokenized_like_llama_cpp() {
     let v = load_vocab("llama-bpe");
     let tok = v.tokenizer();
     // Byte-level BPE: an invalid byte is U+FFFD, exactly as if U+FFFD had been written.
-    assert_eq!(encode(tok, b"a\xFFb", false, false), encode(tok, "a\u{FFFD}b".as_bytes(), false, false));
-    assert_eq!(encode(tok, b"\xE4\xBD", false, false), encode(tok, "\u{FFFD}\u{FFFD}".as_bytes(), false, false));
+    assert_eq!(
+        encode(tok, b"a\xFFb", false, false),
+        encode(tok, "a\u{FFFD}b".as_bytes(), false, false)
+    );
+    assert_eq!(
+        encode(tok, b"\xE4\xBD", false, false),
+        encode(tok, "\u{FFFD}\u{FFFD}".as_bytes(), false, false)
+    );
     // SentencePiece: unknown sequences fall back to byte tokens <0xXX> (id = byte + 3).
     let spm = load_vocab("llama-spm");
     let ids = encode(spm.tokenizer(), b"\xFF\xC3", false, false);
@@ -163,18 +205,36 @@ fn streaming_output_is_whole_characters_and_equals_the_joined_text() {
     let mut buf = [0u8; 64];
     for &id in &ids {
         let n = d.push_into(id, &mut buf).unwrap();
-        assert!(std::str::from_utf8(&buf[..n]).is_ok(), "partial character released");
+        assert!(
+            std::str::from_utf8(&buf[..n]).is_ok(),
+            "partial character released"
+        );
         joined.extend_from_slice(&buf[..n]);
     }
     let mut tail = [0u8; armlet_core::text::MAX_HELD_BYTES];
     let n = d.finish_into(&mut tail);
     joined.extend_from_slice(&tail[..n]);
-    assert_eq!(joined, detokenize(tok, &ids, DetokenizeOptions::llama_detokenize()));
-    assert_eq!(String::from_utf8(joined).unwrap(), "Héllo 🦙 wörld! 你好, it's'fine?");
+    assert_eq!(
+        joined,
+        detokenize(tok, &ids, DetokenizeOptions::llama_detokenize())
+    );
+    assert_eq!(
+        String::from_utf8(joined).unwrap(),
+        "Héllo 🦙 wörld! 你好, it's'fine?"
+    );
     // Control tokens print only when asked.
-    assert_eq!(detokenize(tok, &[128000, 9906], DetokenizeOptions::pieces(false)), b"Hello");
-    assert_eq!(detokenize(tok, &[128000, 9906], DetokenizeOptions::pieces(true)), b"<|begin_of_text|>Hello");
-    assert_eq!(d.push_into(u32::MAX, &mut buf), Err(TextError::UnknownToken { id: u32::MAX }));
+    assert_eq!(
+        detokenize(tok, &[128000, 9906], DetokenizeOptions::pieces(false)),
+        b"Hello"
+    );
+    assert_eq!(
+        detokenize(tok, &[128000, 9906], DetokenizeOptions::pieces(true)),
+        b"<|begin_of_text|>Hello"
+    );
+    assert_eq!(
+        d.push_into(u32::MAX, &mut buf),
+        Err(TextError::UnknownToken { id: u32::MAX })
+    );
 }
 
 #[test]
@@ -182,12 +242,25 @@ fn errors_instead_of_panics() {
     let v = load_vocab("gpt-2");
     let tok = v.tokenizer();
     let mut two = [0u32; 2];
-    assert_eq!(tok.encode(b"Hello world again", false, false, &mut two), Err(TextError::OutputFull { needed: 3 }));
+    assert_eq!(
+        tok.encode(b"Hello world again", false, false, &mut two),
+        Err(TextError::OutputFull { needed: 3 })
+    );
     let long = vec![b'='; 20_000];
-    assert!(matches!(tok.encode(&long, false, false, &mut vec![0; 30_000]), Err(TextError::FragmentTooLong { .. })));
+    assert!(matches!(
+        tok.encode(&long, false, false, &mut vec![0; 30_000]),
+        Err(TextError::FragmentTooLong { .. })
+    ));
     let big = tokenizer_for(&v.file, long.len());
-    assert!(big.encode(&long, false, false, &mut vec![0; 30_000]).unwrap() > 0);
+    assert!(
+        big.encode(&long, false, false, &mut vec![0; 30_000])
+            .unwrap()
+            > 0
+    );
     let needed = Tokenizer::arena_bytes(&v.file).unwrap();
     let mut small = vec![0u8; needed / 4];
-    assert!(matches!(Tokenizer::new(&v.file, &mut small), Err(TextError::ArenaTooSmall { .. })));
+    assert!(matches!(
+        Tokenizer::new(&v.file, &mut small),
+        Err(TextError::ArenaTooSmall { .. })
+    ));
 }

@@ -29,8 +29,10 @@ fn check(v: &VocabFixture, suffix: &str, parse_special: bool, bad: &mut Mismatch
     let out = std::fs::read_to_string(dir.join(format!("{base}.out"))).unwrap();
     let detok = std::fs::read(dir.join(format!("{base}.detok"))).unwrap();
     let cases = split_cases(&inp);
-    let expected: Vec<Vec<u32>> =
-        out.lines().map(|l| l.split_whitespace().map(|t| t.parse().unwrap()).collect()).collect();
+    let expected: Vec<Vec<u32>> = out
+        .lines()
+        .map(|l| l.split_whitespace().map(|t| t.parse().unwrap()).collect())
+        .collect();
     let detoks = split_cases(&detok);
     assert_eq!(cases.len(), expected.len(), "{base}: case count");
     assert_eq!(cases.len(), detoks.len(), "{base}: detok count");
@@ -67,7 +69,10 @@ fn check(v: &VocabFixture, suffix: &str, parse_special: bool, bad: &mut Mismatch
 
 #[test]
 fn every_vocab_case_matches_llama_cpp() {
-    let mut bad = Mismatches { count: 0, report: String::new() };
+    let mut bad = Mismatches {
+        count: 0,
+        report: String::new(),
+    };
     let mut total = 0;
     for name in vocab_names() {
         let v = load_vocab(&name);
@@ -76,5 +81,10 @@ fn every_vocab_case_matches_llama_cpp() {
         total += check(&v, ".special", true, &mut bad);
     }
     assert!(total > 2000, "only {total} cases found");
-    assert!(bad.count == 0, "{} of {total} cases differ:\n{}", bad.count, bad.report);
+    assert!(
+        bad.count == 0,
+        "{} of {total} cases differ:\n{}",
+        bad.count,
+        bad.report
+    );
 }

@@ -26,9 +26,17 @@ pub enum ChatFamily {
     /// `[INST] ... [/INST]` (Llama 2 and its variants; `system` says if `<<SYS>>` blocks
     /// are written, `bos_inside` if later turns start with `<s>`, `strip` if contents are
     /// trimmed).
-    Llama2 { system: bool, bos_inside: bool, strip: bool },
+    Llama2 {
+        system: bool,
+        bos_inside: bool,
+        strip: bool,
+    },
     /// Mistral v1 / v3 / v3-tekken `[INST]` formats.
-    Mistral { leading_space: bool, trailing_space: bool, trim_assistant: bool },
+    Mistral {
+        leading_space: bool,
+        trailing_space: bool,
+        trim_assistant: bool,
+    },
 }
 
 /// A recognised (or assumed) template.
@@ -55,15 +63,24 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 fn trim(s: &[u8]) -> &[u8] {
     let is_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r');
     let start = s.iter().position(|b| !is_space(b)).unwrap_or(s.len());
-    let end = s.iter().rposition(|b| !is_space(b)).map_or(start, |e| e + 1);
+    let end = s
+        .iter()
+        .rposition(|b| !is_space(b))
+        .map_or(start, |e| e + 1);
     s.get(start..end).unwrap_or(&[])
 }
 
 impl<'a> ChatTemplate<'a> {
     /// Recognises `template` (the file's `tokenizer.chat_template`) in llama.cpp's order.
     pub fn detect(template: Option<&'a [u8]>) -> ChatTemplate<'a> {
-        let chatml = |recognized, default_system| ChatTemplate { family: ChatFamily::ChatMl, recognized, default_system };
-        let Some(t) = template else { return chatml(false, None) };
+        let chatml = |recognized, default_system| ChatTemplate {
+            family: ChatFamily::ChatMl,
+            recognized,
+            default_system,
+        };
+        let Some(t) = template else {
+            return chatml(false, None);
+        };
         let has = |s: &str| contains(t, s.as_bytes());
         if has("<|im_start|>") {
             // Phi-4 (`<|im_sep|>`) and SmolVLM (`<end_of_utterance>`) only look like ChatML.
@@ -78,24 +95,56 @@ impl<'a> ChatTemplate<'a> {
             }
             if has("' [INST] ' + system_message") || has("[AVAILABLE_TOOLS]") {
                 let family = if has(" [INST]") {
-                    ChatFamily::Mistral { leading_space: true, trailing_space: true, trim_assistant: false }
+                    ChatFamily::Mistral {
+                        leading_space: true,
+                        trailing_space: true,
+                        trim_assistant: false,
+                    }
                 } else if has("\"[INST]\"") {
-                    ChatFamily::Mistral { leading_space: false, trailing_space: false, trim_assistant: false }
+                    ChatFamily::Mistral {
+                        leading_space: false,
+                        trailing_space: false,
+                        trim_assistant: false,
+                    }
                 } else {
-                    ChatFamily::Mistral { leading_space: false, trailing_space: true, trim_assistant: true }
+                    ChatFamily::Mistral {
+                        leading_space: false,
+                        trailing_space: true,
+                        trim_assistant: true,
+                    }
                 };
-                return ChatTemplate { family, recognized: true, default_system: None };
+                return ChatTemplate {
+                    family,
+                    recognized: true,
+                    default_system: None,
+                };
             }
             let strip = has("content.strip()");
             let bos_inside = !strip && has("bos_token + '[INST]");
             let system = strip || bos_inside || has("<<SYS>>");
-            return ChatTemplate { family: ChatFamily::Llama2 { system, bos_inside, strip }, recognized: true, default_system: None };
+            return ChatTemplate {
+                family: ChatFamily::Llama2 {
+                    system,
+                    bos_inside,
+                    strip,
+                },
+                recognized: true,
+                default_system: None,
+            };
         }
         if has("<start_of_turn>") {
-            return ChatTemplate { family: ChatFamily::Gemma, recognized: true, default_system: None };
+            return ChatTemplate {
+                family: ChatFamily::Gemma,
+                recognized: true,
+                default_system: None,
+            };
         }
         if has("<|start_header_id|>") && has("<|end_header_id|>") {
-            return ChatTemplate { family: ChatFamily::Llama3, recognized: true, default_system: None };
+            return ChatTemplate {
+                family: ChatFamily::Llama3,
+                recognized: true,
+                default_system: None,
+            };
         }
         chatml(false, None)
     }
@@ -104,7 +153,12 @@ impl<'a> ChatTemplate<'a> {
     /// opens the assistant's turn. Encode the result with `parse_special = true`.
     ///
     /// Errors: [`TextError::OutputFull`] with the length needed.
-    pub fn render(&self, messages: &[Message], add_generation_prompt: bool, out: &mut [u8]) -> Result<usize, TextError> {
+    pub fn render(
+        &self,
+        messages: &[Message],
+        add_generation_prompt: bool,
+        out: &mut [u8],
+    ) -> Result<usize, TextError> {
         let mut w = Writer { out, len: 0 };
         match self.family {
             ChatFamily::ChatMl => {
@@ -123,7 +177,13 @@ impl<'a> ChatTemplate<'a> {
             }
             ChatFamily::Llama3 => {
                 for m in messages {
-                    w.put_all(&[b"<|start_header_id|>", m.role, b"<|end_header_id|>\n\n", trim(m.content), b"<|eot_id|>"]);
+                    w.put_all(&[
+                        b"<|start_header_id|>",
+                        m.role,
+                        b"<|end_header_id|>\n\n",
+                        trim(m.content),
+                        b"<|eot_id|>",
+                    ]);
                 }
                 if add_generation_prompt {
                     w.put(b"<|start_header_id|>assistant<|end_header_id|>\n\n");
@@ -139,7 +199,11 @@ impl<'a> ChatTemplate<'a> {
                         system_pending = true;
                         continue;
                     }
-                    let role: &[u8] = if m.role == b"assistant" { b"model" } else { m.role };
+                    let role: &[u8] = if m.role == b"assistant" {
+                        b"model"
+                    } else {
+                        m.role
+                    };
                     w.put_all(&[b"<start_of_turn>", role, b"\n"]);
                     if let (true, Some(s), false) = (system_pending, system, role == b"model") {
                         if !s.is_empty() {
@@ -153,14 +217,22 @@ impl<'a> ChatTemplate<'a> {
                     w.put(b"<start_of_turn>model\n");
                 }
             }
-            ChatFamily::Llama2 { system, bos_inside, strip } => {
+            ChatFamily::Llama2 {
+                system,
+                bos_inside,
+                strip,
+            } => {
                 let mut inside_turn = true;
                 w.put(b"[INST] ");
                 for m in messages {
                     let content = if strip { trim(m.content) } else { m.content };
                     if !inside_turn {
                         inside_turn = true;
-                        w.put(if bos_inside { b"<s>[INST] " } else { b"[INST] " });
+                        w.put(if bos_inside {
+                            b"<s>[INST] "
+                        } else {
+                            b"[INST] "
+                        });
                     }
                     if m.role == b"system" {
                         if system {
@@ -176,7 +248,11 @@ impl<'a> ChatTemplate<'a> {
                     }
                 }
             }
-            ChatFamily::Mistral { leading_space, trailing_space, trim_assistant } => {
+            ChatFamily::Mistral {
+                leading_space,
+                trailing_space,
+                trim_assistant,
+            } => {
                 let lead: &[u8] = if leading_space { b" " } else { b"" };
                 let trail: &[u8] = if trailing_space { b" " } else { b"" };
                 let mut inside_turn = false;
@@ -190,7 +266,11 @@ impl<'a> ChatTemplate<'a> {
                     } else if m.role == b"user" {
                         w.put_all(&[m.content, lead, b"[/INST]"]);
                     } else {
-                        let content = if trim_assistant { trim(m.content) } else { m.content };
+                        let content = if trim_assistant {
+                            trim(m.content)
+                        } else {
+                            m.content
+                        };
                         w.put_all(&[trail, content, b"</s>"]);
                         inside_turn = false;
                     }
@@ -231,7 +311,10 @@ struct Writer<'o> {
 
 impl Writer<'_> {
     fn put(&mut self, bytes: &[u8]) {
-        if let Some(dst) = self.out.get_mut(self.len..self.len.saturating_add(bytes.len())) {
+        if let Some(dst) = self
+            .out
+            .get_mut(self.len..self.len.saturating_add(bytes.len()))
+        {
             dst.copy_from_slice(bytes);
         }
         self.len = self.len.saturating_add(bytes.len());
@@ -259,28 +342,54 @@ mod tests {
     fn smollm2_adds_its_default_system_message() {
         let t = ChatTemplate::detect(Some(SMOLLM2.as_bytes()));
         assert!(t.recognized && t.family == ChatFamily::ChatMl);
-        let user = Message { role: b"user", content: b"What is 2 + 2?" };
+        let user = Message {
+            role: b"user",
+            content: b"What is 2 + 2?",
+        };
         assert_eq!(
             render(&t, &[user], true),
             "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nWhat is 2 + 2?<|im_end|>\n<|im_start|>assistant\n"
         );
-        let system = Message { role: b"system", content: b"Be brief." };
-        assert_eq!(render(&t, &[system, user], false), "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nWhat is 2 + 2?<|im_end|>\n");
+        let system = Message {
+            role: b"system",
+            content: b"Be brief.",
+        };
+        assert_eq!(
+            render(&t, &[system, user], false),
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nWhat is 2 + 2?<|im_end|>\n"
+        );
     }
 
     #[test]
     fn other_families() {
-        let user = Message { role: b"user", content: b" Hi " };
-        let llama3 = ChatTemplate::detect(Some(b"{{'<|start_header_id|>' + role + '<|end_header_id|>'}}"));
+        let user = Message {
+            role: b"user",
+            content: b" Hi ",
+        };
+        let llama3 = ChatTemplate::detect(Some(
+            b"{{'<|start_header_id|>' + role + '<|end_header_id|>'}}",
+        ));
         assert_eq!(render(&llama3, &[user], true), "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
         let gemma = ChatTemplate::detect(Some(b"<start_of_turn>"));
-        let system = Message { role: b"system", content: b"S" };
-        assert_eq!(render(&gemma, &[system, user], true), "<start_of_turn>user\nS\n\nHi<end_of_turn>\n<start_of_turn>model\n");
+        let system = Message {
+            role: b"system",
+            content: b"S",
+        };
+        assert_eq!(
+            render(&gemma, &[system, user], true),
+            "<start_of_turn>user\nS\n\nHi<end_of_turn>\n<start_of_turn>model\n"
+        );
         let llama2 = ChatTemplate::detect(Some(b"[INST] <<SYS>>"));
-        assert_eq!(render(&llama2, &[system, user], false), "[INST] <<SYS>>\nS\n<</SYS>>\n\n Hi  [/INST]");
+        assert_eq!(
+            render(&llama2, &[system, user], false),
+            "[INST] <<SYS>>\nS\n<</SYS>>\n\n Hi  [/INST]"
+        );
         let unknown = ChatTemplate::detect(Some(b"{{ whatever }}"));
         assert!(!unknown.recognized && unknown.family == ChatFamily::ChatMl);
         let mut small = [0u8; 4];
-        assert_eq!(unknown.render(&[user], true, &mut small), Err(TextError::OutputFull { needed: 54 }));
+        assert_eq!(
+            unknown.render(&[user], true, &mut small),
+            Err(TextError::OutputFull { needed: 54 })
+        );
     }
 }

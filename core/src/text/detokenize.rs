@@ -22,13 +22,19 @@ impl DetokenizeOptions {
     /// `llama_detokenize(remove_special = false, unparse_special = true)`, as the vocab test
     /// vectors were made.
     pub fn llama_detokenize() -> Self {
-        DetokenizeOptions { special: true, clean: true }
+        DetokenizeOptions {
+            special: true,
+            clean: true,
+        }
     }
 
     /// Plain `llama_token_to_piece` of every token, as llama.cpp's CLI streams generated
     /// text.
     pub fn pieces(special: bool) -> Self {
-        DetokenizeOptions { special, clean: false }
+        DetokenizeOptions {
+            special,
+            clean: false,
+        }
     }
 }
 
@@ -65,7 +71,10 @@ impl<'t, 'a> Detokenizer<'t, 'a> {
     /// control tokens are not printed, one leading space dropped on the first token when
     /// the rules say so.
     fn piece(&mut self, id: u32) -> Result<&'a [u8], TextError> {
-        let mut piece = self.tok.token_piece(id).ok_or(TextError::UnknownToken { id })?;
+        let mut piece = self
+            .tok
+            .token_piece(id)
+            .ok_or(TextError::UnknownToken { id })?;
         if !self.options.special && self.tok.is_control(id) {
             piece = &[];
         } else if self.first_token && self.options.clean && self.tok.add_space_prefix {
@@ -76,10 +85,19 @@ impl<'t, 'a> Detokenizer<'t, 'a> {
     }
 
     fn feed(&mut self, bytes: &[u8], emit: &mut impl FnMut(u8)) {
-        let Detokenizer { clean, punctuation, quote, contraction, utf8, .. } = self;
+        let Detokenizer {
+            clean,
+            punctuation,
+            quote,
+            contraction,
+            utf8,
+            ..
+        } = self;
         for &b in bytes {
             if *clean {
-                punctuation.push(b, &mut |c| quote.push(c, &mut |d| contraction.push(d, &mut |e| utf8.push(e, emit))));
+                punctuation.push(b, &mut |c| {
+                    quote.push(c, &mut |d| contraction.push(d, &mut |e| utf8.push(e, emit)))
+                });
             } else {
                 utf8.push(b, emit);
             }
@@ -87,8 +105,16 @@ impl<'t, 'a> Detokenizer<'t, 'a> {
     }
 
     fn drain(&mut self, emit: &mut impl FnMut(u8)) {
-        let Detokenizer { punctuation, quote, contraction, utf8, .. } = self;
-        punctuation.flush(&mut |c| quote.push(c, &mut |d| contraction.push(d, &mut |e| utf8.push(e, emit))));
+        let Detokenizer {
+            punctuation,
+            quote,
+            contraction,
+            utf8,
+            ..
+        } = self;
+        punctuation.flush(&mut |c| {
+            quote.push(c, &mut |d| contraction.push(d, &mut |e| utf8.push(e, emit)))
+        });
         quote.flush(&mut |d| contraction.push(d, &mut |e| utf8.push(e, emit)));
         contraction.flush(&mut |e| utf8.push(e, emit));
         utf8.flush(emit);
@@ -99,7 +125,12 @@ impl<'t, 'a> Detokenizer<'t, 'a> {
     ///
     /// Errors: [`TextError::UnknownToken`], [`TextError::OutputFull`].
     pub fn push_into(&mut self, id: u32, out: &mut [u8]) -> Result<usize, TextError> {
-        let needed = self.tok.token_piece(id).ok_or(TextError::UnknownToken { id })?.len() + MAX_HELD_BYTES;
+        let needed = self
+            .tok
+            .token_piece(id)
+            .ok_or(TextError::UnknownToken { id })?
+            .len()
+            + MAX_HELD_BYTES;
         if out.len() < needed {
             return Err(TextError::OutputFull { needed });
         }
@@ -115,7 +146,11 @@ impl<'t, 'a> Detokenizer<'t, 'a> {
     }
 
     /// Detokenizes `id` and writes the bytes that are ready to `sink`.
-    pub fn push<W: embedded_io::Write>(&mut self, id: u32, sink: &mut W) -> Result<(), DetokenizeError<W::Error>> {
+    pub fn push<W: embedded_io::Write>(
+        &mut self,
+        id: u32,
+        sink: &mut W,
+    ) -> Result<(), DetokenizeError<W::Error>> {
         let piece = self.piece(id).map_err(DetokenizeError::Text)?;
         let mut chunk = Chunk::new(sink);
         self.feed(piece, &mut |b| chunk.put(b));
@@ -136,7 +171,10 @@ impl<'t, 'a> Detokenizer<'t, 'a> {
     }
 
     /// Releases everything still held (at the end of the text) to `sink`.
-    pub fn finish<W: embedded_io::Write>(&mut self, sink: &mut W) -> Result<(), DetokenizeError<W::Error>> {
+    pub fn finish<W: embedded_io::Write>(
+        &mut self,
+        sink: &mut W,
+    ) -> Result<(), DetokenizeError<W::Error>> {
         let mut chunk = Chunk::new(sink);
         self.drain(&mut |b| chunk.put(b));
         chunk.finish()
@@ -161,7 +199,12 @@ struct Chunk<'w, W: embedded_io::Write> {
 
 impl<'w, W: embedded_io::Write> Chunk<'w, W> {
     fn new(sink: &'w mut W) -> Self {
-        Chunk { sink, buf: [0; 64], len: 0, error: None }
+        Chunk {
+            sink,
+            buf: [0; 64],
+            len: 0,
+            error: None,
+        }
     }
 
     fn put(&mut self, b: u8) {

@@ -52,7 +52,11 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     let last_start = haystack.len().checked_sub(needle.len())?;
     let mut from = 0;
     while from <= last_start {
-        let pos = from + haystack.get(from..=last_start)?.iter().position(|&b| b == first)?;
+        let pos = from
+            + haystack
+                .get(from..=last_start)?
+                .iter()
+                .position(|&b| b == first)?;
         if haystack.get(pos + 1..pos + needle.len()) == Some(rest) {
             return Some(pos);
         }
@@ -64,7 +68,11 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// A SentencePiece score as a priority: higher scores give lower values.
 fn score_priority(score: f32) -> u32 {
     let bits = score.to_bits();
-    let ordered = if bits & 0x8000_0000 != 0 { !bits } else { bits | 0x8000_0000 };
+    let ordered = if bits & 0x8000_0000 != 0 {
+        !bits
+    } else {
+        bits | 0x8000_0000
+    };
     !ordered
 }
 
@@ -82,13 +90,23 @@ impl<'a> Tokenizer<'a> {
     /// arena's working memory; [`TextError::MissingBos`] / [`TextError::MissingEos`];
     /// [`TextError::MissingByteToken`] (SentencePiece vocab without a byte's token);
     /// [`TextError::Busy`] if called from inside another `encode` on the same tokenizer.
-    pub fn encode(&self, text: &[u8], add_special: bool, parse_special: bool, out: &mut [u32]) -> Result<usize, TextError> {
+    pub fn encode(
+        &self,
+        text: &[u8],
+        add_special: bool,
+        parse_special: bool,
+        out: &mut [u32],
+    ) -> Result<usize, TextError> {
         let mut scratch = self.scratch.try_borrow_mut().map_err(|_| TextError::Busy)?;
         let capacity = scratch.len() / 9;
         let (text_buf, rest) = scratch.split_at_mut(capacity);
         let (ends, rest) = rest.split_at_mut(capacity * 4);
         let priority = rest.get_mut(..capacity * 4).unwrap_or(&mut []);
-        let mut work = Work { text: text_buf, ends: WordsMut(ends), priority: WordsMut(priority) };
+        let mut work = Work {
+            text: text_buf,
+            ends: WordsMut(ends),
+            priority: WordsMut(priority),
+        };
         let mut output = Output { ids: out, n: 0 };
 
         if add_special && self.add_bos {
@@ -152,7 +170,11 @@ impl<'a> Tokenizer<'a> {
                 find(rest, special).map(|pos| (k, id, special, pos))
             });
             let Some((k, id, special, mut pos)) = found else {
-                return if rest.is_empty() { Ok(()) } else { emit(Fragment::Text(rest)) };
+                return if rest.is_empty() {
+                    Ok(())
+                } else {
+                    emit(Fragment::Text(rest))
+                };
             };
             let rstrip = self.rstrip_specials && !phi3_keeps_space(special);
             loop {
@@ -177,25 +199,39 @@ impl<'a> Tokenizer<'a> {
     }
 
     /// Byte-level BPE on one plain-text fragment: pre-tokenize, then merge each word.
-    fn bpe_fragment(&self, fragment: &[u8], work: &mut Work, out: &mut Output) -> Result<(), TextError> {
-        split(self.stages, fragment, 0, fragment.len(), &mut |start, end| {
-            // The word as llama.cpp sees it: code points re-encoded, so invalid bytes are
-            // U+FFFD and overlong forms are shortened.
-            let mut len = 0usize;
-            let mut rest = fragment.get(start..end).unwrap_or(&[]);
-            let too_long = TextError::FragmentTooLong { len: fragment.len(), max: work.max_fragment() };
-            while !rest.is_empty() {
-                let (cp, used) = decode(rest);
-                let mut buf = [0u8; 4];
-                let n = encode(cp, &mut buf);
-                let dst = work.text.get_mut(len..len + n).ok_or(too_long)?;
-                dst.copy_from_slice(buf.get(..n).unwrap_or(&[]));
-                len += n;
-                rest = rest.get(used..).unwrap_or(&[]);
-            }
-            self.bpe_word(len, work, out);
-            Ok(())
-        })
+    fn bpe_fragment(
+        &self,
+        fragment: &[u8],
+        work: &mut Work,
+        out: &mut Output,
+    ) -> Result<(), TextError> {
+        split(
+            self.stages,
+            fragment,
+            0,
+            fragment.len(),
+            &mut |start, end| {
+                // The word as llama.cpp sees it: code points re-encoded, so invalid bytes are
+                // U+FFFD and overlong forms are shortened.
+                let mut len = 0usize;
+                let mut rest = fragment.get(start..end).unwrap_or(&[]);
+                let too_long = TextError::FragmentTooLong {
+                    len: fragment.len(),
+                    max: work.max_fragment(),
+                };
+                while !rest.is_empty() {
+                    let (cp, used) = decode(rest);
+                    let mut buf = [0u8; 4];
+                    let n = encode(cp, &mut buf);
+                    let dst = work.text.get_mut(len..len + n).ok_or(too_long)?;
+                    dst.copy_from_slice(buf.get(..n).unwrap_or(&[]));
+                    len += n;
+                    rest = rest.get(used..).unwrap_or(&[]);
+                }
+                self.bpe_word(len, work, out);
+                Ok(())
+            },
+        )
     }
 
     /// Merges the word in `work.text[..len]` (one symbol per byte to start with).
@@ -211,22 +247,24 @@ impl<'a> Tokenizer<'a> {
             work.ends.set(i, (i + 1) as u32);
         }
         let text: &[u8] = work.text;
-        let rank = |start: usize, mid: usize, end: usize| {
-            match (text.get(start..mid), text.get(mid..end)) {
+        let rank =
+            |start: usize, mid: usize, end: usize| match (text.get(start..mid), text.get(mid..end))
+            {
                 (Some(left), Some(right)) => self.merge_rank(left, right).unwrap_or(NO_MERGE),
                 _ => NO_MERGE,
-            }
-        };
+            };
         let n = merge_symbols(len, &mut work.ends, &mut work.priority, &rank);
-        for_each_symbol(text, n, &work.ends, |symbol| match self.find_token(symbol) {
-            Some(id) => out.push(id),
-            None => {
-                // llama.cpp then looks each byte's one-character text up; only printable
-                // ASCII has such a text, other bytes are dropped.
-                for &b in symbol {
-                    if (0x21..=0x7E).contains(&b) {
-                        if let Some(id) = self.find_token(&[b]) {
-                            out.push(id);
+        for_each_symbol(text, n, &work.ends, |symbol| {
+            match self.find_token(symbol) {
+                Some(id) => out.push(id),
+                None => {
+                    // llama.cpp then looks each byte's one-character text up; only printable
+                    // ASCII has such a text, other bytes are dropped.
+                    for &b in symbol {
+                        if (0x21..=0x7E).contains(&b) {
+                            if let Some(id) = self.find_token(&[b]) {
+                                out.push(id);
+                            }
                         }
                     }
                 }
@@ -236,14 +274,30 @@ impl<'a> Tokenizer<'a> {
 
     /// SentencePiece on one plain-text fragment: spaces become U+2581 (with one in front
     /// when `prefix_space`), symbols are UTF-8 sequences, pairs merge by token score.
-    fn spm_fragment(&self, fragment: &[u8], prefix_space: bool, work: &mut Work, out: &mut Output) -> Result<(), TextError> {
+    fn spm_fragment(
+        &self,
+        fragment: &[u8],
+        prefix_space: bool,
+        work: &mut Work,
+        out: &mut Output,
+    ) -> Result<(), TextError> {
         const ESCAPED_SPACE: &[u8] = "\u{2581}".as_bytes();
-        let too_long = TextError::FragmentTooLong { len: fragment.len(), max: work.max_fragment() };
+        let too_long = TextError::FragmentTooLong {
+            len: fragment.len(),
+            max: work.max_fragment(),
+        };
         let mut len = 0usize;
         let spaced = prefix_space.then_some(&b' ');
         for &b in spaced.into_iter().chain(fragment.iter()) {
-            let bytes: &[u8] = if b == b' ' { ESCAPED_SPACE } else { core::slice::from_ref(&b) };
-            work.text.get_mut(len..len + bytes.len()).ok_or(too_long)?.copy_from_slice(bytes);
+            let bytes: &[u8] = if b == b' ' {
+                ESCAPED_SPACE
+            } else {
+                core::slice::from_ref(&b)
+            };
+            work.text
+                .get_mut(len..len + bytes.len())
+                .ok_or(too_long)?
+                .copy_from_slice(bytes);
             len += bytes.len();
         }
         if len == 0 {
@@ -283,7 +337,14 @@ impl<'a> Tokenizer<'a> {
     /// SentencePiece byte fallback: `<0xXX>`, else the byte itself as a token text.
     fn byte_token(&self, b: u8) -> Option<u32> {
         const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        let name = [b'<', b'0', b'x', HEX[(b >> 4) as usize], HEX[(b & 15) as usize], b'>'];
+        let name = [
+            b'<',
+            b'0',
+            b'x',
+            HEX[(b >> 4) as usize],
+            HEX[(b & 15) as usize],
+            b'>',
+        ];
         self.find_token(&name).or_else(|| self.find_token(&[b]))
     }
 }
@@ -318,7 +379,11 @@ fn merge_symbols(
     pair_priority: &dyn Fn(usize, usize, usize) -> u32,
 ) -> usize {
     let pair = |ends: &WordsMut, k: usize| {
-        let start = if k == 0 { 0 } else { ends.get(k - 1).unwrap_or(0) as usize };
+        let start = if k == 0 {
+            0
+        } else {
+            ends.get(k - 1).unwrap_or(0) as usize
+        };
         let mid = ends.get(k).unwrap_or(0) as usize;
         let end = ends.get(k + 1).unwrap_or(0) as usize;
         pair_priority(start, mid, end)

@@ -74,7 +74,11 @@ pub enum TextError {
     /// A metadata key has the wrong type.
     WrongType { key: &'static str },
     /// A per-token array is shorter than the token list.
-    ArrayTooShort { key: &'static str, len: u64, needed: usize },
+    ArrayTooShort {
+        key: &'static str,
+        len: u64,
+        needed: usize,
+    },
     /// `tokenizer.ggml.model` is neither `gpt2` nor `llama`.
     UnsupportedModel,
     /// `tokenizer.ggml.pre` names a pre-tokenizer armlet does not implement.
@@ -112,15 +116,22 @@ impl core::fmt::Display for TextError {
             TextError::ArrayTooShort { key, len, needed } => {
                 write!(f, "{key} has {len} elements, the vocab has {needed} tokens")
             }
-            TextError::UnsupportedModel => write!(f, "unsupported tokenizer.ggml.model (armlet knows gpt2 and llama)"),
+            TextError::UnsupportedModel => write!(
+                f,
+                "unsupported tokenizer.ggml.model (armlet knows gpt2 and llama)"
+            ),
             TextError::UnsupportedPreTokenizer => write!(f, "unsupported tokenizer.ggml.pre"),
             TextError::BadTokenCount => write!(f, "token or merge list empty or too long"),
-            TextError::DuplicateToken { id } => write!(f, "token {id} repeats an earlier token's text"),
+            TextError::DuplicateToken { id } => {
+                write!(f, "token {id} repeats an earlier token's text")
+            }
             TextError::ArenaTooSmall { needed, got } => {
                 write!(f, "tokenizer arena too small: {got} bytes, {needed} needed")
             }
             TextError::TooLarge => write!(f, "tokenizer tables too large"),
-            TextError::OutputFull { needed } => write!(f, "output holds fewer than the {needed} tokens"),
+            TextError::OutputFull { needed } => {
+                write!(f, "output holds fewer than the {needed} tokens")
+            }
             TextError::FragmentTooLong { len, max } => {
                 write!(f, "text of {len} bytes between special tokens; the tokenizer's working memory takes {max}")
             }

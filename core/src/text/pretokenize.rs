@@ -101,7 +101,11 @@ pub(crate) fn split<E>(
     emit: &mut impl FnMut(usize, usize) -> Result<(), E>,
 ) -> Result<(), E> {
     let Some((&stage, rest)) = stages.split_first() else {
-        return if start < end { emit(start, end) } else { Ok(()) };
+        return if start < end {
+            emit(start, end)
+        } else {
+            Ok(())
+        };
     };
     let span = Span { text, end };
     let mut pos = start;
@@ -138,7 +142,11 @@ fn next_piece(stage: Stage, s: &Span, pos: usize) -> usize {
         }
         Stage::NumberRuns => class_run(s, pos, |cp| flags_of(cp).number),
         Stage::ThreeAsciiDigits => {
-            let digit = |p: usize| s.cp(p).filter(|c| (b'0' as u32..=b'9' as u32).contains(c)).is_some();
+            let digit = |p: usize| {
+                s.cp(p)
+                    .filter(|c| (b'0' as u32..=b'9' as u32).contains(c))
+                    .is_some()
+            };
             // ASCII digits are one byte each, so a match is 3 bytes long.
             let starts_match = |p: usize| digit(p) && digit(p + 1) && digit(p + 2);
             if starts_match(pos) {
@@ -177,7 +185,11 @@ fn contraction(s: &Span, pos: usize, ignore_case: bool) -> Option<usize> {
     }
     let (c2, p3) = s.at(p2)?;
     let pair = (char::from_u32(c1), char::from_u32(lower(c2)));
-    matches!(pair, (Some('r'), Some('e')) | (Some('v'), Some('e')) | (Some('l'), Some('l'))).then_some(p3)
+    matches!(
+        pair,
+        (Some('r'), Some('e')) | (Some('v'), Some('e')) | (Some('l'), Some('l'))
+    )
+    .then_some(p3)
 }
 
 /// The whitespace run at `pos`: (position after its last code point, position of its last
@@ -213,8 +225,14 @@ fn gpt2_piece(s: &Span, pos: usize) -> usize {
     if let Some(end) = contraction(s, pos, false) {
         return end;
     }
-    let Some((cp, next)) = s.at(pos) else { return pos };
-    let (body, f2) = if cp == SPACE { (next, s.flags(next)) } else { (pos, flags_of(cp)) };
+    let Some((cp, next)) = s.at(pos) else {
+        return pos;
+    };
+    let (body, f2) = if cp == SPACE {
+        (next, s.flags(next))
+    } else {
+        (pos, flags_of(cp))
+    };
     if f2.letter {
         return s.skip_while(body, |f| f.letter);
     }
@@ -235,7 +253,9 @@ fn llama3_piece(s: &Span, pos: usize, max_digits: usize) -> usize {
     if let Some(end) = contraction(s, pos, true) {
         return end;
     }
-    let Some((cp, next)) = s.at(pos) else { return pos };
+    let Some((cp, next)) = s.at(pos) else {
+        return pos;
+    };
     let f = flags_of(cp);
     // [^\r\n\p{L}\p{N}]?\p{L}+
     if !(cp == CR || cp == LF || f.number) && (f.letter || s.flags(next).letter) {
@@ -254,7 +274,11 @@ fn llama3_piece(s: &Span, pos: usize, max_digits: usize) -> usize {
     }
     // ` ?[^\s\p{L}\p{N}]+[\r\n]*` (llama.cpp tests the current code point's presence, not
     // the next one's, so a lone trailing space ends up here as well)
-    let (body, f2) = if cp == SPACE { (next, s.flags(next)) } else { (pos, f) };
+    let (body, f2) = if cp == SPACE {
+        (next, s.flags(next))
+    } else {
+        (pos, f)
+    };
     if !(f2.whitespace || f2.letter || f2.number) && f.present {
         let p = s.skip_while(body, is_other);
         return s.skip_while_cp(p, |c| c == CR || c == LF);
@@ -282,17 +306,32 @@ mod tests {
 
     #[test]
     fn gpt2_words() {
-        assert_eq!(pieces(&[Stage::Gpt2], "Hello world's  end \n"), ["Hello", " world", "'s", " ", " end", " \n"]);
+        assert_eq!(
+            pieces(&[Stage::Gpt2], "Hello world's  end \n"),
+            ["Hello", " world", "'s", " ", " end", " \n"]
+        );
     }
 
     #[test]
     fn llama3_words() {
-        assert_eq!(pieces(&[Stage::Llama3], "I'M 12345 ok!!\n\nx   y"), ["I", "'M", " ", "123", "45", " ok", "!!\n\n", "x", "  ", " y"]);
+        assert_eq!(
+            pieces(&[Stage::Llama3], "I'M 12345 ok!!\n\nx   y"),
+            ["I", "'M", " ", "123", "45", " ok", "!!\n\n", "x", "  ", " y"]
+        );
     }
 
     #[test]
     fn falcon_stages() {
-        let falcon = [Stage::PunctuationRuns { with_backtick: true }, Stage::Gpt2, Stage::ThreeAsciiDigits];
-        assert_eq!(pieces(&falcon, "a 12345,b"), ["a", " ", "123", "45", ",", "b"]);
+        let falcon = [
+            Stage::PunctuationRuns {
+                with_backtick: true,
+            },
+            Stage::Gpt2,
+            Stage::ThreeAsciiDigits,
+        ];
+        assert_eq!(
+            pieces(&falcon, "a 12345,b"),
+            ["a", " ", "123", "45", ",", "b"]
+        );
     }
 }

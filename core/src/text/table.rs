@@ -28,7 +28,9 @@ impl WordsMut<'_> {
 
     /// Writes `value` at `i`; false if `i` is out of range.
     pub fn set(&mut self, i: usize, value: u32) -> bool {
-        let Some(start) = i.checked_mul(4) else { return false };
+        let Some(start) = i.checked_mul(4) else {
+            return false;
+        };
         match self.0.get_mut(start..start.saturating_add(4)) {
             Some(slot) if slot.len() == 4 => {
                 slot.copy_from_slice(&value.to_ne_bytes());
@@ -60,5 +62,7 @@ pub(crate) fn slot_count(n: usize) -> Option<usize> {
     if n == 0 {
         return Some(0);
     }
-    n.checked_add(n / 2)?.checked_add(1)?.checked_next_power_of_two()
+    n.checked_add(n / 2)?
+        .checked_add(1)?
+        .checked_next_power_of_two()
 }

@@ -86,7 +86,13 @@ pub(crate) fn decode(bytes: &[u8]) -> (u32, usize) {
     let Some(&b0) = bytes.first() else {
         return (REPLACEMENT, 1);
     };
-    let cont = |i: usize| bytes.get(i).copied().filter(|b| b & 0xC0 == 0x80).map(|b| (b & 0x3F) as u32);
+    let cont = |i: usize| {
+        bytes
+            .get(i)
+            .copied()
+            .filter(|b| b & 0xC0 == 0x80)
+            .map(|b| (b & 0x3F) as u32)
+    };
     let b0w = b0 as u32;
     let decoded = if b0 & 0x80 == 0 {
         Some((b0w, 1))
@@ -168,7 +174,9 @@ pub(crate) fn codepoint_to_byte(cp: u32) -> Option<u8> {
         0x21..=0x7E | 0xA1..=0xAC | 0xAE..=0xFF => Some(cp as u8),
         0x100..=0x143 => {
             let nth = (cp - 0x100) as usize;
-            (0..=255u8).filter(|&x| !matches!(x, 0x21..=0x7E | 0xA1..=0xAC | 0xAE..=0xFF)).nth(nth)
+            (0..=255u8)
+                .filter(|&x| !matches!(x, 0x21..=0x7E | 0xA1..=0xAC | 0xAE..=0xFF))
+                .nth(nth)
         }
         _ => None,
     }

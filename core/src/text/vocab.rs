@@ -53,32 +53,56 @@ struct PreConfig {
 const GPT2: &[Stage] = &[Stage::Gpt2];
 const LLAMA3: &[Stage] = &[Stage::Llama3];
 const QWEN2: &[Stage] = &[Stage::Qwen2];
-const FALCON: &[Stage] = &[Stage::PunctuationRuns { with_backtick: true }, Stage::Gpt2, Stage::ThreeAsciiDigits];
+const FALCON: &[Stage] = &[
+    Stage::PunctuationRuns {
+        with_backtick: true,
+    },
+    Stage::Gpt2,
+    Stage::ThreeAsciiDigits,
+];
 const STARCODER: &[Stage] = &[Stage::EachNumber, Stage::Gpt2];
-const DEFAULT: &[Stage] =
-    &[Stage::PunctuationRuns { with_backtick: false }, Stage::Gpt2, Stage::NumberRuns, Stage::ThreeAsciiDigits];
+const DEFAULT: &[Stage] = &[
+    Stage::PunctuationRuns {
+        with_backtick: false,
+    },
+    Stage::Gpt2,
+    Stage::NumberRuns,
+    Stage::ThreeAsciiDigits,
+];
 
 /// llama.cpp's pre-type for the names whose splitting armlet implements; `None` for the rest.
 fn pre_config(pre: Option<&[u8]>) -> Option<PreConfig> {
-    let plain = |stages, clean_spaces| PreConfig { stages, clean_spaces, ignore_merges: false, add_bos: false };
+    let plain = |stages, clean_spaces| PreConfig {
+        stages,
+        clean_spaces,
+        ignore_merges: false,
+        add_bos: false,
+    };
     let name = match pre {
         None => return Some(plain(DEFAULT, true)),
         Some(name) => name,
     };
     Some(match name {
         b"default" => plain(DEFAULT, true),
-        b"llama3" | b"llama-v3" | b"llama-bpe" | b"falcon3" | b"falcon-h1" | b"pixtral" | b"midm-2.0"
-        | b"lfm2" | b"jina-v5-nano" => PreConfig { stages: LLAMA3, clean_spaces: true, ignore_merges: true, add_bos: true },
+        b"llama3" | b"llama-v3" | b"llama-bpe" | b"falcon3" | b"falcon-h1" | b"pixtral"
+        | b"midm-2.0" | b"lfm2" | b"jina-v5-nano" => PreConfig {
+            stages: LLAMA3,
+            clean_spaces: true,
+            ignore_merges: true,
+            add_bos: true,
+        },
         b"dbrx" | b"smaug-bpe" => plain(LLAMA3, true),
         b"falcon" => plain(FALCON, true),
-        b"starcoder" | b"refact" | b"codeshell" | b"exaone" | b"minerva-7b" | b"mellum2" => plain(STARCODER, true),
-        b"command-r" | b"smollm" => plain(STARCODER, false),
-        b"gpt-2" | b"phi-2" | b"jina-es" | b"jina-de" | b"gigachat" | b"jina-v2-es" | b"jina-v2-de" | b"a.x-4.0"
-        | b"mellum" | b"modern-bert" | b"mpt" | b"olmo" | b"jais" | b"exaone4" => plain(GPT2, true),
-        b"trillion" | b"granite-docling" => plain(GPT2, false),
-        b"qwen2" | b"deepseek-r1-qwen" | b"kormo" | b"f2llmv2" | b"hunyuan" | b"solar-open" | b"grok-2" => {
-            plain(QWEN2, false)
+        b"starcoder" | b"refact" | b"codeshell" | b"exaone" | b"minerva-7b" | b"mellum2" => {
+            plain(STARCODER, true)
         }
+        b"command-r" | b"smollm" => plain(STARCODER, false),
+        b"gpt-2" | b"phi-2" | b"jina-es" | b"jina-de" | b"gigachat" | b"jina-v2-es"
+        | b"jina-v2-de" | b"a.x-4.0" | b"mellum" | b"modern-bert" | b"mpt" | b"olmo" | b"jais"
+        | b"exaone4" => plain(GPT2, true),
+        b"trillion" | b"granite-docling" => plain(GPT2, false),
+        b"qwen2" | b"deepseek-r1-qwen" | b"kormo" | b"f2llmv2" | b"hunyuan" | b"solar-open"
+        | b"grok-2" => plain(QWEN2, false),
         b"stablelm2" | b"megrez" => plain(QWEN2, true),
         _ => return None,
     })
@@ -86,34 +110,100 @@ fn pre_config(pre: Option<&[u8]>) -> Option<PreConfig> {
 
 /// Texts that llama.cpp puts in the end-of-generation set (and marks CONTROL).
 const EOG_TEXTS: &[&[u8]] = &[
-    b"<|eot_id|>", b"<|im_end|>", b"<|end|>", b"<|return|>", b"<|call|>", b"<|flush|>", b"<|calls|>",
-    b"<end_of_turn>", b"<|endoftext|>", b"</s>", b"<|eom_id|>", b"<EOT>", b"_<EOT>", b"[EOT]", b"[EOS]",
-    b"<|end_of_text|>", b"<end_of_utterance>", b"<eos>", b"<turn|>", b"<|tool_response>",
-    "<｜end▁of▁sentence｜>".as_bytes(), b"[e~[",
+    b"<|eot_id|>",
+    b"<|im_end|>",
+    b"<|end|>",
+    b"<|return|>",
+    b"<|call|>",
+    b"<|flush|>",
+    b"<|calls|>",
+    b"<end_of_turn>",
+    b"<|endoftext|>",
+    b"</s>",
+    b"<|eom_id|>",
+    b"<EOT>",
+    b"_<EOT>",
+    b"[EOT]",
+    b"[EOS]",
+    b"<|end_of_text|>",
+    b"<end_of_utterance>",
+    b"<eos>",
+    b"<turn|>",
+    b"<|tool_response>",
+    "<｜end▁of▁sentence｜>".as_bytes(),
+    b"[e~[",
 ];
 
 /// The fill-in-the-middle kinds llama.cpp detects by text when the file gives no id:
 /// (metadata keys, texts). Pad, repo and file separator also end generation.
 const FIM_KINDS: [(&[&str], &[&[u8]]); 6] = [
     (
-        &["tokenizer.ggml.fim_pre_token_id", "tokenizer.ggml.prefix_token_id"],
-        &[b"<|fim_prefix|>", b"<fim-prefix>", b"<fim_prefix>", "<｜fim▁begin｜>".as_bytes(), b"<PRE>",
-          "▁<PRE>".as_bytes(), b"<|code_prefix|>", b"<|prefix|>"],
+        &[
+            "tokenizer.ggml.fim_pre_token_id",
+            "tokenizer.ggml.prefix_token_id",
+        ],
+        &[
+            b"<|fim_prefix|>",
+            b"<fim-prefix>",
+            b"<fim_prefix>",
+            "<｜fim▁begin｜>".as_bytes(),
+            b"<PRE>",
+            "▁<PRE>".as_bytes(),
+            b"<|code_prefix|>",
+            b"<|prefix|>",
+        ],
     ),
     (
-        &["tokenizer.ggml.fim_suf_token_id", "tokenizer.ggml.suffix_token_id"],
-        &[b"<|fim_suffix|>", b"<fim-suffix>", b"<fim_suffix>", "<｜fim▁hole｜>".as_bytes(), b"<SUF>",
-          "▁<SUF>".as_bytes(), b"<|code_suffix|>", b"<|suffix|>"],
+        &[
+            "tokenizer.ggml.fim_suf_token_id",
+            "tokenizer.ggml.suffix_token_id",
+        ],
+        &[
+            b"<|fim_suffix|>",
+            b"<fim-suffix>",
+            b"<fim_suffix>",
+            "<｜fim▁hole｜>".as_bytes(),
+            b"<SUF>",
+            "▁<SUF>".as_bytes(),
+            b"<|code_suffix|>",
+            b"<|suffix|>",
+        ],
     ),
     (
-        &["tokenizer.ggml.fim_mid_token_id", "tokenizer.ggml.middle_token_id"],
-        &[b"<|fim_middle|>", b"<fim-middle>", b"<fim_middle>", "<｜fim▁end｜>".as_bytes(), b"<MID>",
-          "▁<MID>".as_bytes(), b"<|code_middle|>", b"<|middle|>"],
+        &[
+            "tokenizer.ggml.fim_mid_token_id",
+            "tokenizer.ggml.middle_token_id",
+        ],
+        &[
+            b"<|fim_middle|>",
+            b"<fim-middle>",
+            b"<fim_middle>",
+            "<｜fim▁end｜>".as_bytes(),
+            b"<MID>",
+            "▁<MID>".as_bytes(),
+            b"<|code_middle|>",
+            b"<|middle|>",
+        ],
     ),
-    (&["tokenizer.ggml.fim_pad_token_id"], &[b"<|fim_pad|>", b"<fim-pad>", b"<fim_pad>", b"<PAD>", b"[PAD]"]),
+    (
+        &["tokenizer.ggml.fim_pad_token_id"],
+        &[
+            b"<|fim_pad|>",
+            b"<fim-pad>",
+            b"<fim_pad>",
+            b"<PAD>",
+            b"[PAD]",
+        ],
+    ),
     (
         &["tokenizer.ggml.fim_rep_token_id"],
-        &[b"<|fim_repo|>", b"<|repo_name|>", b"<fim-repo>", b"<REPO>", b"<reponame>"],
+        &[
+            b"<|fim_repo|>",
+            b"<|repo_name|>",
+            b"<fim-repo>",
+            b"<REPO>",
+            b"<reponame>",
+        ],
     ),
     (&["tokenizer.ggml.fim_sep_token_id"], &[b"<|file_sep|>"]),
 ];
@@ -121,7 +211,12 @@ const FIM_KINDS: [(&[&str], &[&[u8]]); 6] = [
 const FIM_EOG_KINDS: [usize; 3] = [3, 4, 5];
 
 /// gpt-oss tokens that llama.cpp always renders (it makes them USER_DEFINED).
-const ALWAYS_RENDERED: &[&[u8]] = &[b"<|channel|>", b"<|message|>", b"<|start|>", b"<|constrain|>"];
+const ALWAYS_RENDERED: &[&[u8]] = &[
+    b"<|channel|>",
+    b"<|message|>",
+    b"<|start|>",
+    b"<|constrain|>",
+];
 
 /// Phi-3 special tokens eat the whitespace after them, except these.
 const PHI3_NO_RSTRIP: &[&[u8]] = &[b"<unk>", b"<s>", b"<|endoftext|>"];
@@ -239,12 +334,21 @@ fn string_array<'a>(file: &File<'a>, key: &'static str) -> Result<Option<Array<'
 }
 
 /// A number array with at least `n` elements (llama.cpp rejects shorter ones).
-fn number_array<'a>(file: &File<'a>, key: &'static str, n: usize, types: &[ValueType]) -> Result<Option<Array<'a>>, TextError> {
+fn number_array<'a>(
+    file: &File<'a>,
+    key: &'static str,
+    n: usize,
+    types: &[ValueType],
+) -> Result<Option<Array<'a>>, TextError> {
     match file.get(key) {
         None => Ok(None),
         Some(Value::Array(a)) if types.contains(&a.elem_type()) => {
             if (a.len() as u128) < n as u128 {
-                return Err(TextError::ArrayTooShort { key, len: a.len(), needed: n });
+                return Err(TextError::ArrayTooShort {
+                    key,
+                    len: a.len(),
+                    needed: n,
+                });
             }
             Ok(Some(a))
         }
@@ -263,7 +367,9 @@ fn offset_in(bytes: &[u8], inner: &[u8]) -> Option<u32> {
 
 /// The GGUF token type of token `i` as attribute bits (NORMAL without a type array).
 fn base_attr(types: Option<&Array>, i: usize) -> u8 {
-    let Some(types) = types else { return attr::NORMAL };
+    let Some(types) = types else {
+        return attr::NORMAL;
+    };
     let ty = match types.get_fixed(i as u64) {
         Some(Value::I32(t)) => t,
         _ => 0,
@@ -285,30 +391,56 @@ impl<'a> Source<'a> {
             Some("gpt2") => VocabModel::BytePairGpt2,
             Some("llama") => VocabModel::SentencePiece,
             Some(_) => return Err(TextError::UnsupportedModel),
-            None => return Err(TextError::MissingKey { key: "tokenizer.ggml.model" }),
+            None => {
+                return Err(TextError::MissingKey {
+                    key: "tokenizer.ggml.model",
+                })
+            }
         };
         let pre_name = file.get("tokenizer.ggml.pre").and_then(|v| v.as_bytes());
         let pre = match model {
-            VocabModel::BytePairGpt2 => pre_config(pre_name).ok_or(TextError::UnsupportedPreTokenizer)?,
-            VocabModel::SentencePiece => PreConfig { stages: &[], clean_spaces: false, ignore_merges: false, add_bos: true },
+            VocabModel::BytePairGpt2 => {
+                pre_config(pre_name).ok_or(TextError::UnsupportedPreTokenizer)?
+            }
+            VocabModel::SentencePiece => PreConfig {
+                stages: &[],
+                clean_spaces: false,
+                ignore_merges: false,
+                add_bos: true,
+            },
         };
-        let tokens = string_array(file, "tokenizer.ggml.tokens")?
-            .ok_or(TextError::MissingKey { key: "tokenizer.ggml.tokens" })?;
+        let tokens = string_array(file, "tokenizer.ggml.tokens")?.ok_or(TextError::MissingKey {
+            key: "tokenizer.ggml.tokens",
+        })?;
         let n_tokens = usize::try_from(tokens.len())
             .ok()
             .filter(|&n| n > 0 && u32::try_from(n).is_ok_and(|n| n < u32::MAX))
             .ok_or(TextError::BadTokenCount)?;
-        let scores = number_array(file, "tokenizer.ggml.scores", n_tokens, &[ValueType::F32, ValueType::I32])?;
-        let types = number_array(file, "tokenizer.ggml.token_type", n_tokens, &[ValueType::I32])?;
+        let scores = number_array(
+            file,
+            "tokenizer.ggml.scores",
+            n_tokens,
+            &[ValueType::F32, ValueType::I32],
+        )?;
+        let types = number_array(
+            file,
+            "tokenizer.ggml.token_type",
+            n_tokens,
+            &[ValueType::I32],
+        )?;
         let merges = match model {
-            VocabModel::BytePairGpt2 => Some(
-                string_array(file, "tokenizer.ggml.merges")?
-                    .ok_or(TextError::MissingKey { key: "tokenizer.ggml.merges" })?,
-            ),
+            VocabModel::BytePairGpt2 => Some(string_array(file, "tokenizer.ggml.merges")?.ok_or(
+                TextError::MissingKey {
+                    key: "tokenizer.ggml.merges",
+                },
+            )?),
             VocabModel::SentencePiece => None,
         };
         let n_merges = match &merges {
-            Some(m) => usize::try_from(m.len()).ok().filter(|&n| u32::try_from(n).is_ok_and(|n| n < u32::MAX)).ok_or(TextError::BadTokenCount)?,
+            Some(m) => usize::try_from(m.len())
+                .ok()
+                .filter(|&n| u32::try_from(n).is_ok_and(|n| n < u32::MAX))
+                .ok_or(TextError::BadTokenCount)?,
             None => 0,
         };
 
@@ -344,10 +476,15 @@ impl<'a> Source<'a> {
         let add_eos = key_bool(file, "tokenizer.ggml.add_eos_token").unwrap_or(false);
         let add_space_prefix = key_bool(file, "tokenizer.ggml.add_space_prefix")
             .unwrap_or(model == VocabModel::SentencePiece);
-        let rstrip_specials = file.get("general.name").and_then(|v| v.as_bytes()).is_some_and(|name| {
-            contains_ascii_lowercase(name, b"phi-3") || contains_ascii_lowercase(name, b"phi3")
-        });
-        let chat_template = file.get("tokenizer.chat_template").and_then(|v| v.as_bytes());
+        let rstrip_specials = file
+            .get("general.name")
+            .and_then(|v| v.as_bytes())
+            .is_some_and(|name| {
+                contains_ascii_lowercase(name, b"phi-3") || contains_ascii_lowercase(name, b"phi3")
+            });
+        let chat_template = file
+            .get("tokenizer.chat_template")
+            .and_then(|v| v.as_bytes());
 
         // One pass over the token texts for everything llama.cpp detects by text.
         let mut fim_by_text = [None; 6];
@@ -419,14 +556,21 @@ impl<'a> Source<'a> {
 
     fn token_text(&self, id: u32) -> &'a [u8] {
         // Arrays of strings have no O(1) access; this is only used for the few EOG ids.
-        self.tokens.iter().nth(id as usize).and_then(|v| v.as_bytes()).unwrap_or(&[])
+        self.tokens
+            .iter()
+            .nth(id as usize)
+            .and_then(|v| v.as_bytes())
+            .unwrap_or(&[])
     }
 
     /// llama.cpp's two EOG exceptions: gpt-oss / solar-open end turns with `<|end|>` that is
     /// not end of generation; gemma 4 and plamo use `</s>` as a normal token.
     fn apply_eog_exceptions(&mut self) {
         let has = |texts: &[&[u8]]| -> Option<u32> {
-            self.eog[..self.n_eog].iter().copied().find(|&id| texts.contains(&self.token_text(id)))
+            self.eog[..self.n_eog]
+                .iter()
+                .copied()
+                .find(|&id| texts.contains(&self.token_text(id)))
         };
         let has_return = has(&[b"<|return|>"]).is_some();
         let has_call = has(&[b"<|call|>", b"<|calls|>"]).is_some();
@@ -491,7 +635,9 @@ impl<'a> Source<'a> {
             if a & attr::SPECIAL != 0 {
                 specials += 1;
             }
-            pieces = pieces.checked_add(self.piece_len(a, text)).ok_or(overflow)?;
+            pieces = pieces
+                .checked_add(self.piece_len(a, text))
+                .ok_or(overflow)?;
         }
         let words = |count: usize| count.checked_mul(4).ok_or(TextError::TooLarge);
         Ok(Layout {
@@ -604,7 +750,11 @@ fn decode_byte_level_piece(text: &[u8], mut out: impl FnMut(u8)) {
 }
 
 fn contains_ascii_lowercase(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w.iter().zip(needle).all(|(a, b)| a.to_ascii_lowercase() == *b))
+    haystack.windows(needle.len()).any(|w| {
+        w.iter()
+            .zip(needle)
+            .all(|(a, b)| a.to_ascii_lowercase() == *b)
+    })
 }
 
 /// Carves `len` bytes off the front of `arena`.
@@ -624,7 +774,8 @@ pub(crate) fn stored_text(bytes: &[u8], off: u32) -> &[u8] {
         .and_then(|b| <[u8; 8]>::try_from(b).ok())
         .map(u64::from_le_bytes)
         .and_then(|len| usize::try_from(len).ok());
-    len.and_then(|len| bytes.get(off..off.checked_add(len)?)).unwrap_or(&[])
+    len.and_then(|len| bytes.get(off..off.checked_add(len)?))
+        .unwrap_or(&[])
 }
 
 /// A merge line `"left right"` split at its first space after the first byte, as llama.cpp
@@ -635,7 +786,10 @@ pub(crate) fn split_merge(text: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 /// Hash of a merge pair given as raw bytes.
-pub(crate) fn pair_hash(left: impl IntoIterator<Item = u8>, right: impl IntoIterator<Item = u8>) -> u32 {
+pub(crate) fn pair_hash(
+    left: impl IntoIterator<Item = u8>,
+    right: impl IntoIterator<Item = u8>,
+) -> u32 {
     let h = left.into_iter().fold(FNV_OFFSET, fnv_step);
     right.into_iter().fold(fnv_step(h, 0xFF), fnv_step)
 }
@@ -689,7 +843,13 @@ fn sort_specials(specials: &mut WordsMut, text_offsets: &WordsMut, bytes: &[u8])
 
 /// Adds token `id` under its key (raw bytes for byte-level BPE, the text for SentencePiece).
 /// A second token with the same text is an error, as in llama.cpp.
-fn insert_token(src: &Source, slots: &mut WordsMut, text_offsets: &WordsMut, text: &[u8], id: u32) -> Result<(), TextError> {
+fn insert_token(
+    src: &Source,
+    slots: &mut WordsMut,
+    text_offsets: &WordsMut,
+    text: &[u8],
+    id: u32,
+) -> Result<(), TextError> {
     let mut hash = FNV_OFFSET;
     if text.is_empty() || !src.key_bytes(text, |b| hash = fnv_step(hash, b)) {
         return Ok(());
@@ -703,7 +863,8 @@ fn insert_token(src: &Source, slots: &mut WordsMut, text_offsets: &WordsMut, tex
                 return Ok(());
             }
             Some(other) => {
-                let other_text = stored_text(src.bytes, text_offsets.get(other as usize - 1).unwrap_or(0));
+                let other_text =
+                    stored_text(src.bytes, text_offsets.get(other as usize - 1).unwrap_or(0));
                 if other_text == text {
                     return Err(TextError::DuplicateToken { id });
                 }
@@ -717,7 +878,9 @@ fn insert_token(src: &Source, slots: &mut WordsMut, text_offsets: &WordsMut, tex
 
 /// Adds merge `rank` unless its pair is already there (llama.cpp keeps the first).
 fn insert_merge(offsets: &WordsMut, slots: &mut WordsMut, bytes: &[u8], text: &[u8], rank: u32) {
-    let Some((left, right)) = split_merge(text) else { return };
+    let Some((left, right)) = split_merge(text) else {
+        return;
+    };
     // Hashed as `pair_hash` hashes the raw pair; a part outside GPT-2's alphabet can never
     // match a pre-tokenized word.
     let mut hash = FNV_OFFSET;
@@ -761,7 +924,10 @@ impl<'a> Tokenizer<'a> {
     /// tokenize any text of that length.
     pub fn arena_bytes_for(file: &File<'a>, max_fragment_bytes: usize) -> Result<usize, TextError> {
         let layout = Source::read(file)?.layout(max_fragment_bytes)?;
-        layout.tables().and_then(|t| t.checked_add(layout.scratch)).ok_or(TextError::TooLarge)
+        layout
+            .tables()
+            .and_then(|t| t.checked_add(layout.scratch))
+            .ok_or(TextError::TooLarge)
     }
 
     /// Builds the tokenizer of `file` in `arena`. Whatever the tables leave of the arena is
@@ -777,7 +943,10 @@ impl<'a> Tokenizer<'a> {
         let layout = src.layout(0)?;
         let tables = layout.tables().ok_or(TextError::TooLarge)?;
         if arena.len() < tables {
-            return Err(TextError::ArenaTooSmall { needed: tables, got: arena.len() });
+            return Err(TextError::ArenaTooSmall {
+                needed: tables,
+                got: arena.len(),
+            });
         }
         let mut rest: &'a mut [u8] = arena;
         let mut text_offsets = WordsMut(carve(&mut rest, layout.text_offsets));
@@ -820,7 +989,13 @@ impl<'a> Tokenizer<'a> {
             for (rank, value) in merges.iter().enumerate() {
                 let text = value.as_bytes().unwrap_or(&[]);
                 merge_offsets.set(rank, offset_in(src.bytes, text).ok_or(TextError::TooLarge)?);
-                insert_merge(&merge_offsets, &mut merge_slots, src.bytes, text, rank as u32);
+                insert_merge(
+                    &merge_offsets,
+                    &mut merge_slots,
+                    src.bytes,
+                    text,
+                    rank as u32,
+                );
             }
         }
         sort_specials(&mut specials, &text_offsets, src.bytes);

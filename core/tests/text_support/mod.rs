@@ -21,7 +21,9 @@ pub fn vocab_names() -> Vec<String> {
         .unwrap()
         .filter_map(|e| {
             let name = e.unwrap().file_name().into_string().unwrap();
-            name.strip_prefix("ggml-vocab-")?.strip_suffix(".gguf").map(str::to_string)
+            name.strip_prefix("ggml-vocab-")?
+                .strip_suffix(".gguf")
+                .map(str::to_string)
         })
         .collect();
     names.sort();
@@ -74,7 +76,11 @@ impl VocabFixture {
 pub fn load_vocab(name: &str) -> VocabFixture {
     let file = leak_file(&vocab_dir().join(format!("ggml-vocab-{name}.gguf")));
     let tok = tokenizer_for(&file, armlet_core::text::DEFAULT_MAX_FRAGMENT_BYTES);
-    VocabFixture { name: name.to_string(), file, tok }
+    VocabFixture {
+        name: name.to_string(),
+        file,
+        tok,
+    }
 }
 
 /// An `embedded_io::Write` sink that collects into a Vec.

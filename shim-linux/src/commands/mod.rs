@@ -5,12 +5,14 @@ pub mod info;
 pub mod logits;
 pub mod quantize;
 pub mod run;
+pub mod tokenize;
 
 const USAGE: &str = "\
 usage: armlet -m MODEL.gguf -p PROMPT [-n N] [options]   run a completion (llama-completion flags)
        armlet info MODEL.gguf [--json] [--ctx N]          describe a model file and its memory plan
        armlet logits -m MODEL -p PROMPT -n N -o FILE      write logits in the golden (.alog) format
        armlet quantize IN.gguf OUT.gguf TYPE             rewrite a model with another weight type
+       armlet tokenize -m MODEL [-p TEXT | -f FILE] [--ids] [--no-bos] [--parse-special]
 run `armlet --help` for every option";
 
 pub fn dispatch(args: &[String]) -> Result<(), String> {
@@ -18,6 +20,7 @@ pub fn dispatch(args: &[String]) -> Result<(), String> {
         Some("info") => info::run(&args[1..]),
         Some("logits") => logits::run(&args[1..]),
         Some("quantize") => quantize::run(&args[1..]),
+        Some("tokenize") => tokenize::run(&args[1..]),
         Some("-h") | Some("--help") => {
             print!("{}", crate::options::HELP);
             Ok(())
