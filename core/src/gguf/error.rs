@@ -27,7 +27,7 @@ pub enum GgufErrorKind {
     TooManyMetadata(u64),
     /// A string longer than the rest of the file.
     StringTooLong(u64),
-    /// A metadata key that is not UTF-8 or is empty.
+    /// A metadata key that is empty, longer than `MAX_KEY_LEN` bytes or not UTF-8.
     InvalidKey,
     /// The same metadata key twice.
     DuplicateKey,
@@ -41,7 +41,7 @@ pub enum GgufErrorKind {
     ArrayNestingTooDeep,
     /// `general.alignment` is not a non-zero power of two, or not a u32.
     BadAlignment(u64),
-    /// A tensor name that is empty, too long or not UTF-8.
+    /// A tensor name that is empty, longer than `MAX_TENSOR_NAME` bytes or not UTF-8.
     InvalidTensorName,
     /// Two tensors with the same name.
     DuplicateTensorName,
@@ -53,7 +53,7 @@ pub enum GgufErrorKind {
     UnknownTensorType(u32),
     /// A tensor whose first dimension is not a multiple of its type's block size.
     NotBlockMultiple { ty: GgmlType, ne0: u64 },
-    /// A tensor whose bytes reach past the end of the file.
+    /// A tensor whose bytes reach past the end of the file (or whose size overflows a u64).
     TensorOutOfBounds,
     /// A tensor offset that is not a multiple of the alignment.
     TensorMisaligned,
@@ -84,7 +84,7 @@ impl fmt::Display for GgufError {
             TooManyTensors(n) => write!(f, "implausible tensor count {n}")?,
             TooManyMetadata(n) => write!(f, "implausible metadata count {n}")?,
             StringTooLong(n) => write!(f, "string length {n} exceeds the file")?,
-            InvalidKey => write!(f, "metadata key is empty or not UTF-8")?,
+            InvalidKey => write!(f, "metadata key is empty, too long or not UTF-8")?,
             DuplicateKey => write!(f, "duplicate metadata key")?,
             UnknownValueType(t) => write!(f, "unknown metadata value type {t}")?,
             InvalidBool(b) => write!(f, "bool value {b} is neither 0 nor 1")?,

@@ -63,7 +63,7 @@ impl Builder {
         f.extend(self.n_kv.to_le_bytes());
         f.extend(&self.kv);
         f.extend(&self.infos);
-        while f.len() as u64 % self.alignment != 0 {
+        while !(f.len() as u64).is_multiple_of(self.alignment) {
             f.push(0);
         }
         f.extend((0..data_len).map(|i| i as u8));
