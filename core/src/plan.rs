@@ -100,7 +100,8 @@ pub struct Plan {
     pub ssm_projection: Region,
     /// Output of attention, then of the FFN (E).
     pub block_output: Region,
-    /// Output of the Mamba2 mixer (E).
+    /// Output of the Mamba2 mixer (E; like the other Mamba2 regions, 0 bytes for a model
+    /// without one).
     pub mixer_output: Region,
     /// FFN gate, then the gated product (F).
     pub ffn_gate: Region,
@@ -148,13 +149,15 @@ impl Plan {
         // Validation bounds every single vector; only the context-sized products can overflow.
         let (e, qd, kvd, l) = (h.n_embd, h.q_dim(), h.kv_dim(), h.n_layer);
         let cache = l.checked_mul(n_ctx).and_then(|v| v.checked_mul(kvd)).and_then(|v| v.checked_mul(kv.bytes()));
-        let (conv, ssm, proj) = match &h.ssm {
+        // A model without a Mamba2 mixer (llama) gets 0 bytes for its state and scratch.
+        let (conv, ssm, proj, mixer_out) = match &h.ssm {
             Some(s) => (
                 f32s(l.checked_mul(s.conv_state_len())).ok_or(PlanError::TooLarge)?,
                 f32s(l.checked_mul(s.ssm_state_len())).ok_or(PlanError::TooLarge)?,
                 s.in_proj_rows() * 4,
+                e * 4,
             ),
-            None => (0, 0, 0),
+            None => (0, 0, 0, 0),
         };
         let scores = match kv {
             KvCacheType::F32 => f32s(Some(n_ctx)),
@@ -179,7 +182,7 @@ impl Plan {
             scores.ok_or(PlanError::TooLarge)?,
             proj,
             e * 4,
-            e * 4,
+            mixer_out,
             h.n_ff * 4,
             h.n_ff * 4,
             h.rope.table_len() * 4,

@@ -9,7 +9,7 @@
 #![forbid(unsafe_code)]
 
 use crate::model::attention::KvCache;
-use crate::model::{falcon_h1, linear, norm, Architecture, KvCacheType, Model};
+use crate::model::{falcon_h1, linear, llama, norm, Architecture, KvCacheType, Model, Step};
 use crate::plan::{Plan, Region};
 use crate::quant::{self, QuantError};
 use core::fmt;
@@ -191,8 +191,10 @@ impl<'m, 'a> Session<'m, 'a> {
         quant::dequantize_row(model.token_embd.ty, embedding, b.hidden)?;
         h.rope.angles(pos, b.rope_angles);
         for (l, layer) in model.layers.iter().enumerate() {
+            let at = Step { layer: l, pos, n_ctx: self.n_ctx };
             match h.arch {
-                Architecture::FalconH1 => falcon_h1::forward_layer(h, layer, l, pos, self.n_ctx, b)?,
+                Architecture::FalconH1 => falcon_h1::forward_layer(h, layer, at, b)?,
+                Architecture::Llama => llama::forward_layer(h, layer, at, b)?,
             }
         }
         norm::rms_norm(b.hidden, model.output_norm, h.rms_eps, b.normed);

@@ -10,8 +10,9 @@
 //!   to f16 after every key.
 #![forbid(unsafe_code)]
 
-use super::{linear, F32Vector, HParams, ModelError, Tensors};
+use super::{linear, norm, F32Vector, HParams, Layer, ModelError, Step, Tensors};
 use crate::quant::{f16_to_f32, f32_to_f16, Matrix, QuantError};
+use crate::session::Buffers;
 
 /// One layer's attention weights.
 #[derive(Clone, Copy, Debug)]
@@ -27,12 +28,27 @@ pub struct AttentionWeights<'a> {
     pub q_bias: Option<F32Vector<'a>>,
     pub k_bias: Option<F32Vector<'a>>,
     pub v_bias: Option<F32Vector<'a>>,
+    /// Added after the output projection (llama honours it; Falcon-H1's graph has none).
+    pub o_bias: Option<F32Vector<'a>>,
+}
+
+/// Whether an architecture's graph adds `blk.N.attn_output.bias` after the output
+/// projection (llama.cpp's llama graph does; its Falcon-H1 graph never reads it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OutputBias {
+    Added,
+    NotInGraph,
 }
 
 impl<'a> AttentionWeights<'a> {
-    /// Loads `blk.{layer}.attn_{q,k,v,output}.weight` and the optional q/k/v biases (the
-    /// output bias is not part of every architecture's graph and is left to the caller).
-    pub(crate) fn load(t: &Tensors<'_, 'a>, h: &HParams, layer: usize) -> Result<Self, ModelError> {
+    /// Loads `blk.{layer}.attn_{q,k,v,output}.weight`, the optional q/k/v biases and, when
+    /// the architecture adds it, the optional output bias.
+    pub(crate) fn load(
+        t: &Tensors<'_, 'a>,
+        h: &HParams,
+        layer: usize,
+        output_bias: OutputBias,
+    ) -> Result<Self, ModelError> {
         let name = |s: &str| super::Name::layer_tensor(layer, s);
         if t.find(name("attn_qkv.weight").as_str()).is_some() && t.find(name("attn_q.weight").as_str()).is_none() {
             return Err(ModelError::Unsupported { what: "fused attn_qkv weights" });
@@ -46,6 +62,10 @@ impl<'a> AttentionWeights<'a> {
             q_bias: t.optional_vector(name("attn_q.bias").as_str(), qd)?,
             k_bias: t.optional_vector(name("attn_k.bias").as_str(), kvd)?,
             v_bias: t.optional_vector(name("attn_v.bias").as_str(), kvd)?,
+            o_bias: match output_bias {
+                OutputBias::Added => t.optional_vector(name("attn_output.bias").as_str(), e)?,
+                OutputBias::NotInGraph => None,
+            },
         })
     }
 }
@@ -144,7 +164,29 @@ pub(crate) fn forward(
             }
         }
     }
-    linear(&w.o, None, s.heads, qbuf, out)
+    linear(&w.o, w.o_bias, s.heads, qbuf, out)
+}
+
+/// The attention half of a layer, as every architecture starts it: `b.normed` =
+/// rmsnorm(`b.hidden`, attn_norm), then `b.block_output` = Attention(`b.normed`). The
+/// caller adds it to the residual (alone or with a parallel mixer that reads `b.normed`).
+pub(crate) fn block(h: &HParams, layer: &Layer<'_>, at: Step, b: &mut Buffers<'_>) -> Result<(), QuantError> {
+    norm::rms_norm(b.hidden, layer.attn_norm, h.rms_eps, b.normed);
+    let mut scratch =
+        AttentionScratch { q: b.queries, k: b.new_key, v: b.new_value, heads: b.head_outputs, scores: b.scores };
+    forward(
+        h,
+        &layer.attention,
+        at.layer,
+        at.pos,
+        at.n_ctx,
+        b.normed,
+        b.rope_angles,
+        &mut b.kv,
+        &mut scratch,
+        b.activation_quant,
+        b.block_output,
+    )
 }
 
 /// Writes `row` (converted by `conv`) at position `pos` of a `[n_ctx][kv_dim]` cache.

@@ -2,8 +2,9 @@
 //! `W_down · (silu(W_gate·x) ⊙ (W_up·x))`, with optional biases after each product.
 #![forbid(unsafe_code)]
 
-use super::{linear, silu, F32Vector, HParams, ModelError, Name, Tensors};
+use super::{linear, norm, silu, F32Vector, HParams, Layer, ModelError, Name, Tensors};
 use crate::quant::{Matrix, QuantError};
+use crate::session::Buffers;
 
 /// One layer's FFN weights.
 #[derive(Clone, Copy, Debug)]
@@ -50,4 +51,16 @@ pub(crate) fn forward(
         *g = silu(*g) * u;
     }
     linear(&w.down, w.down_bias, gate, qbuf, out)
+}
+
+/// The FFN half of a layer, the same in every architecture:
+/// `b.hidden += SwiGLU(rmsnorm(b.hidden, ffn_norm))` (`b.normed` and `b.block_output` are
+/// its scratch).
+pub(crate) fn block(h: &HParams, layer: &Layer<'_>, b: &mut Buffers<'_>) -> Result<(), QuantError> {
+    norm::rms_norm(b.hidden, layer.ffn_norm, h.rms_eps, b.normed);
+    forward(&layer.ffn, b.normed, b.ffn_gate, b.ffn_up, b.activation_quant, b.block_output)?;
+    for (x, f) in b.hidden.iter_mut().zip(b.block_output.iter()) {
+        *x += f;
+    }
+    Ok(())
 }

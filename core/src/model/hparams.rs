@@ -9,7 +9,7 @@ use super::{ModelError, Name};
 use crate::gguf;
 
 /// The architectures armlet implements, as `general.architecture` names them.
-pub const SUPPORTED_ARCHITECTURES: &str = "falcon-h1";
+pub const SUPPORTED_ARCHITECTURES: &str = "falcon-h1, llama";
 
 /// Most layers a model may have (the `Model` keeps one fixed-size table of layer views; the
 /// deepest models that fit a 512 MB Pi have ~36).
@@ -25,6 +25,9 @@ pub enum Architecture {
     /// Falcon-H1: attention and a Mamba2 mixer in parallel on the same normed input, then
     /// SwiGLU (`docs/falcon-h1.md`).
     FalconH1,
+    /// Llama (and the models converted as `llama`, e.g. SmolLM2): attention then SwiGLU,
+    /// adjacent-pair RoPE, optional biases (`docs/llama.md`).
+    Llama,
 }
 
 impl Architecture {
@@ -32,12 +35,14 @@ impl Architecture {
     pub fn name(self) -> &'static str {
         match self {
             Architecture::FalconH1 => "falcon-h1",
+            Architecture::Llama => "llama",
         }
     }
 
     fn from_name(name: &str) -> Option<Architecture> {
         match name {
             "falcon-h1" => Some(Architecture::FalconH1),
+            "llama" => Some(Architecture::Llama),
             _ => None,
         }
     }
@@ -183,6 +188,7 @@ impl HParams {
                 n_heads: keys.dim("ssm.time_step_rank")?.ok_or_else(|| keys.missing("ssm.time_step_rank"))?,
                 n_groups: keys.dim("ssm.group_count")?.ok_or_else(|| keys.missing("ssm.group_count"))?,
             }),
+            Architecture::Llama => None,
         };
 
         let n_vocab = vocab_size(file)?;
@@ -386,8 +392,13 @@ impl Keys<'_, '_> {
 fn read_rope(keys: &Keys<'_, '_>, arch: Architecture, head_dim: usize) -> Result<RopeParams, ModelError> {
     let mode = match arch {
         Architecture::FalconH1 => RopeMode::Neox,
+        Architecture::Llama => RopeMode::AdjacentPairs,
     };
     let n_rot = keys.dim("rope.dimension_count")?.unwrap_or(head_dim);
+    // llama.cpp refuses a `llama` file whose rotation does not cover the whole head.
+    if arch == Architecture::Llama && n_rot != head_dim {
+        return Err(keys.bad("rope.dimension_count", "must equal the head size for llama"));
+    }
     let freq_base = keys.f32("rope.freq_base")?.unwrap_or(10000.0);
     let scaling = keys.str("rope.scaling.type")?.unwrap_or("linear");
     let factor = match keys.f32("rope.scaling.factor")? {

@@ -3,8 +3,8 @@
 //! (`Session::feed`) never re-validates or copies a weight.
 //!
 //! The layers are shared building blocks ([`norm`], [`rope`], [`attention`], [`mamba2`],
-//! [`ffn`]); an architecture module ([`falcon_h1`]) says which tensors a layer has and
-//! how the blocks compose. The architecture comes from `general.architecture`.
+//! [`ffn`]); an architecture module ([`falcon_h1`], [`llama`]) says which tensors a layer
+//! has and how the blocks compose. The architecture comes from `general.architecture`.
 //! [`golden`] reads and compares the `.alog` logits files the tests and `armlet logits` use.
 #![forbid(unsafe_code)]
 // ModelError carries tensor names and shapes by value (there is no allocator to box them);
@@ -16,6 +16,7 @@ pub mod falcon_h1;
 pub mod ffn;
 pub mod golden;
 pub mod hparams;
+pub mod llama;
 pub mod mamba2;
 pub mod norm;
 pub mod rope;
@@ -221,6 +222,36 @@ pub struct Layer<'a> {
     pub ffn: ffn::FfnWeights<'a>,
 }
 
+impl<'a> Layer<'a> {
+    /// The parts every architecture's layer has, in this order: `attn_norm.weight`,
+    /// attention, the pre-FFN norm (named `ffn_norm` by the caller: the spelling differs
+    /// between architectures) and the FFN; no Mamba2 mixer (a hybrid adds its own).
+    pub(crate) fn load_transformer(
+        t: &Tensors<'_, 'a>,
+        h: &HParams,
+        l: usize,
+        output_bias: attention::OutputBias,
+        ffn_norm_name: &str,
+    ) -> Result<Layer<'a>, ModelError> {
+        Ok(Layer {
+            attn_norm: t.vector(Name::layer_tensor(l, "attn_norm.weight").as_str(), h.n_embd)?,
+            attention: attention::AttentionWeights::load(t, h, l, output_bias)?,
+            mamba: None,
+            ffn_norm: t.vector(ffn_norm_name, h.n_embd)?,
+            ffn: ffn::FfnWeights::load(t, h, l)?,
+        })
+    }
+}
+
+/// Where a layer runs for one token: the layer's index, the token's position and the
+/// positions the KV cache holds per layer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Step {
+    pub(crate) layer: usize,
+    pub(crate) pos: usize,
+    pub(crate) n_ctx: usize,
+}
+
 /// A model ready to run: hyperparameters and views of every weight in the file's bytes.
 #[derive(Clone, Debug)]
 pub struct Model<'a> {
@@ -243,6 +274,9 @@ impl<'a> Model<'a> {
     pub fn from_gguf(file: &gguf::File<'a>) -> Result<Model<'a>, ModelError> {
         let h = HParams::from_gguf(file)?;
         let t = Tensors { file };
+        if h.arch == Architecture::Llama {
+            llama::check_supported(&t)?;
+        }
         let token_embd = t.matrix("token_embd.weight", h.n_embd, h.n_vocab)?;
         let output_norm = t.vector("output_norm.weight", h.n_embd)?;
         let output = match t.find("output.weight") {
@@ -253,6 +287,7 @@ impl<'a> Model<'a> {
         for l in 0..h.n_layer {
             let layer = match h.arch {
                 Architecture::FalconH1 => falcon_h1::load_layer(&t, &h, l)?,
+                Architecture::Llama => llama::load_layer(&t, &h, l)?,
             };
             layers.push(layer).map_err(|_| ModelError::TooManyLayers { n: h.n_layer, max: MAX_LAYERS })?;
         }
