@@ -145,10 +145,13 @@ pub fn vec_dot_row(ty: GgmlType, row: &[u8], act: &[u8]) -> f32 {
 }
 
 /// `out[r] = row r . act` for all rows (validated by the caller: `w.len() = out.len() * rb`).
-pub fn matvec(ty: GgmlType, w: &[u8], rb: usize, act: &[u8], out: &mut [f32]) {
+/// `prepared_for` is the weight type the activations were quantized for: when it is `ty`
+/// itself and `ty` has an ARM kernel, the activations carry that kernel's pair copy.
+pub fn matvec(ty: GgmlType, prepared_for: GgmlType, w: &[u8], rb: usize, act: &[u8], out: &mut [f32]) {
     match ty {
-        GgmlType::Q8_0 => super::arm::matvec_q8_0(w, rb, act, out),
-        GgmlType::Q4_1 => super::arm::matvec_q4_1(w, rb, act, out),
+        GgmlType::Q8_0 if prepared_for == ty => super::arm::matvec_q8_0(w, rb, act, out),
+        GgmlType::Q4_1 if prepared_for == ty => super::arm::matvec_q4_1(w, rb, act, out),
+        GgmlType::Q4_0 if prepared_for == ty => super::arm::matvec_q4_0(w, rb, act, out),
         _ => {
             for (o, row) in out.iter_mut().zip(w.chunks_exact(rb)) {
                 *o = vec_dot_row(ty, row, act);

@@ -160,7 +160,7 @@ pub fn activation_bytes(weight: GgmlType, n: usize) -> Option<usize> {
             if n % q8::QK8 != 0 {
                 return None;
             }
-            (n / q8::QK8).checked_mul(q8::Q8_BLOCK_BYTES)?.checked_add(ALIGN_SLACK)
+            q8::q8_bytes(weight, n / q8::QK8)?.checked_add(ALIGN_SLACK)
         }
         Q8_K => {
             if n % q8::QK_K != 0 {
@@ -246,8 +246,8 @@ pub fn quantize_activations<'b>(
             let body = need - ALIGN_SLACK;
             let out = &mut buf[off..off + body];
             match ty {
-                Q8_0 => q8::quantize_q8_0(x, out, false),
-                Q8_1 => q8::quantize_q8_0(x, out, true),
+                Q8_0 => q8::quantize_q8_0(weight, x, out, false),
+                Q8_1 => q8::quantize_q8_0(weight, x, out, true),
                 _ => q8::quantize_q8_k(weight, x, out),
             }
             ActData::Bytes(&buf[off..off + body])
@@ -302,7 +302,7 @@ pub fn matvec(w: &Matrix, x: &Activations, out: &mut [f32]) -> Result<(), QuantE
             }
         }
         (Q4_0 | Q5_0 | Q8_0 | Q4_1 | Q5_1, ActData::Bytes(xb)) => {
-            legacy::matvec(w.ty, w.data, rb, xb, out)
+            legacy::matvec(w.ty, x.weight, w.data, rb, xb, out)
         }
         (Q2_K | Q3_K | Q4_K | Q5_K | Q6_K, ActData::Bytes(xb)) => {
             kquant::matvec(w.ty, x.weight, w.data, rb, xb, out)

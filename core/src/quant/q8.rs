@@ -4,12 +4,19 @@
 //! The values are exactly llama.cpp's; the storage is armlet's own, 4-byte aligned so the ARM
 //! kernels can load words:
 //! - Q8_0 / Q8_1 block, [`Q8_BLOCK_BYTES`] = 40: `d` (f32 bits of `f16(d)`), `s` (f32 bits of
-//!   the f16 block sum, Q8_1 only, else 0), then the 32 `i8` quants.
+//!   the f16 block sum, Q8_1 only, else 0), then the 32 `i8` quants. Prepared for a weight
+//!   type with an ARM kernel (Q8_0, Q4_0, Q4_1: [`legacy_has_pairs`]), the `nb` blocks are followed
+//!   by `nb` pair blocks of [`Q8_PAIRS_BYTES`] (the quants as `i16` pairs in the kernel's
+//!   order, [`legacy_pair_index`]), `nb` `(d, s)` entries and [`TOUCH_PAD`] spare bytes.
 //! - Q8_K, for `nb` blocks: `nb` standard blocks of [`Q8K_BLOCK_BYTES`] = 292 (`d` f32, 256
 //!   `i8`, 16 `i16` bsums), then `nb` blocks of 512 bytes holding the same quants as `i16`
-//!   pairs permuted for the weight type's bit layout (see [`pair_layout`]): each word is
+//!   pairs permuted for the weight type's bit layout (see [`pair_index`]): each word is
 //!   `(x[i], x[i + 2])`, so a DSP `SMLAD` multiplies it with two weights extracted from one
-//!   weight word by a single shift-and-mask.
+//!   weight word by a single shift-and-mask; the last 32 bytes of each 544-byte pair block
+//!   hold block sums laid out for `SMLAD` (see [`Q8K_PAIRS_BYTES`]).
+//!
+//! The portable code reads only the standard blocks; the extra copies exist for the ARM
+//! kernels and are what `activation_bytes` adds for them.
 #![forbid(unsafe_code)]
 
 use super::GgmlType;
@@ -22,12 +29,53 @@ pub const QK_K: usize = 256;
 pub const Q8_BLOCK_BYTES: usize = 40;
 /// armlet's standard Q8_K activation block (same fields and size as ggml's `block_q8_K`).
 pub const Q8K_BLOCK_BYTES: usize = 292;
-/// The permuted i16 copy of one Q8_K block (512 bytes), then 8 words of block sums: for the
-/// 32-wide sub-block layout (Q4_K/Q5_K) the pairs `(b32[0], b32[2])`, `(b32[1], b32[3])`,
-/// `(b32[4], b32[6])`, `(b32[5], b32[7])` of the 32-element sums, then 4 zero words.
+/// The permuted i16 copy of one Q8_K block (512 bytes), then 8 words of block sums laid out
+/// for `SMLAD` against the scale bytes: for the 32-wide sub-block layout (Q4_K/Q5_K) the pairs
+/// `(b32[0], b32[2])`, `(b32[1], b32[3])`, `(b32[4], b32[6])`, `(b32[5], b32[7])` of the
+/// 32-element sums, then 4 unused words; for the 16-wide layouts (Q6_K, Q2_K/Q3_K) the 16-element
+/// sums as `(bs[4k], bs[4k + 2])`, `(bs[4k + 1], bs[4k + 3])` for k = 0..4.
 pub const Q8K_PAIRS_BYTES: usize = 544;
 
 const _: () = assert!(Q8K_BLOCK_BYTES == 4 + QK_K + 2 * (QK_K / 16));
+
+/// The i16 pair copy of one Q8_0/Q8_1 block for the weight types with an ARM kernel (Q8_0,
+/// Q4_1; see [`legacy_pair_index`]): 16 words.
+pub const Q8_PAIRS_BYTES: usize = 64;
+/// The scales of one Q8_0/Q8_1 block in the compact array after the pairs: `d` and `s` as
+/// f32 bits (the same values as in the standard block), except that for Q4_0 the second word
+/// is the integer sum of the block's quants (the kernel's `Σ (q − 8)·x = Σ q·x − 8·Σ x`).
+pub const Q8_SCALES_BYTES: usize = 8;
+
+/// Whether activations prepared for `weight` (a Q8_0/Q8_1 partner) carry, after the `nb`
+/// standard blocks, `nb` pair blocks of [`Q8_PAIRS_BYTES`], `nb` scale entries of
+/// [`Q8_SCALES_BYTES`] and [`TOUCH_PAD`] bytes for the ARM kernels.
+pub fn legacy_has_pairs(weight: GgmlType) -> bool {
+    matches!(weight, GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q4_1)
+}
+
+/// Bytes after the scale array of activations with a pair copy, never written: the ARM
+/// kernels' touch loads ahead in the pair stream may reach this far past its end.
+pub const TOUCH_PAD: usize = 128;
+
+/// Bytes of `nb` Q8_0/Q8_1 blocks prepared for `weight`, or None on overflow.
+pub fn q8_bytes(weight: GgmlType, nb: usize) -> Option<usize> {
+    if legacy_has_pairs(weight) {
+        nb.checked_mul(Q8_BLOCK_BYTES + Q8_PAIRS_BYTES + Q8_SCALES_BYTES)?.checked_add(TOUCH_PAD)
+    } else {
+        nb.checked_mul(Q8_BLOCK_BYTES)
+    }
+}
+
+/// Element index of the first half of pair word `k` (0..16) of a block prepared for `weight`
+/// (the second half is that index + 2): the order in which the ARM kernel meets the weights.
+/// Q8_0: word `k / 2` of the quants, bytes 0/2 then 1/3. Q4_0/Q4_1: quant word `k / 4`, low nibbles
+/// (elements `4 (k / 4) + 0..4`) then high nibbles (`+ 16`), bytes 0/2 then 1/3 of each.
+pub fn legacy_pair_index(weight: GgmlType, k: usize) -> usize {
+    match weight {
+        GgmlType::Q4_0 | GgmlType::Q4_1 => 4 * (k / 4) + 16 * ((k / 2) % 2) + k % 2,
+        _ => 4 * (k / 2) + k % 2,
+    }
+}
 
 /// Bytes of `nb` Q8_K blocks prepared for `weight`, or None on overflow.
 pub fn q8k_bytes(_weight: GgmlType, nb: usize) -> Option<usize> {
@@ -43,9 +91,39 @@ pub fn nearest_int(v: f32) -> i32 {
     (t.to_bits() & 0x007f_ffff) as i32 - 0x0040_0000
 }
 
-/// Quantizes `x` (a multiple of 32 long) into `out` (`x.len() / 32 * 40` bytes) as Q8_0, or
-/// as Q8_1 with the block sums when `with_sum`.
-pub fn quantize_q8_0(x: &[f32], out: &mut [u8], with_sum: bool) {
+/// Quantizes `x` (a multiple of 32 long) into `out` (`q8_bytes(weight, x.len() / 32)` bytes)
+/// as Q8_0, or as Q8_1 with the block sums when `with_sum`; for a weight type with an ARM
+/// kernel, the pair blocks and the scale array follow the standard blocks.
+pub fn quantize_q8_0(weight: GgmlType, x: &[f32], out: &mut [u8], with_sum: bool) {
+    let nb = x.len() / QK8;
+    let (std_part, extra) = out.split_at_mut((nb * Q8_BLOCK_BYTES).min(out.len()));
+    quantize_q8_0_std(x, std_part, with_sum);
+    if !legacy_has_pairs(weight) {
+        return;
+    }
+    let (pairs, scales) = extra.split_at_mut((nb * Q8_PAIRS_BYTES).min(extra.len()));
+    for ((ob, pb), sb) in std_part
+        .chunks_exact(Q8_BLOCK_BYTES)
+        .zip(pairs.chunks_exact_mut(Q8_PAIRS_BYTES))
+        .zip(scales.chunks_exact_mut(Q8_SCALES_BYTES))
+    {
+        let (head, qs) = ob.split_at(8);
+        sb.copy_from_slice(head);
+        if weight == GgmlType::Q4_0 {
+            let sum: i32 = qs.iter().map(|&v| v as i8 as i32).sum();
+            sb[4..8].copy_from_slice(&sum.to_le_bytes());
+        }
+        for (k, dst) in pb.chunks_exact_mut(4).enumerate() {
+            let i = legacy_pair_index(weight, k);
+            let (a, b) = (qs.get(i).copied().unwrap_or(0), qs.get(i + 2).copied().unwrap_or(0));
+            dst[0..2].copy_from_slice(&(a as i8 as i16).to_le_bytes());
+            dst[2..4].copy_from_slice(&(b as i8 as i16).to_le_bytes());
+        }
+    }
+}
+
+/// The standard blocks only (see [`quantize_q8_0`]).
+fn quantize_q8_0_std(x: &[f32], out: &mut [u8], with_sum: bool) {
     for (xb, ob) in x.chunks_exact(QK8).zip(out.chunks_exact_mut(Q8_BLOCK_BYTES)) {
         let mut amax = 0f32;
         for v in xb {
@@ -75,27 +153,29 @@ pub fn quantize_q8_0(x: &[f32], out: &mut [u8], with_sum: bool) {
     }
 }
 
-/// How a weight type's quant fields sit in its 4-byte words, for the permuted i16 copy:
-/// `(field_count, weight_index(word, field))`: the weight index of byte 0 of `word` in
-/// bit-field `field`; bytes 1, 2, 3 of the word hold weights +1, +2, +3.
-pub fn pair_layout(weight: GgmlType) -> (usize, fn(usize, usize) -> usize) {
-    fn nib32(w: usize, f: usize) -> usize {
-        64 * (w / 8) + 32 * f + 4 * (w % 8)
-    }
-    fn nib64(w: usize, f: usize) -> usize {
-        128 * (w / 16) + 64 * f + 4 * (w % 16)
-    }
-    fn crumb32(w: usize, f: usize) -> usize {
-        128 * (w / 8) + 32 * f + 4 * (w % 8)
-    }
+/// The element whose activation is the first half of pair word `t` (0..128) of a block
+/// prepared for `weight` (the second half is element + 2): the order in which that type's
+/// ARM kernel meets its weights.
+/// - Q4_K/Q5_K (nibbles of 32-element sub-blocks): step `s = t / 4` reads quant word `s`;
+///   field `f` (low/high nibble) and byte parity `p` come from `t % 4 = 2f + p`.
+/// - Q6_K (nibbles of 64-element halves): the same with 128-element halves.
+/// - Q2_K/Q3_K (2-bit fields): step `s = 16h + 8g + 4fp + k` reads quant word `8h + 4g + k`,
+///   fields `2fp + f` for `f` in 0..2, so each of the kernel's two accumulators covers one
+///   16-element sub-block over 4 steps.
+pub fn pair_index(weight: GgmlType, t: usize) -> usize {
+    let (s, q) = (t / 4, t % 4);
+    let (f, p) = (q / 2, q % 2);
     match weight {
-        GgmlType::Q6_K => (2, nib64),
-        GgmlType::Q2_K | GgmlType::Q3_K => (4, crumb32),
-        _ => (2, nib32),
+        GgmlType::Q6_K => 128 * (s / 16) + 64 * f + 4 * (s % 16) + p,
+        GgmlType::Q2_K | GgmlType::Q3_K => {
+            let (h, g, fp, k) = (s / 16, (s / 8) % 2, (s / 4) % 2, s % 4);
+            128 * h + 32 * (2 * fp + f) + 4 * (4 * g + k) + p
+        }
+        _ => 64 * (s / 8) + 32 * f + 4 * (s % 8) + p,
     }
 }
 
-/// Which permutation [`pair_layout`] gives `weight` (types with equal ids share a layout).
+/// Which permutation [`pair_index`] gives `weight` (types with equal ids share a layout).
 pub fn layout_id(weight: GgmlType) -> u8 {
     match weight {
         GgmlType::Q6_K => 1,
@@ -110,7 +190,6 @@ pub fn layout_id(weight: GgmlType) -> u8 {
 pub fn quantize_q8_k(weight: GgmlType, x: &[f32], out: &mut [u8]) {
     let nb = x.len() / QK_K;
     let (std_part, pairs) = out.split_at_mut(nb * Q8K_BLOCK_BYTES);
-    let (fields, index) = pair_layout(weight);
     for ((xb, ob), pb) in x
         .chunks_exact(QK_K)
         .zip(std_part.chunks_exact_mut(Q8K_BLOCK_BYTES))
@@ -146,26 +225,33 @@ pub fn quantize_q8_k(weight: GgmlType, x: &[f32], out: &mut [u8]) {
         }
         // The permuted pairs: word `w`, field `f`, byte parity `p` -> (x[i], x[i + 2]).
         let (pb, sums) = pb.split_at_mut(512);
+        let mut bsums16 = [0i16; 16];
+        for (s, g) in bsums16.iter_mut().zip(q.chunks_exact(16)) {
+            *s = g.iter().map(|&v| v as i16).sum();
+        }
         let mut b32 = [0i16; 8];
         for (j, s) in b32.iter_mut().enumerate() {
             *s = q[32 * j..32 * j + 32].iter().map(|&v| v as i16).sum();
         }
         let mut so = sums.chunks_exact_mut(2);
-        for k in [0usize, 2, 1, 3, 4, 6, 5, 7] {
-            if let Some(dst) = so.next() {
-                dst.copy_from_slice(&b32[k].to_le_bytes());
+        if layout_id(weight) == 0 {
+            for k in [0usize, 2, 1, 3, 4, 6, 5, 7] {
+                if let Some(dst) = so.next() {
+                    dst.copy_from_slice(&b32[k].to_le_bytes());
+                }
+            }
+        } else {
+            for k in [0usize, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15] {
+                if let (Some(dst), Some(s)) = (so.next(), bsums16.get(k)) {
+                    dst.copy_from_slice(&s.to_le_bytes());
+                }
             }
         }
-        let mut o = pb.chunks_exact_mut(4);
-        for w in 0..QK_K / (4 * fields) {
-            for f in 0..fields {
-                let i = index(w, f);
-                for p in 0..2 {
-                    if let (Some(dst), Some(&a), Some(&b)) = (o.next(), q.get(i + p), q.get(i + p + 2)) {
-                        dst[0..2].copy_from_slice(&(a as i16).to_le_bytes());
-                        dst[2..4].copy_from_slice(&(b as i16).to_le_bytes());
-                    }
-                }
+        for (t, dst) in pb.chunks_exact_mut(4).enumerate() {
+            let i = pair_index(weight, t);
+            if let (Some(&a), Some(&b)) = (q.get(i), q.get(i + 2)) {
+                dst[0..2].copy_from_slice(&(a as i16).to_le_bytes());
+                dst[2..4].copy_from_slice(&(b as i16).to_le_bytes());
             }
         }
     }
@@ -209,7 +295,7 @@ mod tests {
         x[2] = -3.5; // -> -4
         x[3] = 0.5; // -> 0
         let mut out = [0u8; 40];
-        quantize_q8_0(&x, &mut out, true);
+        quantize_q8_0(GgmlType::Q4_0, &x, &mut out, true);
         assert_eq!(f32::from_le_bytes([out[0], out[1], out[2], out[3]]), 1.0);
         assert_eq!(&out[8..12], &[127, 2, (-4i8) as u8, 0]);
         let s = f32::from_le_bytes([out[4], out[5], out[6], out[7]]);

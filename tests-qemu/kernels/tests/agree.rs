@@ -21,6 +21,7 @@ fn both(ty: GgmlType, rows: usize, cols: usize, rng: &mut Rng, extremes: bool, x
     match ty {
         GgmlType::Q8_0 => portable::matvec_q8_0(&data, rb, bytes, &mut slow),
         GgmlType::Q4_1 => portable::matvec_q4_1(&data, rb, bytes, &mut slow),
+        GgmlType::Q4_0 => portable::matvec_legacy(ty, &data, rb, bytes, &mut slow),
         _ => {
             let std_len = cols / 256 * armlet_core::quant::q8::Q8K_BLOCK_BYTES;
             portable::matvec_kquant(ty, &data, rb, &bytes[..std_len], &bytes[std_len..], &mut slow)
@@ -97,12 +98,46 @@ fn hot_kernels_agree_on_all_min_all_max_quants() {
             for (r, o) in slow.iter_mut().enumerate() {
                 let row = w.row(r).unwrap();
                 *o = match ty {
-                    GgmlType::Q8_0 | GgmlType::Q4_1 => armlet_core::quant::legacy::vec_dot_row(ty, row, a.bytes()),
+                    GgmlType::Q8_0 | GgmlType::Q4_1 | GgmlType::Q4_0 => armlet_core::quant::legacy::vec_dot_row(ty, row, a.bytes()),
                     _ => armlet_core::quant::kquant::vec_dot_row(ty, row, a.bytes()),
                 };
             }
             same(ty, &fast, &slow);
         }
+    }
+}
+
+#[test]
+fn hot_kernels_agree_across_kernel_calls_and_partial_groups() {
+    // Rows longer than one kernel call (16 superblocks / 32 legacy blocks), and row lengths
+    // that leave 1, 2 or 3 blocks after the groups of 4.
+    let mut rng = Rng(0x1234_5678_9abc_def0);
+    for ty in HOT_TYPES {
+        let shapes: &[usize] = if ty.block_size() == 256 { &[18, 5, 2, 7] } else { &[41, 35, 6, 3] };
+        for &nb in shapes {
+            let cols = nb * ty.block_size();
+            let (f, s) = both(ty, 6, cols, &mut rng, false, 1.0);
+            same(ty, &f, &s);
+        }
+    }
+}
+
+#[test]
+fn activations_prepared_for_another_type_give_the_same_bits() {
+    // Q8_0 and Q4_0 weights with Q8_0 activations prepared for Q5_0 (no pair copy), Q4_1
+    // weights with Q8_1 activations prepared for Q5_1: the portable path, equal to the ARM
+    // kernel's bits.
+    let mut rng = Rng(99);
+    for (ty, other) in [(GgmlType::Q8_0, GgmlType::Q5_0), (GgmlType::Q4_0, GgmlType::Q5_0), (GgmlType::Q4_1, GgmlType::Q5_1)] {
+        let data = random_matrix(ty, 5, 256, &mut rng, false);
+        let w = Matrix::new(ty, 5, 256, &data).unwrap();
+        let x = random_activations(256, &mut rng, 1.0);
+        let mut b1 = vec![0u8; activation_bytes(ty, 256).unwrap()];
+        let mut b2 = vec![0u8; activation_bytes(other, 256).unwrap()];
+        let (mut o1, mut o2) = ([0f32; 5], [0f32; 5]);
+        matvec(&w, &quantize_activations(ty, &x, &mut b1).unwrap(), &mut o1).unwrap();
+        matvec(&w, &quantize_activations(other, &x, &mut b2).unwrap(), &mut o2).unwrap();
+        same(ty, &o1, &o2);
     }
 }
 

@@ -1,379 +1,313 @@
-//! ARMv6 kernels: the integer block dot products with the DSP instructions (`SMLAD`,
-//! `SXTB16`, `UXTB16`) and word loads through `asm!`; the scale decoding and the float
-//! finishing are the portable code of `legacy`/`kquant`, so results equal the portable twins
-//! bit for bit. Weight words are read with `LDR` at any alignment (ARMv6 with SCTLR.U set,
-//! as Linux runs it); activations come aligned from `quantize_activations`.
+//! ARMv6 matrix-vector drivers: the integer part of every block runs in the hand-scheduled
+//! `asm_*` kernels (DSP `SMLAD`/`SXTB16`/`UXTB16`, scales and mins decoded in word
+//! operations), which return exact integer sums; the float part is done here in the order of
+//! the portable twins (`kquant::finish_block`, `legacy::finish_block`, [`RowSum`]), so results
+//! equal theirs bit for bit. Weight words are read with `LDR` at any alignment (ARMv6 with
+//! SCTLR.U set, as Linux runs it and as the Pi's bare-metal start-up must set it);
+//! activations come 4-aligned from `quantize_activations`.
 #![allow(unsafe_code)]
 
 use core::arch::asm;
 
-use crate::quant::kquant::{self, block_scales, finish_block};
+use crate::quant::kquant;
 use crate::quant::legacy;
-use crate::quant::q8::{Q8KBlock, Q8K_BLOCK_BYTES, Q8K_PAIRS_BYTES, Q8_BLOCK_BYTES};
+use crate::quant::q8::{Q8K_BLOCK_BYTES, Q8K_PAIRS_BYTES, Q8_BLOCK_BYTES, Q8_PAIRS_BYTES, Q8_SCALES_BYTES};
 use crate::quant::{GgmlType, RowSum};
 
-macro_rules! unroll {
-    ($k:ident in [$($v:literal),*] $body:block) => { $( { #[allow(non_upper_case_globals)] const $k: usize = $v; $body } )* };
+/// A hand-scheduled K-quant kernel: `(w, pairs, n, out, row_blocks)` for `n` consecutive
+/// weight blocks, the pair pointer going back to `pairs` every `row_blocks` blocks (so one
+/// call can cover several short rows; see `asm_q4k` for the contract).
+type BlockKernel = unsafe extern "C" fn(*const u8, *const u8, u32, *mut i32, u32);
+
+/// A legacy (32-element block) kernel: `(w, pairs, n, out)` for `n` blocks of one row.
+type LegacyKernel = unsafe extern "C" fn(*const u8, *const u8, u32, *mut i32);
+
+/// The two variants of a block kernel: without and with touch loads ahead in the weight
+/// stream (`reach` = bytes past the last block the touch variant may read).
+struct BlockKernels<K> {
+    plain: K,
+    touch: K,
+    reach: usize,
 }
 
+/// Blocks per kernel call (the integer results go through a stack buffer of this size). A
+/// multiple of 4: every call after the first in a long row starts on partial sum 0.
+const CALL_BLOCKS: usize = 16;
+const _: () = assert!(CALL_BLOCKS % 4 == 0);
+
+/// Widens an f16 to f32 exactly: the normal numbers inline, the rest through
+/// [`f16_to_f32`](crate::quant::f16_to_f32).
 #[inline(always)]
-fn smlad(a: u32, b: u32, acc: i32) -> i32 {
-    let r: i32;
-    // SAFETY: pure register arithmetic; ARMv6 has SMLAD in ARM state.
-    unsafe { asm!("smlad {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, c = in(reg) acc, options(pure, nomem, nostack, preserves_flags)) };
-    r
-}
-
-#[inline(always)]
-fn sxtb16(x: u32) -> u32 {
-    let r: u32;
-    // SAFETY: pure register arithmetic.
-    unsafe { asm!("sxtb16 {r}, {x}", r = lateout(reg) r, x = in(reg) x, options(pure, nomem, nostack, preserves_flags)) };
-    r
-}
-
-#[inline(always)]
-fn sxtb16_ror8(x: u32) -> u32 {
-    let r: u32;
-    // SAFETY: pure register arithmetic.
-    unsafe { asm!("sxtb16 {r}, {x}, ror #8", r = lateout(reg) r, x = in(reg) x, options(pure, nomem, nostack, preserves_flags)) };
-    r
-}
-
-#[inline(always)]
-fn uxtb16(x: u32) -> u32 {
-    let r: u32;
-    // SAFETY: pure register arithmetic.
-    unsafe { asm!("uxtb16 {r}, {x}", r = lateout(reg) r, x = in(reg) x, options(pure, nomem, nostack, preserves_flags)) };
-    r
-}
-
-#[inline(always)]
-fn uxtb16_ror8(x: u32) -> u32 {
-    let r: u32;
-    // SAFETY: pure register arithmetic.
-    unsafe { asm!("uxtb16 {r}, {x}, ror #8", r = lateout(reg) r, x = in(reg) x, options(pure, nomem, nostack, preserves_flags)) };
-    r
-}
-
-/// Little-endian word at `b[O..O + 4]`, any alignment.
-#[inline(always)]
-fn ldr<const O: usize, const N: usize>(b: &[u8; N]) -> u32 {
-    const { assert!(O + 4 <= N) };
-    let r: u32;
-    // SAFETY: the word lies inside `b` (checked at compile time); ARMv6 LDR handles unaligned addresses
-    // (SCTLR.U = 1 under Linux), little-endian.
-    unsafe { asm!("ldr {r}, [{p}, #{o}]", r = lateout(reg) r, p = in(reg) b.as_ptr(), o = const O, options(pure, readonly, nostack, preserves_flags)) };
-    r
-}
-
-/// The permuted pairs as words (they start 4-aligned: see `q8`), or None.
-#[inline(always)]
-fn pair_words(pairs: &[u8]) -> Option<&[u32]> {
-    // SAFETY: u32 has no invalid bit patterns; align_to only reinterprets the aligned middle.
-    let (pre, mid, _) = unsafe { pairs.align_to::<u32>() };
-    if pre.is_empty() { Some(mid) } else { None }
-}
-
-const M4: u32 = 0x000f_000f;
-const M3: u32 = 0x0003_0003;
-const M1: u32 = 0x0001_0001;
-
-/// One 8-word step of the Q4_K chunk kernel: `w` holds the current weight word; loads the 4
-/// activation pairs, issues the 4 SMLADs and (unless last) loads the next weight word.
-macro_rules! q4k_step {
-    (last) => {
-        "ldm {p}!, {{r0, r1, r2, r3}}\n\
-         and {t}, {m}, {w}\n\
-         and {u}, {m}, {w}, lsr #4\n\
-         smlad {lo}, {t}, r0, {lo}\n\
-         smlad {hi}, {u}, r2, {hi}\n\
-         and {t}, {m}, {w}, lsr #8\n\
-         and {u}, {m}, {w}, lsr #12\n\
-         smlad {lo}, {t}, r1, {lo}\n\
-         smlad {hi}, {u}, r3, {hi}\n"
-    };
-    () => {
-        "ldm {p}!, {{r0, r1, r2, r3}}\n\
-         and {t}, {m}, {w}\n\
-         and {u}, {m}, {w}, lsr #4\n\
-         smlad {lo}, {t}, r0, {lo}\n\
-         smlad {hi}, {u}, r2, {hi}\n\
-         and {t}, {m}, {w}, lsr #8\n\
-         and {u}, {m}, {w}, lsr #12\n\
-         ldr {w}, [{q}], #4\n\
-         smlad {lo}, {t}, r1, {lo}\n\
-         smlad {hi}, {u}, r3, {hi}\n"
-    };
-}
-
-/// Integer part of one Q4_K superblock: `Σ_j sc[j] · Σ q·x` over its 8 sub-blocks. One asm
-/// block per 64-weight chunk: 8 weight words, each giving 4 nibble pairs by one AND each
-/// (mask 0x000F000F, shifts 0/4/8/12), matched by the permuted activation pairs (LDM).
-#[inline(always)]
-fn isum_q4_k(b: &[u8; kquant::Q4_K_BYTES], p: &[u32; 128], sc: &[i32; 16]) -> i32 {
-    let mut isum = 0i32;
-    let mut q = b[kquant::Q4_K_QS..].as_ptr();
-    let mut pp = p.as_ptr();
-    unroll!(C in [0, 1, 2, 3] {
-        let (lo, hi): (i32, i32);
-        // SAFETY: reads the 32 weight bytes of chunk C (inside `b`: 16 + 32 * 4 = 144) and the
-        // 32 pair words of chunk C (inside `p`: 4 * 32 = 128); pointers advance by exactly
-        // those amounts. Unaligned weight words are fine for ARMv6 LDR; `p` is 4-aligned.
-        unsafe {
-            asm!(
-                "ldr {w}, [{q}], #4",
-                q4k_step!(), q4k_step!(), q4k_step!(), q4k_step!(),
-                q4k_step!(), q4k_step!(), q4k_step!(), q4k_step!(last),
-                q = inout(reg) q,
-                p = inout(reg) pp,
-                m = in(reg) M4,
-                lo = inout(reg) 0i32 => lo,
-                hi = inout(reg) 0i32 => hi,
-                w = out(reg) _,
-                t = out(reg) _,
-                u = out(reg) _,
-                out("r0") _, out("r1") _, out("r2") _, out("r3") _,
-                options(readonly, nostack, preserves_flags),
-            );
-        }
-        isum += sc[2 * C] * lo + sc[2 * C + 1] * hi;
-    });
-    isum
-}
-
-#[inline(always)]
-fn isum_q5_k(b: &[u8; kquant::Q5_K_BYTES], p: &[u32; 128], sc: &[i32; 16]) -> i32 {
-    let mut isum = 0i32;
-    unroll!(C in [0, 1, 2, 3] {
-        let (mut lo, mut hi) = (0i32, 0i32);
-        unroll!(K in [0, 1, 2, 3, 4, 5, 6, 7] {
-            let w = ldr::<{ kquant::Q5_K_QS + 32 * C + 4 * K }, _>(b);
-            let h = ldr::<{ kquant::Q5_K_QH + 4 * K }, _>(b) >> (2 * C);
-            let i = 32 * C + 4 * K;
-            lo = smlad((w & M4) | ((h & M1) << 4), p[i], lo);
-            hi = smlad(((w >> 4) & M4) | (((h >> 1) & M1) << 4), p[i + 2], hi);
-            lo = smlad(((w >> 8) & M4) | (((h >> 8) & M1) << 4), p[i + 1], lo);
-            hi = smlad(((w >> 12) & M4) | (((h >> 9) & M1) << 4), p[i + 3], hi);
-        });
-        isum += sc[2 * C] * lo + sc[2 * C + 1] * hi;
-    });
-    isum
-}
-
-#[inline(always)]
-fn isum_q6_k(b: &[u8; kquant::Q6_K_BYTES], p: &[u32; 128], sc: &[i32; 16], bsums: &[i16; 16]) -> i32 {
-    let mut isum = 0i32;
-    unroll!(A in [0, 1] {
-        unroll!(G in [0, 1, 2, 3] {
-            let (mut lo, mut hi) = (0i32, 0i32);
-            unroll!(KK in [0, 1, 2, 3] {
-                const K: usize = 4 * G + KK;
-                const SB: usize = 2 * (K / 8);
-                let w = ldr::<{ kquant::Q6_K_QL + 64 * A + 4 * K }, _>(b);
-                let h = ldr::<{ kquant::Q6_K_QH + 32 * A + 4 * (K % 8) }, _>(b);
-                let i = 64 * A + 4 * K;
-                lo = smlad((w & M4) | (((h >> SB) & M3) << 4), p[i], lo);
-                hi = smlad(((w >> 4) & M4) | (((h >> (SB + 4)) & M3) << 4), p[i + 2], hi);
-                lo = smlad(((w >> 8) & M4) | (((h >> (SB + 8)) & M3) << 4), p[i + 1], lo);
-                hi = smlad(((w >> 12) & M4) | (((h >> (SB + 12)) & M3) << 4), p[i + 3], hi);
-            });
-            let (sl, sh) = (8 * A + G, 8 * A + 4 + G);
-            isum += sc[sl] * (lo - 32 * bsums[sl] as i32) + sc[sh] * (hi - 32 * bsums[sh] as i32);
-        });
-    });
-    isum
-}
-
-#[inline(always)]
-fn isum_q2_k(b: &[u8; kquant::Q2_K_BYTES], p: &[u32; 128], sc: &[i32; 16]) -> i32 {
-    let mut isum = 0i32;
-    unroll!(H in [0, 1] {
-        unroll!(G in [0, 1] {
-            let mut acc = [0i32; 4];
-            unroll!(KK in [0, 1, 2, 3] {
-                const K: usize = 4 * G + KK;
-                let w = ldr::<{ kquant::Q2_K_QS + 32 * H + 4 * K }, _>(b);
-                let i = 64 * H + 8 * K;
-                unroll!(F in [0, 1, 2, 3] {
-                    acc[F] = smlad((w >> (2 * F)) & M3, p[i + 2 * F], acc[F]);
-                    acc[F] = smlad((w >> (2 * F + 8)) & M3, p[i + 2 * F + 1], acc[F]);
-                });
-            });
-            unroll!(F in [0, 1, 2, 3] {
-                isum += sc[8 * H + 2 * F + G] * acc[F];
-            });
-        });
-    });
-    isum
-}
-
-#[inline(always)]
-fn isum_q3_k(b: &[u8; kquant::Q3_K_BYTES], p: &[u32; 128], sc: &[i32; 16], bsums: &[i16; 16]) -> i32 {
-    let mut isum = 0i32;
-    unroll!(H in [0, 1] {
-        unroll!(G in [0, 1] {
-            let mut acc = [0i32; 4];
-            unroll!(KK in [0, 1, 2, 3] {
-                const K: usize = 4 * G + KK;
-                let w = ldr::<{ kquant::Q3_K_QS + 32 * H + 4 * K }, _>(b);
-                let hm = ldr::<{ kquant::Q3_K_HMASK + 4 * K }, _>(b) >> (4 * H);
-                let i = 64 * H + 8 * K;
-                unroll!(F in [0, 1, 2, 3] {
-                    let v0 = ((w >> (2 * F)) & M3) | (((hm >> F) & M1) << 2);
-                    let v1 = ((w >> (2 * F + 8)) & M3) | (((hm >> (F + 8)) & M1) << 2);
-                    acc[F] = smlad(v0, p[i + 2 * F], acc[F]);
-                    acc[F] = smlad(v1, p[i + 2 * F + 1], acc[F]);
-                });
-            });
-            unroll!(F in [0, 1, 2, 3] {
-                let s = 8 * H + 2 * F + G;
-                isum += sc[s] * (acc[F] - 4 * bsums[s] as i32);
-            });
-        });
-    });
-    isum
-}
-
-/// Q4_K with the block prologue in word operations (llama.cpp's `utmp` unpacking of the
-/// 6-bit scales and mins, the min correction by SMLAD against the 32-element block sums).
-#[inline(always)]
-fn isum_q4_k_raw(b: &[u8; kquant::Q4_K_BYTES], p: &[u32; 136]) -> (i32, i32) {
-    let u0 = ldr::<4, _>(b);
-    let u1 = ldr::<8, _>(b);
-    let u2 = ldr::<12, _>(b);
-    let sc_lo = u0 & 0x3f3f_3f3f;
-    let sc_hi = (u2 & 0x0f0f_0f0f) | (((u0 >> 6) & 0x0303_0303) << 4);
-    let mn_lo = u1 & 0x3f3f_3f3f;
-    let mn_hi = ((u2 >> 4) & 0x0f0f_0f0f) | (((u1 >> 6) & 0x0303_0303) << 4);
-    let msum = smlad(uxtb16(mn_lo), p[128], smlad(uxtb16_ror8(mn_lo), p[129], 0));
-    let msum = smlad(uxtb16(mn_hi), p[130], smlad(uxtb16_ror8(mn_hi), p[131], msum));
-    let mut sc = [0i32; 16];
-    for j in 0..4 {
-        sc[j] = ((sc_lo >> (8 * j)) & 0xff) as i32;
-        sc[j + 4] = ((sc_hi >> (8 * j)) & 0xff) as i32;
-    }
-    let p128: &[u32; 128] = match p.first_chunk::<128>() {
-        Some(x) => x,
-        None => return (0, 0),
-    };
-    (isum_q4_k(b, p128, &sc), msum)
-}
-
-#[inline(always)]
-fn rows_k4(w: &[u8], rb: usize, std_act: &[u8], pw: &[u32], out: &mut [f32], isum: fn(&[u8; kquant::Q4_K_BYTES], &[u32; 136]) -> (i32, i32)) {
-    for (o, row) in out.iter_mut().zip(w.chunks_exact(rb)) {
-        let mut sum = RowSum::default();
-        for (i, ((b, a), p)) in row
-            .chunks_exact(kquant::Q4_K_BYTES)
-            .zip(std_act.chunks_exact(Q8K_BLOCK_BYTES))
-            .zip(pw.chunks_exact(Q8K_PAIRS_BYTES / 4))
-            .enumerate()
-        {
-            let (Ok(b), Ok(a), Ok(p)) = (<&[u8; kquant::Q4_K_BYTES]>::try_from(b), <&[u8; Q8K_BLOCK_BYTES]>::try_from(a), <&[u32; 136]>::try_from(p)) else {
-                continue;
-            };
-            let (is, msum) = isum(b, p);
-            let s = kquant::BlockScales { sc: [0; 16], msum, d: kquant::f16_at(b, 0), dmin: kquant::f16_at(b, 2) };
-            let dx = f32::from_bits(ldr::<0, _>(a));
-            sum.add(i, finish_block(GgmlType::Q4_K, is, &s, dx));
-        }
-        *o = sum.finish();
+fn f16_bits_to_f32(h: u32) -> f32 {
+    let e = h & 0x7c00;
+    if e != 0 && e != 0x7c00 {
+        f32::from_bits(((h & 0x8000) << 16) | (((h & 0x7fff) << 13) + 0x3800_0000))
+    } else {
+        crate::quant::f16_to_f32(h as u16)
     }
 }
 
-/// K-quant matvec, one row at a time (see `portable::matvec_kquant` for the contract).
-pub fn matvec_kquant(ty: GgmlType, w: &[u8], rb: usize, std_act: &[u8], pairs: &[u8], out: &mut [f32]) {
-    let Some(pw) = pair_words(pairs) else {
-        return super::portable::matvec_kquant(ty, w, rb, std_act, pairs, out);
-    };
-    match ty {
-        GgmlType::Q4_K => rows_k4(w, rb, std_act, pw, out, isum_q4_k_raw),
-        GgmlType::Q5_K => rows::<{ kquant::Q5_K_BYTES }>(ty, w, rb, std_act, pw, out, |b, p, s, _| isum_q5_k(b, p, &s.sc)),
-        GgmlType::Q6_K => rows::<{ kquant::Q6_K_BYTES }>(ty, w, rb, std_act, pw, out, |b, p, s, bs| isum_q6_k(b, p, &s.sc, bs)),
-        GgmlType::Q2_K => rows::<{ kquant::Q2_K_BYTES }>(ty, w, rb, std_act, pw, out, |b, p, s, _| isum_q2_k(b, p, &s.sc)),
-        GgmlType::Q3_K => rows::<{ kquant::Q3_K_BYTES }>(ty, w, rb, std_act, pw, out, |b, p, s, bs| isum_q3_k(b, p, &s.sc, bs)),
-        _ => super::portable::matvec_kquant(ty, w, rb, std_act, pairs, out),
+/// The f32 scale `d` of standard Q8_K block `i` (the blocks are 4-aligned, 292 bytes apart).
+#[inline(always)]
+fn q8k_d(std_act: &[u8], i: usize) -> f32 {
+    match std_act.get(i * Q8K_BLOCK_BYTES..i * Q8K_BLOCK_BYTES + 4) {
+        Some(b) => f32::from_bits(load_word(b)),
+        None => 0.0,
     }
 }
 
+/// The little-endian word at the start of `b` (at least 4 bytes) with one `LDR`.
 #[inline(always)]
-fn rows<const BB: usize>(
+fn load_word(b: &[u8]) -> u32 {
+    if b.len() < 4 {
+        return 0;
+    }
+    let r: u32;
+    // SAFETY: reads b[0..4], inside `b` (checked above); ARMv6 LDR accepts any alignment.
+    unsafe { asm!("ldr {r}, [{p}]", r = lateout(reg) r, p = in(reg) b.as_ptr(), options(pure, readonly, nostack, preserves_flags)) };
+    r
+}
+
+/// Adds the float parts of `res` (consecutive blocks of one row starting at block `b0`, a
+/// multiple of 4) to `sum`, four at a time so the VFP11 chains (8-cycle latency) overlap;
+/// the partial indices are constants, which keeps the partial sums in registers.
+#[inline(always)]
+fn finish_blocks<const OW: usize>(res: &[[i32; OW]], b0: usize, std_act: &[u8], sum: &mut RowSum, finish: &impl Fn(&[i32; OW], f32) -> f32) {
+    let mut groups = res.chunks_exact(4);
+    let mut bi = b0;
+    for g in &mut groups {
+        let v0 = finish(&g[0], q8k_d(std_act, bi));
+        let v1 = finish(&g[1], q8k_d(std_act, bi + 1));
+        let v2 = finish(&g[2], q8k_d(std_act, bi + 2));
+        let v3 = finish(&g[3], q8k_d(std_act, bi + 3));
+        sum.add(0, v0);
+        sum.add(1, v1);
+        sum.add(2, v2);
+        sum.add(3, v3);
+        bi += 4;
+    }
+    let rest = groups.remainder();
+    if let Some(rr) = rest.first() {
+        sum.add(0, finish(rr, q8k_d(std_act, bi)));
+    }
+    if let Some(rr) = rest.get(1) {
+        sum.add(1, finish(rr, q8k_d(std_act, bi + 1)));
+    }
+    if let Some(rr) = rest.get(2) {
+        sum.add(2, finish(rr, q8k_d(std_act, bi + 2)));
+    }
+}
+
+/// Runs a K-quant kernel over every row and finishes each block in f32 (`finish(results,
+/// dx)`) in the shared [`RowSum`] order. Rows of at most [`CALL_BLOCKS`] blocks go several to
+/// a call; longer rows take several calls each. Falls back to the portable twin if the
+/// activation buffer is not laid out as `quantize_activations` does it (it always is).
+#[inline(always)]
+fn drive<const BB: usize, const OW: usize>(
     ty: GgmlType,
     w: &[u8],
     rb: usize,
     std_act: &[u8],
-    pw: &[u32],
+    pairs: &[u8],
     out: &mut [f32],
-    isum: impl Fn(&[u8; BB], &[u32; 128], &kquant::BlockScales, &[i16; 16]) -> i32,
+    k: &BlockKernels<BlockKernel>,
+    finish: impl Fn(&[i32; OW], f32) -> f32,
 ) {
-    for (o, row) in out.iter_mut().zip(w.chunks_exact(rb)) {
+    let nb = rb / BB;
+    let layout_ok = rb == nb * BB
+        && std_act.len() >= nb * Q8K_BLOCK_BYTES
+        && pairs.len() >= nb * Q8K_PAIRS_BYTES
+        && (pairs.as_ptr() as usize) % 4 == 0
+        && w.len() >= out.len() * rb;
+    if !layout_ok || nb == 0 {
+        return super::portable::matvec_kquant(ty, w, rb, std_act, pairs, out);
+    }
+    let mut res = [[0i32; OW]; CALL_BLOCKS];
+    // One call: `n` blocks from byte `start` of `w`, pairs from block `b0`, `row_blocks`
+    // blocks per row.
+    let call = |start: usize, n: usize, b0: usize, row_blocks: usize, res: &mut [[i32; OW]; CALL_BLOCKS]| {
+        let end = start + n * BB;
+        let kernel = if end + k.reach <= w.len() { k.touch } else { k.plain };
+        // SAFETY: the kernel reads the `n` blocks w[start..end] (in bounds: callers keep
+        // end <= out.len() * rb <= w.len()) and, in the touch variant, at most `reach` bytes
+        // after them (checked just above); it reads pair blocks b0..b0 + row_blocks (in
+        // bounds: b0 + row_blocks <= nb, and pairs holds nb of them, 4-aligned for LDM) and
+        // writes n * OW words to `res` (n <= CALL_BLOCKS). Unaligned weight words are read
+        // with LDR, which ARMv6 allows with SCTLR.U set (Linux, and the Pi's bare-metal setup).
+        unsafe {
+            kernel(w.as_ptr().add(start), pairs.as_ptr().add(b0 * Q8K_PAIRS_BYTES), n as u32, res.as_mut_ptr() as *mut i32, row_blocks as u32);
+        }
+    };
+    if nb <= CALL_BLOCKS {
+        let rows_per_call = CALL_BLOCKS / nb;
+        for (c, outs) in out.chunks_mut(rows_per_call).enumerate() {
+            call(c * rows_per_call * rb, outs.len() * nb, 0, nb, &mut res);
+            for (o, rr) in outs.iter_mut().zip(res.chunks_exact(nb)) {
+                let mut sum = RowSum::default();
+                finish_blocks(rr, 0, std_act, &mut sum, &finish);
+                *o = sum.finish();
+            }
+        }
+    } else {
+        for (r, o) in out.iter_mut().enumerate() {
+            let mut sum = RowSum::default();
+            let mut b0 = 0;
+            while b0 < nb {
+                let n = (nb - b0).min(CALL_BLOCKS);
+                call(r * rb + b0 * BB, n, b0, n, &mut res);
+                finish_blocks(&res[..n], b0, std_act, &mut sum, &finish);
+                b0 += n;
+            }
+            *o = sum.finish();
+        }
+    }
+}
+
+/// The float part of a Q4_K/Q5_K block from the kernel's `[isum, msum, d | dmin << 16]`
+/// (`kquant::finish_block`'s expression).
+#[inline(always)]
+fn finish_k4(r: &[i32; 3], dx: f32) -> f32 {
+    let dd = r[2] as u32;
+    let (d, dmin) = (f16_bits_to_f32(dd & 0xffff), f16_bits_to_f32(dd >> 16));
+    (d * dx) * r[0] as f32 - (dmin * dx) * r[1] as f32
+}
+
+/// The float part of a Q3_K/Q6_K block from the kernel's `[isum, d]`.
+#[inline(always)]
+fn finish_d(r: &[i32; 2], dx: f32) -> f32 {
+    (f16_bits_to_f32(r[1] as u32 & 0xffff) * dx) * r[0] as f32
+}
+
+/// K-quant matvec, one row at a time (see `portable::matvec_kquant` for the contract).
+pub fn matvec_kquant(ty: GgmlType, w: &[u8], rb: usize, std_act: &[u8], pairs: &[u8], out: &mut [f32]) {
+    match ty {
+        GgmlType::Q4_K => {
+            let kernels: BlockKernels<BlockKernel> = BlockKernels { plain: super::asm_q4k::q4k_blocks, touch: super::asm_q4k::q4k_blocks_touch, reach: super::asm_q4k::Q4K_TOUCH_REACH };
+            drive::<{ kquant::Q4_K_BYTES }, 3>(ty, w, rb, std_act, pairs, out, &kernels, finish_k4)
+        }
+        GgmlType::Q5_K => {
+            let kernels: BlockKernels<BlockKernel> = BlockKernels { plain: super::asm_q5k::q5k_blocks, touch: super::asm_q5k::q5k_blocks_touch, reach: super::asm_q5k::Q5K_TOUCH_REACH };
+            drive::<{ kquant::Q5_K_BYTES }, 3>(ty, w, rb, std_act, pairs, out, &kernels, finish_k4)
+        }
+        GgmlType::Q6_K => {
+            let kernels: BlockKernels<BlockKernel> = BlockKernels { plain: super::asm_q6k::q6k_blocks, touch: super::asm_q6k::q6k_blocks_touch, reach: super::asm_q6k::Q6K_TOUCH_REACH };
+            drive::<{ kquant::Q6_K_BYTES }, 2>(ty, w, rb, std_act, pairs, out, &kernels, finish_d)
+        }
+        GgmlType::Q2_K => {
+            let kernels: BlockKernels<BlockKernel> = BlockKernels { plain: super::asm_q23k::q2k_blocks, touch: super::asm_q23k::q2k_blocks_touch, reach: super::asm_q23k::K23_TOUCH_REACH };
+            drive::<{ kquant::Q2_K_BYTES }, 3>(ty, w, rb, std_act, pairs, out, &kernels, finish_k4)
+        }
+        GgmlType::Q3_K => {
+            let kernels: BlockKernels<BlockKernel> = BlockKernels { plain: super::asm_q23k::q3k_blocks, touch: super::asm_q23k::q3k_blocks_touch, reach: super::asm_q23k::K23_TOUCH_REACH };
+            drive::<{ kquant::Q3_K_BYTES }, 2>(ty, w, rb, std_act, pairs, out, &kernels, finish_d)
+        }
+        _ => super::portable::matvec_kquant(ty, w, rb, std_act, pairs, out),
+    }
+}
+
+/// Runs a legacy block kernel (`asm_legacy`) over every row and finishes each block in f32
+/// (`finish(results, dx, second scale word)`) in the shared [`RowSum`] order, four blocks at a time. `act`
+/// is the activation buffer prepared for this weight type: `nb` standard blocks, then `nb`
+/// pair blocks, then `nb` (d, s) scale entries. Falls back to the portable twin when it is not
+/// laid out that way (it always is).
+#[inline(always)]
+fn drive_legacy<const BB: usize, const OW: usize>(
+    ty: GgmlType,
+    w: &[u8],
+    rb: usize,
+    act: &[u8],
+    out: &mut [f32],
+    k: &BlockKernels<LegacyKernel>,
+    finish: impl Fn(&[i32; OW], f32, u32) -> f32,
+) {
+    let nb = rb / BB;
+    let pairs_at = nb * Q8_BLOCK_BYTES;
+    let scales_at = pairs_at + nb * Q8_PAIRS_BYTES;
+    let (pairs, scales) = (act.get(pairs_at..scales_at), act.get(scales_at..scales_at + nb * Q8_SCALES_BYTES));
+    let (Some(pairs), Some(scales)) = (pairs, scales) else {
+        return super::portable::matvec_legacy(ty, w, rb, act, out);
+    };
+    if rb != nb * BB || nb == 0 || (pairs.as_ptr() as usize) % 4 != 0 || w.len() < out.len() * rb {
+        return super::portable::matvec_legacy(ty, w, rb, act, out);
+    }
+    let pad_ok = act.len() >= scales_at + nb * Q8_SCALES_BYTES + crate::quant::q8::TOUCH_PAD;
+    let mut res = [[0i32; OW]; LEGACY_CALL_BLOCKS];
+    for (r, o) in out.iter_mut().enumerate() {
+        let row_off = r * rb;
         let mut sum = RowSum::default();
-        for (i, ((b, a), p)) in row
-            .chunks_exact(BB)
-            .zip(std_act.chunks_exact(Q8K_BLOCK_BYTES))
-            .zip(pw.chunks_exact(Q8K_PAIRS_BYTES / 4))
-            .enumerate()
-        {
-            let p = p.first_chunk::<128>();
-            let (Ok(b), Ok(a), Some(p)) = (<&[u8; BB]>::try_from(b), <&[u8; Q8K_BLOCK_BYTES]>::try_from(a), p) else {
-                continue;
-            };
-            let y = Q8KBlock::parse(a);
-            let s = block_scales(ty, b, &y.bsums);
-            sum.add(i, finish_block(ty, isum(b, p, &s, &y.bsums), &s, y.d));
+        let mut b0 = 0;
+        while b0 < nb {
+            let n = (nb - b0).min(LEGACY_CALL_BLOCKS);
+            let start = row_off + b0 * BB;
+            let end = start + n * BB;
+            let kernel = if end + k.reach <= w.len() && pad_ok { k.touch } else { k.plain };
+            // SAFETY: the kernel reads the `n` blocks w[start..end] (in bounds: `w` holds
+            // out.len() rows of rb bytes) and, in the touch variant, at most `reach` bytes
+            // after them (checked just above); it reads `n` pair blocks from
+            // pairs[b0 * 64..] (in bounds: pairs holds nb of them, 4-aligned for LDM; the
+            // touch variant up to 128 bytes further, inside the scales and the pad: pad_ok) and
+            // writes n * OW words to `res` (n <= LEGACY_CALL_BLOCKS). Unaligned weight words are
+            // read with LDR, which ARMv6 allows with SCTLR.U set.
+            unsafe {
+                kernel(w.as_ptr().add(start), pairs.as_ptr().add(b0 * Q8_PAIRS_BYTES), n as u32, res.as_mut_ptr() as *mut i32);
+            }
+            let sc = scales.get(b0 * Q8_SCALES_BYTES..(b0 + n) * Q8_SCALES_BYTES).unwrap_or(&[]);
+            let scale = |s: &[u8]| (f32::from_bits(load_word(s)), load_word(s.get(4..).unwrap_or(&[])));
+            let mut groups = res[..n].chunks_exact(4).zip(sc.chunks_exact(4 * Q8_SCALES_BYTES));
+            for (g, s) in &mut groups {
+                let (s0, s1, s2, s3) = (scale(&s[0..8]), scale(&s[8..16]), scale(&s[16..24]), scale(&s[24..32]));
+                let v0 = finish(&g[0], s0.0, s0.1);
+                let v1 = finish(&g[1], s1.0, s1.1);
+                let v2 = finish(&g[2], s2.0, s2.1);
+                let v3 = finish(&g[3], s3.0, s3.1);
+                sum.add(0, v0);
+                sum.add(1, v1);
+                sum.add(2, v2);
+                sum.add(3, v3);
+            }
+            // The 1-3 blocks left go to partials 0, 1, 2 (b0 and done are multiples of 4).
+            let done = n / 4 * 4;
+            let rest = res[done..n].iter().zip(sc.get(done * Q8_SCALES_BYTES..).unwrap_or(&[]).chunks_exact(Q8_SCALES_BYTES));
+            for (i, (rr, s)) in rest.enumerate() {
+                let (dx, sx) = scale(s);
+                match i {
+                    0 => sum.add(0, finish(rr, dx, sx)),
+                    1 => sum.add(1, finish(rr, dx, sx)),
+                    _ => sum.add(2, finish(rr, dx, sx)),
+                }
+            }
+            b0 += n;
         }
         *o = sum.finish();
     }
 }
 
-/// Q8_0 x Q8_0, one row at a time.
+/// Blocks per legacy kernel call (a multiple of 4, so groups of 4 start on partial 0).
+const LEGACY_CALL_BLOCKS: usize = 32;
+const _: () = assert!(LEGACY_CALL_BLOCKS % 4 == 0);
+
+/// Q8_0 x Q8_0 (activations prepared for Q8_0, with their pair copy).
 pub fn matvec_q8_0(w: &[u8], rb: usize, act: &[u8], out: &mut [f32]) {
-    for (o, row) in out.iter_mut().zip(w.chunks_exact(rb)) {
-        let mut sum = RowSum::default();
-        for (i, (b, a)) in row.chunks_exact(legacy::Q8_0_BYTES).zip(act.chunks_exact(Q8_BLOCK_BYTES)).enumerate() {
-            let (Ok(b), Ok(a)) = (<&[u8; legacy::Q8_0_BYTES]>::try_from(b), <&[u8; Q8_BLOCK_BYTES]>::try_from(a)) else {
-                continue;
-            };
-            let mut acc = [0i32; 2];
-            unroll!(K in [0, 1, 2, 3, 4, 5, 6, 7] {
-                let x = ldr::<{ 8 + 4 * K }, _>(a);
-                let q = ldr::<{ 2 + 4 * K }, _>(b);
-                acc[K & 1] = smlad(sxtb16(q), sxtb16(x), acc[K & 1]);
-                acc[K & 1] = smlad(sxtb16_ror8(q), sxtb16_ror8(x), acc[K & 1]);
-            });
-            let (dx, _, _) = legacy::act_block(a);
-            let dw = kquant::f16_at(b, 0);
-            sum.add(i, legacy::finish_block(GgmlType::Q8_0, acc[0] + acc[1], dw, 0.0, dx, 0.0));
-        }
-        *o = sum.finish();
-    }
+    let kernels: BlockKernels<LegacyKernel> = BlockKernels { plain: super::asm_legacy::q8_0_blocks, touch: super::asm_legacy::q8_0_blocks_touch, reach: super::asm_legacy::LEGACY_TOUCH_REACH };
+    drive_legacy::<{ legacy::Q8_0_BYTES }, 2>(GgmlType::Q8_0, w, rb, act, out, &kernels, |r, dx, _| {
+        legacy::finish_block(GgmlType::Q8_0, r[1], f32::from_bits(r[0] as u32), 0.0, dx, 0.0)
+    })
 }
 
-/// Q4_1 x Q8_1, one row at a time.
+/// Q4_1 x Q8_1 (activations prepared for Q4_1, with their pair copy).
 pub fn matvec_q4_1(w: &[u8], rb: usize, act: &[u8], out: &mut [f32]) {
-    for (o, row) in out.iter_mut().zip(w.chunks_exact(rb)) {
-        let mut sum = RowSum::default();
-        for (i, (b, a)) in row.chunks_exact(legacy::Q4_1_BYTES).zip(act.chunks_exact(Q8_BLOCK_BYTES)).enumerate() {
-            let (Ok(b), Ok(a)) = (<&[u8; legacy::Q4_1_BYTES]>::try_from(b), <&[u8; Q8_BLOCK_BYTES]>::try_from(a)) else {
-                continue;
-            };
-            let mut acc = [0i32; 2];
-            unroll!(K in [0, 1, 2, 3] {
-                let q = ldr::<{ 4 + 4 * K }, _>(b);
-                let xl = ldr::<{ 8 + 4 * K }, _>(a);
-                let xh = ldr::<{ 24 + 4 * K }, _>(a);
-                let l = q & 0x0f0f_0f0f;
-                let h = (q >> 4) & 0x0f0f_0f0f;
-                acc[0] = smlad(uxtb16(l), sxtb16(xl), acc[0]);
-                acc[1] = smlad(uxtb16(h), sxtb16(xh), acc[1]);
-                acc[0] = smlad(uxtb16_ror8(l), sxtb16_ror8(xl), acc[0]);
-                acc[1] = smlad(uxtb16_ror8(h), sxtb16_ror8(xh), acc[1]);
-            });
-            let (dx, sx, _) = legacy::act_block(a);
-            let (dw, mw) = (kquant::f16_at(b, 0), kquant::f16_at(b, 2));
-            sum.add(i, legacy::finish_block(GgmlType::Q4_1, acc[0] + acc[1], dw, mw, dx, sx));
-        }
-        *o = sum.finish();
-    }
+    let kernels: BlockKernels<LegacyKernel> = BlockKernels { plain: super::asm_legacy::q4_1_blocks, touch: super::asm_legacy::q4_1_blocks_touch, reach: super::asm_legacy::LEGACY_TOUCH_REACH };
+    drive_legacy::<{ legacy::Q4_1_BYTES }, 3>(GgmlType::Q4_1, w, rb, act, out, &kernels, |r, dx, sx| {
+        let (dw, mw) = (f32::from_bits(r[0] as u32), f32::from_bits(r[1] as u32));
+        legacy::finish_block(GgmlType::Q4_1, r[2], dw, mw, dx, f32::from_bits(sx))
+    })
+}
+
+/// Q4_0 x Q8_0 (activations prepared for Q4_0: their scale entries hold `Σ x` as an i32).
+pub fn matvec_q4_0(w: &[u8], rb: usize, act: &[u8], out: &mut [f32]) {
+    let kernels: BlockKernels<LegacyKernel> = BlockKernels { plain: super::asm_legacy::q4_0_blocks, touch: super::asm_legacy::q4_0_blocks_touch, reach: super::asm_legacy::LEGACY_TOUCH_REACH };
+    drive_legacy::<{ legacy::Q4_0_BYTES }, 2>(GgmlType::Q4_0, w, rb, act, out, &kernels, |r, dx, sum_x| {
+        let isum = r[1].wrapping_sub((sum_x as i32).wrapping_mul(8));
+        legacy::finish_block(GgmlType::Q4_0, isum, f32::from_bits(r[0] as u32), 0.0, dx, 0.0)
+    })
 }

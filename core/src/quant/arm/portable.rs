@@ -20,3 +20,10 @@ pub fn matvec_q4_1(w: &[u8], rb: usize, act: &[u8], out: &mut [f32]) {
         *o = legacy::vec_dot_row(GgmlType::Q4_1, row, act);
     }
 }
+
+/// Any legacy type, row by row (the fallback of the ARM legacy kernels).
+pub fn matvec_legacy(ty: GgmlType, w: &[u8], rb: usize, act: &[u8], out: &mut [f32]) {
+    for (o, row) in out.iter_mut().zip(w.chunks_exact(rb)) {
+        *o = legacy::vec_dot_row(ty, row, act);
+    }
+}

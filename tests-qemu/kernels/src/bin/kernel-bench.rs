@@ -1,10 +1,11 @@
 //! Kernel benchmark: one 2048 x 2048 matrix-vector product per weight type.
 //!
-//! `kernel-bench [TYPE...] [--reps N]`: for each type, prints `TYPE ns_per_weight` (host
-//! wall time, best of N). On ARM the product runs between the arm11cost region markers
+//! `kernel-bench [TYPE...] [--reps N] [--shape ROWSxCOLS]`: for each type, prints
+//! `TYPE ns_per_weight` (host wall time, best of N) for a ROWS x COLS product (default
+//! 2048 x 2048). On ARM the product runs between the arm11cost region markers
 //! (`orr r0,r0,r0` / `orr r1,r1,r1`), so under
 //! `qemu-arm -cpu arm1176 -plugin arm11cost.so,mem=off,out=X.json kernel-bench Q4_K` the
-//! JSON `region` figures are the kernel's cycles (divide by reps x 2048 x 2048).
+//! JSON `region` figures are the kernel's cycles (divide by reps x ROWS x COLS).
 //! scripts/bench-kernels drives it.
 
 use std::time::Instant;
@@ -12,7 +13,6 @@ use std::time::Instant;
 use armlet_core::quant::{activation_bytes, matvec, quantize_activations, GgmlType, Matrix};
 use armlet_kernel_tests::{random_activations, random_matrix, Rng};
 
-const N: usize = 2048;
 
 #[inline(always)]
 fn region_begin() {
@@ -39,11 +39,19 @@ fn parse_type(s: &str) -> Option<GgmlType> {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut reps = 3usize;
+    let (mut rows, mut cols) = (2048usize, 2048usize);
     let mut types = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if a == "--reps" {
             reps = it.next().and_then(|v| v.parse().ok()).unwrap_or(reps);
+        } else if a == "--shape" {
+            let shape = it.next().and_then(|v| v.split_once('x')).and_then(|(r, c)| Some((r.parse().ok()?, c.parse().ok()?)));
+            let Some((r, c)) = shape else {
+                eprintln!("--shape wants ROWSxCOLS");
+                std::process::exit(2);
+            };
+            (rows, cols) = (r, c);
         } else if let Some(t) = parse_type(a) {
             types.push(t);
         } else {
@@ -58,8 +66,8 @@ fn main() {
     let mut rng = Rng(0x00be_ac4e_2048);
     for ty in types {
         let data = if ty == GgmlType::F32 || ty == GgmlType::F16 {
-            let w = random_activations(N * N, &mut rng, 0.05);
-            let mut d = Vec::with_capacity(N * N * 4);
+            let w = random_activations(rows * cols, &mut rng, 0.05);
+            let mut d = Vec::with_capacity(rows * cols * 4);
             for v in w {
                 if ty == GgmlType::F32 {
                     d.extend_from_slice(&v.to_le_bytes());
@@ -69,13 +77,13 @@ fn main() {
             }
             d
         } else {
-            random_matrix(ty, N, N, &mut rng, false)
+            random_matrix(ty, rows, cols, &mut rng, false)
         };
-        let w = Matrix::new(ty, N, N, &data).expect("matrix");
-        let x = random_activations(N, &mut rng, 1.0);
-        let mut buf = vec![0u8; activation_bytes(ty, N).expect("size")];
+        let w = Matrix::new(ty, rows, cols, &data).expect("matrix");
+        let x = random_activations(cols, &mut rng, 1.0);
+        let mut buf = vec![0u8; activation_bytes(ty, cols).expect("size")];
         let a = quantize_activations(ty, &x, &mut buf).expect("quantize");
-        let mut out = vec![0f32; N];
+        let mut out = vec![0f32; rows];
         let mut best = f64::INFINITY;
         for _ in 0..reps {
             let t = Instant::now();
@@ -85,6 +93,6 @@ fn main() {
             best = best.min(t.elapsed().as_secs_f64());
         }
         let check: f32 = out.iter().sum();
-        println!("{} {:.3} reps={} check={:e}", ty.name(), best * 1e9 / (N * N) as f64, reps, check);
+        println!("{} {:.3} reps={} check={:e}", ty.name(), best * 1e9 / (rows * cols) as f64, reps, check);
     }
 }

@@ -1,0 +1,143 @@
+//! Macros shared by the hand-scheduled K-quant kernels (`asm_q6k`, `asm_q5k`, ...).
+
+/// One 8-weight step of the byte-field kernels (Q5_K, Q6_K, Q3_K): r4 = low-bits word, r5 =
+/// high-bits word, r8/r9 their masks. Field A bytes = `((r4 $sha) & r8) | (r5 $shlo & r9)`, field B
+/// bytes = `((r4 $shb) & r8) | (r5 $shhi & r9)`; each is split into two i16 pairs by `UXTB16`
+/// and multiplied with r0/r1 (field A, into r10) and r2/r3 (field B, into r11). `$mac` =
+/// `smuad` starts fresh accumulators. Then the next words, the next `LDM`, an optional touch
+/// and the sub-block dot store. 17 cycles with no interlock under the ARM1176 timing.
+macro_rules! field_step {
+    (smuad, $sha:expr, $shb:expr, $shlo:expr, $shhi:expr, $nql:expr, $nqh:expr, $ldm:expr, $touch:expr, $end:expr) => {
+        field_step!(@body "smuad r10, r5, r0\n", "smuad r11, r5, r2\n", $sha, $shb, $shlo, $shhi, $nql, $nqh, $ldm, $touch, $end)
+    };
+    (smlad, $sha:expr, $shb:expr, $shlo:expr, $shhi:expr, $nql:expr, $nqh:expr, $ldm:expr, $touch:expr, $end:expr) => {
+        field_step!(@body "smlad r10, r5, r0, r10\n", "smlad r11, r5, r2, r11\n", $sha, $shb, $shlo, $shhi, $nql, $nqh, $ldm, $touch, $end)
+    };
+    (@body $mac0:expr, $mac2:expr, $sha:expr, $shb:expr, $shlo:expr, $shhi:expr, $nql:expr, $nqh:expr, $ldm:expr, $touch:expr, $end:expr) => {
+        concat!(
+            "and r6, r8, r4, ", $sha, "\n",
+            "and r7, r9, r5, ", $shlo, "\n",
+            "and r4, r8, r4, ", $shb, "\n",
+            "orr r6, r6, r7\n",
+            "and r7, r9, r5, ", $shhi, "\n",
+            "uxtb16 r5, r6\n",
+            "orr r7, r4, r7\n",
+            "uxtb16 r6, r6, ror #8\n",
+            $touch,
+            $nql,
+            $mac0,
+            "uxtb16 r5, r7\n",
+            "smlad r10, r6, r1, r10\n",
+            "uxtb16 r7, r7, ror #8\n",
+            $mac2,
+            $nqh,
+            "smlad r11, r7, r3, r11\n",
+            $ldm,
+            $end,
+        )
+    };
+}
+
+
+/// One 8-weight step of the nibble kernels (Q4_K, Q4_1): r4 = weight word, r9 = 0x000F000F;
+/// one `LDM` of 4 activation pairs (r0-r3), 4 `AND` (shifts 0, 4, 8, 12) into r5-r8, the next
+/// weight word (`$next`), 4 `SMLAD`: shifts 0 and 8 into r10, 4 and 12 into r11. `$mac` is
+/// `smuad` for the first step of a sub-block (fresh accumulators); `$touch` is an optional
+/// touch load into r8 (dead until the next step). 10 cycles with no interlock under the
+/// ARM1176 timing: the `LDM` result is first used 6 cycles later, each accumulator chain
+/// link is 2 cycles apart.
+macro_rules! nibble_step {
+    (smuad, $next:expr, $touch:expr) => {
+        concat!(
+            "ldm lr!, {{r0-r3}}\n",
+            "and r5, r9, r4\n",
+            "and r6, r9, r4, lsr #4\n",
+            "and r7, r9, r4, lsr #8\n",
+            "and r8, r9, r4, lsr #12\n",
+            $next,
+            "smuad r10, r5, r0\n",
+            "smuad r11, r6, r2\n",
+            "smlad r10, r7, r1, r10\n",
+            "smlad r11, r8, r3, r11\n",
+            $touch,
+        )
+    };
+    (smlad, $next:expr, $touch:expr) => {
+        concat!(
+            "ldm lr!, {{r0-r3}}\n",
+            "and r5, r9, r4\n",
+            "and r6, r9, r4, lsr #4\n",
+            "and r7, r9, r4, lsr #8\n",
+            "and r8, r9, r4, lsr #12\n",
+            $next,
+            "smlad r10, r5, r0, r10\n",
+            "smlad r11, r6, r2, r11\n",
+            "smlad r10, r7, r1, r10\n",
+            "smlad r11, r8, r3, r11\n",
+            $touch,
+        )
+    };
+}
+
+
+/// One 8-weight step of the Q2_K kernel: [`nibble_step`] with the mask in r9 (0x00030003)
+/// and the four shifts as parameters (`$s0`/`$s2`: bytes 0/2 and 1/3 of field A into r10,
+/// `$s1`/`$s3`: field B into r11), then `$end` (the sub-block dot store).
+macro_rules! mask_step {
+    (smuad, $s0:expr, $s1:expr, $s2:expr, $s3:expr, $next:expr, $touch:expr, $end:expr) => {
+        mask_step!(@body "smuad r10, r5, r0\n", "smuad r11, r6, r2\n", $s0, $s1, $s2, $s3, $next, $touch, $end)
+    };
+    (smlad, $s0:expr, $s1:expr, $s2:expr, $s3:expr, $next:expr, $touch:expr, $end:expr) => {
+        mask_step!(@body "smlad r10, r5, r0, r10\n", "smlad r11, r6, r2, r11\n", $s0, $s1, $s2, $s3, $next, $touch, $end)
+    };
+    (@body $mac0:expr, $mac1:expr, $s0:expr, $s1:expr, $s2:expr, $s3:expr, $next:expr, $touch:expr, $end:expr) => {
+        concat!(
+            "ldm lr!, {{r0-r3}}\n",
+            "and r5, r9, r4, ", $s0, "\n",
+            "and r6, r9, r4, ", $s1, "\n",
+            "and r7, r9, r4, ", $s2, "\n",
+            "and r8, r9, r4, ", $s3, "\n",
+            $next,
+            $mac0,
+            $mac1,
+            "smlad r10, r7, r1, r10\n",
+            "smlad r11, r8, r3, r11\n",
+            $touch,
+            $end,
+        )
+    };
+}
+
+/// f16 to f32 bits, exactly as `float::f16_to_f32` (without the sign): `$in` holds the f16
+/// shifted left by 17 (exponent in bits 27-31, mantissa in 17-26; clobbered), `$out` gets the
+/// f32 bits, `$tmp` is scratch. Normal numbers take 6 cycles (the final `B` is folded once
+/// the branch predictor knows it); zero, subnormals, infinities and NaN go through the exact
+/// slow path. The caller ORs in the sign.
+macro_rules! f16_bits {
+    ($out:literal, $in:literal, $tmp:literal) => {
+        concat!(
+            "sub ", $out, ", ", $in, ", #0x08000000\n",
+            "cmp ", $out, ", #0xF0000000\n",
+            "bhs 8f\n",
+            "mov ", $out, ", ", $in, ", lsr #4\n",
+            "add ", $out, ", ", $out, ", #0x38000000\n",
+            "b 9f\n",
+            "8:\n",
+            "mov ", $tmp, ", ", $in, ", lsr #27\n",
+            "cmp ", $tmp, ", #31\n",
+            "moveq ", $out, ", ", $in, ", lsr #4\n",
+            "orreq ", $out, ", ", $out, ", #0x7f000000\n",
+            "beq 9f\n",
+            "movs ", $tmp, ", ", $in, ", lsr #17\n",
+            "moveq ", $out, ", #0\n",
+            "beq 9f\n",
+            "clz ", $out, ", ", $tmp, "\n",
+            "sub ", $in, ", ", $out, ", #8\n",
+            "mov ", $tmp, ", ", $tmp, ", lsl ", $in, "\n",
+            "bic ", $tmp, ", ", $tmp, ", #0x800000\n",
+            "rsb ", $out, ", ", $out, ", #134\n",
+            "orr ", $out, ", ", $tmp, ", ", $out, ", lsl #23\n",
+            "9:\n",
+        )
+    };
+}
