@@ -135,23 +135,33 @@ impl Sampler {
             return Err(SampleError::NonFiniteLogit { token: bad as u32 });
         }
         let too_small = SampleError::ScratchTooSmall { needed: logits.len(), got: scratch.len() };
-        let cands = scratch.get_mut(..logits.len()).ok_or(too_small)?;
-        for (i, (c, &l)) in cands.iter_mut().zip(logits).enumerate() {
-            *c = Candidate { id: i as u32, logit: l, p: 0.0 };
+        let scratch = scratch.get_mut(..logits.len()).ok_or(too_small)?;
+        let penalised = self.config.repeat_penalty != 1.0 && self.config.repeat_last_n > 0;
+        if self.config.temperature <= 0.0 && !penalised {
+            return Ok(argmax_logits(logits));
         }
-        self.apply_repeat_penalty(cands, recent);
-        if self.config.temperature <= 0.0 {
-            return Ok(argmax(cands));
-        }
-        let mut n = cands.len();
-        // Sorting by logit, highest first, once: every later filter keeps a prefix.
-        let k = if self.config.top_k == 0 { n } else { self.config.top_k.min(n) };
-        if k < n {
-            cands.select_nth_unstable_by(k - 1, by_logit_desc);
-            n = k;
-        }
-        let cands = &mut cands[..n];
-        cands.sort_unstable_by(by_logit_desc);
+        let k = if self.config.top_k == 0 { logits.len() } else { self.config.top_k.min(logits.len()) };
+        // Sorted by logit, highest first: every later filter keeps a prefix.
+        let cands = if penalised || k == logits.len() {
+            for (i, (c, &l)) in scratch.iter_mut().zip(logits).enumerate() {
+                *c = Candidate { id: i as u32, logit: l, p: 0.0 };
+            }
+            self.apply_repeat_penalty(scratch, recent);
+            if self.config.temperature <= 0.0 {
+                return Ok(argmax(scratch));
+            }
+            if k < scratch.len() {
+                scratch.select_nth_unstable_by(k - 1, by_logit_desc);
+            }
+            let cands = &mut scratch[..k];
+            cands.sort_unstable_by(by_logit_desc);
+            cands
+        } else {
+            // One pass over the vocabulary keeping the best k in order: the same set and
+            // order as sorting every candidate (ties by lower id), without touching 32k
+            // candidates per token on a 16 KB cache.
+            top_k_sorted(logits, &mut scratch[..k])
+        };
         softmax(cands);
         let mut n = keep_top_p(cands, self.config.top_p);
         n = keep_min_p(&cands[..n], self.config.min_p);
@@ -211,6 +221,27 @@ pub fn argmax_logits(logits: &[f32]) -> u32 {
         }
     }
     best as u32
+}
+
+/// The `best.len()` highest logits, highest first (lower id first on equal logits).
+fn top_k_sorted<'c>(logits: &[f32], best: &'c mut [Candidate]) -> &'c mut [Candidate] {
+    let k = best.len();
+    let mut n = 0usize;
+    for (i, &l) in logits.iter().enumerate() {
+        // Ids come in increasing order, so an equal logit ranks below the ones kept.
+        if n == k && best.last().is_some_and(|last| l <= last.logit) {
+            continue;
+        }
+        let at = best[..n].partition_point(|c| c.logit >= l);
+        if n < k {
+            n += 1;
+        }
+        best.copy_within(at..n - 1, at + 1);
+        if let Some(slot) = best.get_mut(at) {
+            *slot = Candidate { id: i as u32, logit: l, p: 0.0 };
+        }
+    }
+    &mut best[..n]
 }
 
 fn by_logit_desc(a: &Candidate, b: &Candidate) -> core::cmp::Ordering {
@@ -296,6 +327,22 @@ mod tests {
         // min_p 0.5: token 2 (p ratio e^-0.1) stays, token 3 (e^-4) goes.
         let cfg = SamplerConfig { top_k: 0, top_p: 1.0, min_p: 0.5, temperature: 1.0, ..Default::default() };
         assert!(run(cfg, &logits, 64).iter().all(|&t| t == 1 || t == 2));
+    }
+
+    #[test]
+    fn the_top_k_pass_equals_sorting_every_candidate() {
+        let mut rng = Rng::new(3);
+        for round in 0..200 {
+            // Few distinct values, so ties are common.
+            let logits: [f32; 16] = core::array::from_fn(|_| (rng.next_u32() % 6) as f32 - 2.0);
+            let k = 1 + round % 16;
+            let mut all: [Candidate; 16] =
+                core::array::from_fn(|i| Candidate { id: i as u32, logit: logits[i], p: 0.0 });
+            all.sort_unstable_by(by_logit_desc);
+            let mut best = [Candidate::default(); 16];
+            let got = top_k_sorted(&logits, &mut best[..k]);
+            assert_eq!(got, &all[..k], "k = {k}, logits {logits:?}");
+        }
     }
 
     #[test]
