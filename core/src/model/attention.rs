@@ -270,10 +270,28 @@ struct CachedHead<'c> {
     pos: usize,
 }
 
-/// Widens one cached f16 row into `out`.
+/// Widens one cached f16 row into `out`, exactly as [`f16_to_f32`]. A run of eight
+/// normal values (what a cache holds in practice) takes a branch-free path: the exponent
+/// is rebiased by adding 112 to it in place. Any other run takes [`f16_to_f32`].
 #[inline]
 fn widen(row: &[u16], out: &mut [f32]) {
-    for (o, &h) in out.iter_mut().zip(row) {
+    let mut outs = out.chunks_exact_mut(8);
+    let mut ins = row.chunks_exact(8);
+    for (o8, h8) in outs.by_ref().zip(ins.by_ref()) {
+        let mut all_normal = true;
+        for (o, &h) in o8.iter_mut().zip(h8) {
+            let h = h as u32;
+            // Exponent field 1..=30: a normal f16.
+            all_normal &= (h & 0x7c00).wrapping_sub(0x400) <= 29 << 10;
+            *o = f32::from_bits(((h & 0x8000) << 16) | (((h & 0x7fff) << 13) + (112 << 23)));
+        }
+        if !all_normal {
+            for (o, &h) in o8.iter_mut().zip(h8) {
+                *o = f16_to_f32(h);
+            }
+        }
+    }
+    for (o, &h) in outs.into_remainder().iter_mut().zip(ins.remainder()) {
         *o = f16_to_f32(h);
     }
 }
@@ -294,6 +312,34 @@ fn round_f16(x: f32) -> f32 {
         return f32::from_bits(rounded);
     }
     f16_to_f32(f32_to_f16(x))
+}
+
+/// `acc[i] ← r16(acc[i] + v[i]·vs)`, exactly as one value at a time. Runs of eight sums
+/// are formed first, so the VFP latency of each overlaps the others, and then rounded
+/// without a branch per value while all eight lie in `2^-14 <= |x| < 2^15` (where rounding
+/// the f32 mantissa in place is exact); a run with any other value takes [`round_f16`].
+#[inline]
+fn accumulate_rounded(acc: &mut [f32], v: &[f32], vs: f32) {
+    let mut runs = acc.chunks_exact_mut(8);
+    let mut vals = v.chunks_exact(8);
+    for (a8, v8) in runs.by_ref().zip(vals.by_ref()) {
+        let (Ok(a8), Ok(v8)) = (<&mut [f32; 8]>::try_from(a8), <&[f32; 8]>::try_from(v8)) else { continue };
+        let sums: [f32; 8] = core::array::from_fn(|j| a8[j] + v8[j] * vs);
+        let mut outside = false;
+        for (a, s) in a8.iter_mut().zip(sums) {
+            let bits = s.to_bits();
+            outside |= ((bits >> 23) & 0xff).wrapping_sub(113) > 141 - 113;
+            *a = f32::from_bits((bits + 0xfff + ((bits >> 13) & 1)) & !0x1fff);
+        }
+        if outside {
+            for (a, s) in a8.iter_mut().zip(sums) {
+                *a = round_f16(s);
+            }
+        }
+    }
+    for (a, &v) in runs.into_remainder().iter_mut().zip(vals.remainder()) {
+        *a = round_f16(*a + v * vs);
+    }
 }
 
 /// Mode D: flash attention's online softmax as llama.cpp's CPU kernel runs it for each
@@ -338,9 +384,7 @@ fn attend_f16(
             } else {
                 (1.0, libm::expf(s - *max))
             };
-            for (a, &v) in acc.iter_mut().zip(v_row.iter()) {
-                *a = round_f16(*a + v * vs);
-            }
+            accumulate_rounded(acc, v_row, vs);
             *sum = *sum * ms + vs;
         }
     }
@@ -355,6 +399,38 @@ fn attend_f16(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_accumulation_equals_the_one_value_loop() {
+        // 19 values (two runs and a tail) per case; magnitudes from f16-subnormal results
+        // to overflow, so both the branch-free runs and the fallback are exercised.
+        for (case, scale) in [1.0f32, 1e-6, 3e4, 7e4, 1e-9].into_iter().enumerate() {
+            let acc0: [f32; 19] = core::array::from_fn(|i| scale * (i as f32 - 9.3) * 0.377);
+            let v: [f32; 19] = core::array::from_fn(|i| scale * (1.0 + i as f32 * 0.123));
+            let vs = 0.61803;
+            let mut fast = acc0;
+            accumulate_rounded(&mut fast, &v, vs);
+            let one_by_one = core::array::from_fn::<f32, 19, _>(|i| round_f16(acc0[i] + v[i] * vs));
+            assert_eq!(fast.map(f32::to_bits), one_by_one.map(f32::to_bits), "case {case}");
+        }
+    }
+
+    #[test]
+    fn widening_equals_the_conversion_for_every_f16() {
+        // Runs of eight consecutive codes: all-normal runs, and runs mixing zeros,
+        // subnormals, Inf and NaN with normal values; then a tail shorter than a run.
+        let mut out = [0f32; 8];
+        for base in (0..=u16::MAX).step_by(8) {
+            let row: [u16; 8] = core::array::from_fn(|i| base + i as u16);
+            widen(&row, &mut out);
+            for (&h, o) in row.iter().zip(&out) {
+                assert_eq!(o.to_bits(), f16_to_f32(h).to_bits(), "{h:#06x}");
+            }
+        }
+        let mut tail = [0f32; 3];
+        widen(&[0x3c00, 0x0001, 0x7c01], &mut tail);
+        assert_eq!(tail.map(f32::to_bits), [0x3c00, 0x0001, 0x7c01].map(|h| f16_to_f32(h).to_bits()));
+    }
 
     #[test]
     fn fast_f16_rounding_equals_the_conversion_round_trip() {
