@@ -485,7 +485,7 @@ fn write_text(
 
     if let Some(plan) = plan {
         writeln!(w, "\nmemory plan: {} positions, {} KV cache", plan.n_ctx, plan.kv_type.name())?;
-        let available = available_memory();
+        let available = crate::machine::available_memory();
         let name = std::path::Path::new(path).file_name().map_or(path.into(), |n| n.to_string_lossy());
         let mut map = String::new();
         // Writing into a String cannot fail.
@@ -496,14 +496,6 @@ fn write_text(
         }
     }
     Ok(())
-}
-
-/// `MemAvailable` from /proc/meminfo, in bytes: what this machine can give the model and arena.
-fn available_memory() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.trim_start_matches("MemAvailable:").trim().trim_end_matches("kB").trim().parse().ok()?;
-    kib.checked_mul(1024)
 }
 
 // ---- JSON ----------------------------------------------------------------------------
@@ -656,7 +648,7 @@ fn write_json(
         writeln!(w, "    \"arena_bytes\": {},", plan.arena_bytes())?;
         writeln!(w, "    \"padding_bytes\": {},", plan.padding_bytes())?;
         writeln!(w, "    \"model_bytes\": {len},")?;
-        writeln!(w, "    \"available_bytes\": {},", json_opt(available_memory()))?;
+        writeln!(w, "    \"available_bytes\": {},", json_opt(crate::machine::available_memory()))?;
         writeln!(w, "    \"regions\": [{}]", regions.join(", "))?;
         writeln!(w, "  }}")?;
     }
