@@ -12,7 +12,15 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     machine::enable_runfast();
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // std::env::args() would panic on an argument that is not UTF-8 (a prompt typed in
+    // another encoding): refuse it with a message instead.
+    let args: Vec<String> = match std::env::args_os().skip(1).map(|a| a.into_string()).collect() {
+        Ok(args) => args,
+        Err(bad) => {
+            eprintln!("armlet: argument {bad:?} is not UTF-8 text");
+            return ExitCode::FAILURE;
+        }
+    };
     match commands::dispatch(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

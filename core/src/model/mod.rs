@@ -367,6 +367,13 @@ pub(crate) fn linear(
     scratch: &mut [u8],
     out: &mut [f32],
 ) -> Result<(), QuantError> {
+    // Quantizing a NaN or an infinity gives 0 (the block scale ignores it), which would hide
+    // a corrupt weight behind finite garbage. Propagate it instead, as an f32 product would,
+    // so it reaches the logits and the sampler refuses them.
+    if !x.iter().all(|v| v.is_finite()) {
+        out.fill(f32::NAN);
+        return Ok(());
+    }
     let act = quant::quantize_activations(w.ty, x, scratch)?;
     quant::matvec(w, &act, out)?;
     if let Some(b) = bias {

@@ -106,6 +106,9 @@ pub enum TextError {
     Busy,
     /// A token id outside the vocabulary.
     UnknownToken { id: u32 },
+    /// Merge `rank` of `tokenizer.ggml.merges` is not two known tokens separated by a
+    /// space.
+    BadMerge { rank: u32 },
 }
 
 impl core::fmt::Display for TextError {
@@ -140,6 +143,10 @@ impl core::fmt::Display for TextError {
             TextError::MissingByteToken { byte } => write!(f, "no token for byte 0x{byte:02X}"),
             TextError::Busy => write!(f, "tokenizer busy (encode called from inside encode)"),
             TextError::UnknownToken { id } => write!(f, "token id {id} is not in the vocabulary"),
+            TextError::BadMerge { rank } => write!(
+                f,
+                "tokenizer.ggml.merges[{rank}] is not two tokens of the vocabulary separated by a space"
+            ),
         }
     }
 }

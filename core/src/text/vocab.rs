@@ -937,7 +937,8 @@ impl<'a> Tokenizer<'a> {
     /// Errors: [`TextError::MissingKey`], [`TextError::WrongType`],
     /// [`TextError::ArrayTooShort`], [`TextError::UnsupportedModel`],
     /// [`TextError::UnsupportedPreTokenizer`], [`TextError::BadTokenCount`],
-    /// [`TextError::DuplicateToken`], [`TextError::ArenaTooSmall`], [`TextError::TooLarge`].
+    /// [`TextError::DuplicateToken`], [`TextError::ArenaTooSmall`], [`TextError::TooLarge`],
+    /// [`TextError::BadMerge`] for a merge that is not two known tokens.
     pub fn new(file: &File<'a>, arena: &'a mut [u8]) -> Result<Tokenizer<'a>, TextError> {
         let src = Source::read(file)?;
         let layout = src.layout(0)?;
@@ -1000,7 +1001,7 @@ impl<'a> Tokenizer<'a> {
         }
         sort_specials(&mut specials, &text_offsets, src.bytes);
 
-        Ok(Tokenizer {
+        let tok = Tokenizer {
             bytes: src.bytes,
             model: src.model,
             stages: src.pre.stages,
@@ -1026,7 +1027,19 @@ impl<'a> Tokenizer<'a> {
             n_eog: src.n_eog,
             chat_template: src.chat_template,
             scratch: RefCell::new(scratch),
-        })
+        };
+        // A merge must name two tokens: a damaged or hostile file is refused here rather
+        // than tokenizing into pieces the model never saw (every real vocab passes).
+        if let Some(merges) = &src.merges {
+            for (rank, value) in merges.iter().enumerate() {
+                let pair = value.as_bytes().and_then(split_merge);
+                let known = pair.is_some_and(|(l, r)| tok.has_byte_level_token(l) && tok.has_byte_level_token(r));
+                if !known {
+                    return Err(TextError::BadMerge { rank: rank as u32 });
+                }
+            }
+        }
+        Ok(tok)
     }
 
     /// Number of tokens in the vocabulary.
@@ -1132,6 +1145,25 @@ impl<'a> Tokenizer<'a> {
             slot = (slot + 1) & mask;
         }
         None
+    }
+
+    /// True if `text`, in byte-level BPE's stored form (as merges spell their parts), is the
+    /// text of a token.
+    fn has_byte_level_token(&self, text: &[u8]) -> bool {
+        let mut hash = FNV_OFFSET;
+        let n = self.token_slots.len();
+        if n == 0 || text.is_empty() || !for_each_decoded_byte(text, |b| hash = fnv_step(hash, b)) {
+            return false;
+        }
+        let mut slot = hash as usize & (n - 1);
+        for _ in 0..n {
+            match self.token_slots.get(slot) {
+                Some(0) | None => return false,
+                Some(entry) if self.token_text(entry - 1) == Some(text) => return true,
+                Some(_) => slot = (slot + 1) & (n - 1),
+            }
+        }
+        false
     }
 
     /// Rank of the merge `left right` (raw bytes), lower merges first.
