@@ -32,7 +32,7 @@ fuzz_target!(|bytes: &[u8]| {
     assert_eq!(model.output.rows, h.n_vocab);
     // The context and cache type come from the file's size so both paths get exercised
     // without taking bytes away from the model itself.
-    let kv = if bytes.len() % 2 == 0 { KvCacheType::F16 } else { KvCacheType::F32 };
+    let kv = if bytes.len().is_multiple_of(2) { KvCacheType::F16 } else { KvCacheType::F32 };
     let n_ctx = h.n_ctx_train.min(3);
     let Ok(plan) = Plan::new(h, n_ctx, kv) else { return };
     if plan.arena_bytes() > MAX_ARENA_BYTES {

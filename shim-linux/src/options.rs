@@ -191,7 +191,11 @@ fn number<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
 fn float(flag: &str, v: &str, min: f32, max: f32) -> Result<f32, String> {
     let x: f32 = number(flag, v)?;
     if !x.is_finite() || x < min || x > max {
-        return Err(format!("{flag}: {v} is out of range ({min} to {max})"));
+        return Err(if max == f32::MAX {
+            format!("{flag}: {v} is out of range ({min} or more)")
+        } else {
+            format!("{flag}: {v} is out of range ({min} to {max})")
+        });
     }
     Ok(x)
 }

@@ -9,10 +9,6 @@ use armlet_core::text::Tokenizer;
 pub const VOCAB_FILES: [&str; 3] =
     ["ggml-vocab-falcon-h1-fixture.gguf", "ggml-vocab-smollm.gguf", "ggml-vocab-llama-spm.gguf"];
 
-/// Longest text the tokenize target builds: well past the working memory of the default
-/// arena, so `FragmentTooLong` is exercised too.
-pub const MAX_TEXT_BYTES: usize = 16 << 10;
-
 fn load(name: &str) -> Tokenizer<'static> {
     let path = format!("{}/../../shared/vocab/{name}", env!("CARGO_MANIFEST_DIR"));
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));

@@ -132,7 +132,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let text = if o.escape { process_escapes(&raw) } else { raw };
 
     let bytes = ModelBytes::read(&o.model)?;
-    let file = File::parse(bytes.bytes()).map_err(|e| format!("{}: {e:?}", o.model.display()))?;
+    let file = File::parse(bytes.bytes()).map_err(|e| format!("{}: {e}", o.model.display()))?;
     let arena_len = Tokenizer::arena_bytes_for(&file, text.len())
         .map_err(|e| format!("{}: {e}", o.model.display()))?;
     let mut arena = vec![0u8; arena_len];
