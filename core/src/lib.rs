@@ -9,6 +9,7 @@
 #![deny(unsafe_code)]
 
 pub mod gguf;
+pub mod math;
 pub mod model;
 pub mod plan;
 pub mod quant;

@@ -253,7 +253,7 @@ fn softmax(cands: &mut [Candidate]) {
     let Some(max) = cands.first().map(|c| c.logit) else { return };
     let mut sum = 0.0f32;
     for c in cands.iter_mut() {
-        c.p = libm::expf(c.logit - max);
+        c.p = crate::math::expf(c.logit - max);
         sum += c.p;
     }
     for c in cands.iter_mut() {

@@ -176,6 +176,38 @@ impl<'m, 'a> Session<'m, 'a> {
     /// Errors: `TokenOutOfRange`; `ContextFull` when every position is used (the state is
     /// unchanged); `Compute` if the quant layer refuses a product.
     pub fn feed(&mut self, token: u32) -> Result<&[f32], SessionError> {
+        self.forward(token, true)?;
+        Ok(self.buf.logits)
+    }
+
+    /// Feeds a prompt: every token through the layers, the LM head only for the last one
+    /// (the predictions inside a prompt are never read, and the LM head is a fifth of a
+    /// small model's work). Returns the last token's logits (the current ones if `tokens`
+    /// is empty).
+    ///
+    /// Errors: `TokenOutOfRange` and `ContextFull` (when the prompt does not fit) are found
+    /// before anything is fed, so the state is then unchanged; `Compute` as for [`feed`].
+    ///
+    /// [`feed`]: Session::feed
+    pub fn feed_prompt(&mut self, tokens: &[u32]) -> Result<&[f32], SessionError> {
+        let n_vocab = self.model.hparams.n_vocab;
+        if let Some(&token) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
+            return Err(SessionError::TokenOutOfRange { token, n_vocab });
+        }
+        if tokens.len() > self.n_ctx - self.position {
+            return Err(SessionError::ContextFull { n_ctx: self.n_ctx });
+        }
+        if let Some((&last, inner)) = tokens.split_last() {
+            for &token in inner {
+                self.forward(token, false)?;
+            }
+            self.forward(last, true)?;
+        }
+        Ok(self.buf.logits)
+    }
+
+    /// The forward pass for `token` at the current position; the LM head only `with_logits`.
+    fn forward(&mut self, token: u32, with_logits: bool) -> Result<(), SessionError> {
         let model = self.model;
         let h = &model.hparams;
         let pos = self.position;
@@ -197,10 +229,12 @@ impl<'m, 'a> Session<'m, 'a> {
                 Architecture::Llama => llama::forward_layer(h, layer, at, b)?,
             }
         }
-        norm::rms_norm(b.hidden, model.output_norm, h.rms_eps, b.normed);
-        linear(&model.output, None, b.normed, b.activation_quant, b.logits)?;
+        if with_logits {
+            norm::rms_norm(b.hidden, model.output_norm, h.rms_eps, b.normed);
+            linear(&model.output, None, b.normed, b.activation_quant, b.logits)?;
+        }
         self.position += 1;
-        Ok(self.buf.logits)
+        Ok(())
     }
 
     /// Tokens fed so far (the position of the next one).
@@ -213,7 +247,8 @@ impl<'m, 'a> Session<'m, 'a> {
         self.n_ctx
     }
 
-    /// The logits of the last token fed (zeros before the first).
+    /// The logits of the last token fed by [`feed`](Session::feed) or ending a
+    /// [`feed_prompt`](Session::feed_prompt) (zeros before the first).
     pub fn logits(&self) -> &[f32] {
         self.buf.logits
     }

@@ -95,3 +95,62 @@ golden_tests! {
     kv_f16_micro_untied_g2_f32_p2: "micro-untied-g2-F32", "p2", F16, F16;
     kv_f16_small_f32_p2: "small-F32", "p2", F16, F16;
 }
+
+/// `feed_prompt` skips the LM head inside the prompt: its last logits must be those of
+/// feeding token by token, bit for bit, in both cache modes; a prompt that does not fit or
+/// holds a bad id is refused before anything is fed.
+#[test]
+fn feed_prompt_equals_feeding_one_token_at_a_time() {
+    use armlet_core::session::SessionError;
+    let bytes = read(&format!("{FIXTURES}/falcon-h1-small-Q4_K_S.gguf"));
+    let golden_bytes = read(&format!("{FIXTURES}/golden/falcon-h1-small-Q4_K_S.p2.alog"));
+    let file = gguf::File::parse(&bytes).expect("fixture parses");
+    let model = Model::from_gguf(&file).expect("model");
+    let tokens: Vec<u32> = Alog::parse(&golden_bytes).expect("golden").tokens().collect();
+    for kv in [KvCacheType::F32, KvCacheType::F16] {
+        let plan = Plan::new(&model.hparams, tokens.len(), kv).expect("plan");
+        let mut words = [vec![0u64; plan.arena_bytes().div_ceil(8)], vec![0u64; plan.arena_bytes().div_ceil(8)]];
+        let [a, b] = &mut words;
+        let mut one_by_one = Session::new(&model, &plan, arena_from_words(a)).expect("session");
+        let mut prompt = Session::new(&model, &plan, arena_from_words(b)).expect("session");
+        for &t in &tokens {
+            one_by_one.feed(t).expect("feed");
+        }
+        let bad = [tokens[0], model.hparams.n_vocab as u32];
+        assert_eq!(
+            prompt.feed_prompt(&bad),
+            Err(SessionError::TokenOutOfRange { token: bad[1], n_vocab: model.hparams.n_vocab })
+        );
+        assert_eq!(prompt.position(), 0);
+        let (head, tail) = tokens.split_at(tokens.len() / 2);
+        prompt.feed_prompt(head).expect("first half");
+        let logits = prompt.feed_prompt(tail).expect("second half").to_vec();
+        assert_eq!(prompt.position(), tokens.len());
+        let expect: Vec<u32> = one_by_one.logits().iter().map(|v| v.to_bits()).collect();
+        assert_eq!(logits.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), expect, "kv {}", kv.name());
+        assert_eq!(prompt.feed_prompt(&tokens[..1]), Err(SessionError::ContextFull { n_ctx: tokens.len() }));
+    }
+}
+
+/// The file's bytes at an odd address: the F32 tensors cannot be viewed as `f32` in place
+/// and are decoded from bytes instead; the logits must not change by a bit.
+#[test]
+fn a_model_at_an_odd_address_gives_the_same_logits() {
+    let bytes = read(&format!("{FIXTURES}/falcon-h1-small-Q4_K_S.gguf"));
+    let golden_bytes = read(&format!("{FIXTURES}/golden/falcon-h1-small-Q4_K_S.p1.alog"));
+    let tokens: Vec<u32> = Alog::parse(&golden_bytes).expect("golden").tokens().collect();
+    let mut shifted = vec![0u8; bytes.len() + 1];
+    shifted[1..].copy_from_slice(&bytes);
+    let logits_of = |file_bytes: &[u8]| {
+        let file = gguf::File::parse(file_bytes).expect("fixture parses");
+        let model = Model::from_gguf(&file).expect("model");
+        let plan = Plan::new(&model.hparams, tokens.len(), KvCacheType::F16).expect("plan");
+        let mut words = vec![0u64; plan.arena_bytes().div_ceil(8)];
+        let mut session = Session::new(&model, &plan, arena_from_words(&mut words)).expect("session");
+        let logits = session.feed_prompt(&tokens).expect("prompt");
+        logits.iter().map(|v| v.to_bits()).collect::<Vec<u32>>()
+    };
+    let aligned = logits_of(&bytes);
+    assert!(bytes.as_ptr() as usize % 4 == 0 && (shifted.as_ptr() as usize + 1) % 4 != 0);
+    assert_eq!(logits_of(&shifted[1..]), aligned);
+}

@@ -10,7 +10,7 @@
 //!   to f16 after every key.
 #![forbid(unsafe_code)]
 
-use super::{linear, norm, F32Vector, HParams, Layer, ModelError, Step, Tensors};
+use super::{linear, linear_shared, norm, F32Vector, HParams, Layer, ModelError, Step, Tensors};
 use crate::quant::{f16_to_f32, f32_to_f16, Matrix, QuantError};
 use crate::session::Buffers;
 
@@ -116,9 +116,7 @@ pub(crate) fn forward(
     out: &mut [f32],
 ) -> Result<(), QuantError> {
     let dh = h.head_dim;
-    linear(&w.q, w.q_bias, input, qbuf, s.q)?;
-    linear(&w.k, w.k_bias, input, qbuf, s.k)?;
-    linear(&w.v, w.v_bias, input, qbuf, s.v)?;
+    linear_shared(input, qbuf, &mut [(&w.q, w.q_bias, &mut *s.q), (&w.k, w.k_bias, &mut *s.k), (&w.v, w.v_bias, &mut *s.v)])?;
     for head in s.q.chunks_exact_mut(dh).chain(s.k.chunks_exact_mut(dh)) {
         h.rope.rotate(head, rope_table);
     }
@@ -244,7 +242,7 @@ fn attend_f32(
     let scores = &mut scores[..n];
     let mut sum = 0f64;
     for sc in scores.iter_mut() {
-        *sc = libm::expf(*sc - max);
+        *sc = crate::math::expf(*sc - max);
         sum += *sc as f64;
     }
     let inv = (1.0 / sum) as f32;
@@ -375,14 +373,14 @@ fn attend_f16(
         let heads = outs.chunks_exact_mut(dh).zip(score.iter().zip(max.iter_mut().zip(sum.iter_mut())));
         for (acc, (&s, (max, sum))) in heads {
             let (ms, vs) = if s > *max {
-                let ms = libm::expf(*max - s);
+                let ms = crate::math::expf(*max - s);
                 *max = s;
                 for a in acc.iter_mut() {
                     *a = round_f16(*a * ms);
                 }
                 (ms, 1.0)
             } else {
-                (1.0, libm::expf(s - *max))
+                (1.0, crate::math::expf(s - *max))
             };
             accumulate_rounded(acc, v_row, vs);
             *sum = *sum * ms + vs;

@@ -2,7 +2,7 @@
 //! `W_down · (silu(W_gate·x) ⊙ (W_up·x))`, with optional biases after each product.
 #![forbid(unsafe_code)]
 
-use super::{linear, norm, silu, F32Vector, HParams, Layer, ModelError, Name, Tensors};
+use super::{linear, linear_shared, norm, F32Vector, HParams, Layer, ModelError, Name, Tensors};
 use crate::quant::{Matrix, QuantError};
 use crate::session::Buffers;
 
@@ -45,11 +45,9 @@ pub(crate) fn forward(
     qbuf: &mut [u8],
     out: &mut [f32],
 ) -> Result<(), QuantError> {
-    linear(&w.gate, w.gate_bias, x, qbuf, gate)?;
-    linear(&w.up, w.up_bias, x, qbuf, up)?;
-    for (g, u) in gate.iter_mut().zip(up.iter()) {
-        *g = silu(*g) * u;
-    }
+    linear_shared(x, qbuf, &mut [(&w.gate, w.gate_bias, &mut *gate), (&w.up, w.up_bias, &mut *up)])?;
+    crate::math::silu_in_place(gate);
+    crate::math::multiply_in_place(gate, up);
     linear(&w.down, w.down_bias, gate, qbuf, out)
 }
 

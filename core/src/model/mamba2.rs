@@ -6,7 +6,8 @@
 #![forbid(unsafe_code)]
 
 use super::norm::rms_norm_in_place;
-use super::{linear, silu, F32Vector, HParams, ModelError, Name, SsmParams, Tensors};
+use super::{linear, F32Vector, HParams, ModelError, Name, SsmParams, Tensors};
+use crate::math::{expf, multiply_in_place, silu_in_place};
 use crate::quant::{Matrix, QuantError};
 
 /// One layer's Mamba2 weights.
@@ -60,7 +61,7 @@ fn softplus(x: f32) -> f32 {
     if x > 20.0 {
         x
     } else {
-        libm::logf(1.0 + libm::expf(x))
+        libm::logf(1.0 + expf(x))
     }
 }
 
@@ -89,19 +90,24 @@ pub(crate) fn forward(
     let (b, c) = bc.split_at((p.n_groups * p.state_size).min(bc.len()));
     let (n, ps) = (p.state_size, p.head_dim());
     let heads_per_group = p.n_heads / p.n_groups;
-    let heads = x.chunks_exact_mut(ps).zip(ssm_state.chunks_exact_mut(ps * n));
+    let head_len = ps * n;
+    let mut head_start = 0;
     let params = dt.iter().zip(w.dt_bias.iter()).zip(w.a.iter()).zip(w.d.iter());
-    for (h, ((xh, sh), (((&dt, dt_bias), a), d))) in heads.zip(params).enumerate() {
+    for (h, (xh, (((&dt, dt_bias), a), d))) in x.chunks_exact_mut(ps).zip(params).enumerate() {
+        // The state from this head to the layer's end: the scan reads the next head's first
+        // lines early, so their fills overlap this head's arithmetic.
+        let Some(sh) = ssm_state.get_mut(head_start..).filter(|s| s.len() >= head_len) else { break };
+        head_start += head_len;
         let g = h / heads_per_group;
         let (Some(bg), Some(cg)) = (b.get(g * n..(g + 1) * n), c.get(g * n..(g + 1) * n)) else { break };
         let delta = softplus(dt + dt_bias);
-        let decay = libm::expf(delta * a);
-        scan_head(sh, xh, bg, cg, decay, delta, d);
+        let decay = expf(delta * a);
+        crate::quant::arm::scan_head(sh, xh, bg, cg, decay, delta, d);
     }
 
-    for (y, z) in x.iter_mut().zip(z.iter()) {
-        *y *= silu(*z);
-    }
+    // z is not needed after the gate: SiLU it in place.
+    silu_in_place(z);
+    multiply_in_place(x, z);
     if let Some(norm) = w.norm {
         let group_len = p.inner_size / p.n_groups;
         for (yg, wg) in x.chunks_exact_mut(group_len).zip(norm.chunks(group_len)) {
@@ -112,28 +118,67 @@ pub(crate) fn forward(
 }
 
 /// The causal depthwise convolution, in place over `xbc`: each channel sums its `K-1`
-/// remembered inputs and the new one (sequential f32 sum from tap 0), adds the bias,
-/// applies SiLU, and shifts the raw input into its state.
+/// remembered inputs and the new one (sequential f32 sum from tap 0), adds the bias and
+/// shifts the raw input into its state; then SiLU over all channels.
 fn convolve(k: usize, w: &Mamba2Weights<'_>, xbc: &mut [f32], conv_state: &mut [f32]) {
-    let taps = w.conv_weight.chunks(k);
-    let channels = xbc.iter_mut().zip(conv_state.chunks_exact_mut(k - 1));
-    for ((x, state), (wc, bias)) in channels.zip(taps.zip(w.conv_bias.iter())) {
-        let raw = *x;
+    let done = match (w.conv_weight.as_slice(), w.conv_bias.as_slice()) {
+        (Some(taps), Some(biases)) => convolve_quads(k, taps, biases, xbc, conv_state),
+        _ => 0,
+    };
+    convolve_channels(k, w, xbc, conv_state, done);
+    silu_in_place(xbc);
+}
+
+/// The whole quads of channels, with the weights read in place as f32: four channels go tap
+/// by tap side by side, so the VFP11 overlaps four independent sums instead of waiting its
+/// 8-cycle latency on each step of one. Returns the channels done.
+fn convolve_quads(k: usize, taps: &[f32], biases: &[f32], xbc: &mut [f32], conv_state: &mut [f32]) -> usize {
+    let kept = k - 1;
+    let mut done = 0;
+    let quads = xbc.chunks_exact_mut(4).zip(conv_state.chunks_exact_mut(4 * kept));
+    for ((quad, state), (w, bias)) in quads.zip(taps.chunks_exact(4 * k).zip(biases.chunks_exact(4))) {
+        let mut acc = [0f32; 4];
+        for t in 0..kept {
+            for (c, acc) in acc.iter_mut().enumerate() {
+                *acc += state[c * kept + t] * w[c * k + t];
+            }
+        }
+        for (c, acc) in acc.iter_mut().enumerate() {
+            *acc += quad[c] * w[c * k + kept];
+        }
+        for (c, (x, state)) in quad.iter_mut().zip(state.chunks_exact_mut(kept)).enumerate() {
+            shift_in(state, *x);
+            *x = acc[c] + bias[c];
+        }
+        done += 4;
+    }
+    done
+}
+
+/// Channels `from..` one at a time, the weights decoded from the file's bytes (any alignment).
+fn convolve_channels(k: usize, w: &Mamba2Weights<'_>, xbc: &mut [f32], conv_state: &mut [f32], from: usize) {
+    let mut taps = w.conv_weight.iter().skip(from * k);
+    let channels = xbc.iter_mut().zip(conv_state.chunks_exact_mut(k - 1)).zip(w.conv_bias.iter()).skip(from);
+    for ((x, state), bias) in channels {
         let mut acc = 0f32;
-        let mut wi = wc.iter();
-        for (&s, wk) in state.iter().zip(&mut wi) {
+        for (&s, wk) in state.iter().zip(taps.by_ref()) {
             acc += s * wk;
         }
-        if let Some(last) = wi.next() {
-            acc += raw * last;
+        if let Some(last) = taps.next() {
+            acc += *x * last;
         }
-        *x = silu(acc + bias);
-        // Shift the raw input in from the newest end (a loop, not `copy_within`: for the
-        // K-1 = 3 values of a channel, a memmove call costs more than the copy).
-        let mut carried = raw;
-        for s in state.iter_mut().rev() {
-            carried = core::mem::replace(s, carried);
-        }
+        shift_in(state, *x);
+        *x = acc + bias;
+    }
+}
+
+/// Shifts `raw` into a channel's remembered inputs from the newest end (a loop, not
+/// `copy_within`: for the K-1 = 3 values of a channel, a memmove call costs more).
+#[inline(always)]
+fn shift_in(state: &mut [f32], raw: f32) {
+    let mut carried = raw;
+    for s in state.iter_mut().rev() {
+        carried = core::mem::replace(s, carried);
     }
 }
 
@@ -144,7 +189,9 @@ fn convolve(k: usize, w: &Mamba2Weights<'_>, xbc: &mut [f32], conv_state: &mut [
 const STATE_LOOKAHEAD: usize = 15;
 
 /// The selective scan of one SSM head: for each channel `i`, `S_i ← S_i·decay + B·xd_i`
-/// with `xd_i = x_i·δ`, then `x_i ← Σ S_i·C + x_i·D`. `state` is the head's `[Ps][N]`.
+/// with `xd_i = x_i·δ`, then `x_i ← Σ S_i·C + x_i·D`. `state` starts with the head's
+/// `[Ps][N]` (values past it are only read, as early touches). This is the portable twin of
+/// the ARM kernel (`quant::arm::scan_head` picks one), and what the host runs.
 ///
 /// Channels go in pairs, so each load of `B` and `C` serves two state rows and the VFP has
 /// two independent chains to interleave. The state (megabytes per token) comes from memory
@@ -153,7 +200,7 @@ const STATE_LOOKAHEAD: usize = 15;
 /// arithmetic) and consumes it, as an integer that feeds only `black_box`, at the start of
 /// the following step, by which time the line has arrived. Each channel's arithmetic and
 /// its order are [`scan_steps`]'s exactly.
-fn scan_head(state: &mut [f32], x: &mut [f32], b: &[f32], c: &[f32], decay: f32, delta: f32, d: f32) {
+pub fn scan_head_portable(state: &mut [f32], x: &mut [f32], b: &[f32], c: &[f32], decay: f32, delta: f32, d: f32) {
     let n = b.len();
     let wide = n - n % 8;
     let mut touched = 0u32;
@@ -257,7 +304,7 @@ mod tests {
     fn softplus_matches_definition_and_cutoff() {
         assert_eq!(softplus(25.0), 25.0);
         assert_eq!(softplus(0.0), libm::logf(2.0));
-        assert_eq!(softplus(20.0), libm::logf(1.0 + libm::expf(20.0)));
+        assert_eq!(softplus(20.0), libm::logf(1.0 + expf(20.0)));
     }
 
     #[test]
@@ -268,7 +315,7 @@ mod tests {
         let b = [1.0f32; 13];
         let c: [f32; 13] = core::array::from_fn(|i| if i % 2 == 0 { 1.0 } else { 0.0 });
         let mut x = [2.0f32, 4.0, 6.0];
-        scan_head(&mut state, &mut x, &b, &c, 0.5, 0.5, 3.0);
+        scan_head_portable(&mut state, &mut x, &b, &c, 0.5, 0.5, 3.0);
         // Channel k: xd = k + 1, so S_j = (j + 1)/2 + k + 1.
         for (k, row) in state.chunks_exact(13).enumerate() {
             let xd = k as f32 + 1.0;

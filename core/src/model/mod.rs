@@ -199,6 +199,16 @@ impl<'a> F32Vector<'a> {
         self.len() == 0
     }
 
+    /// The values as an `f32` slice in place, when the bytes are 4-aligned (and the target is
+    /// little-endian, as the file is); `None` otherwise, and then [`iter`](Self::iter) decodes.
+    pub fn as_slice(&self) -> Option<&'a [f32]> {
+        if cfg!(target_endian = "little") {
+            bytemuck::try_cast_slice(self.bytes).ok()
+        } else {
+            None
+        }
+    }
+
     /// The values in order.
     pub fn iter(&self) -> impl Iterator<Item = f32> + 'a {
         self.bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -367,25 +377,41 @@ pub(crate) fn linear(
     scratch: &mut [u8],
     out: &mut [f32],
 ) -> Result<(), QuantError> {
+    linear_shared(x, scratch, &mut [(w, bias, out)])
+}
+
+/// One matrix product of [`linear_shared`]: the weights, an optional bias, the output.
+pub(crate) type Product<'p, 'w, 'o> = (&'p Matrix<'w>, Option<F32Vector<'w>>, &'o mut [f32]);
+
+/// [`linear`] for several matrices that read the same input (attention's Q, K and V; the
+/// FFN's gate and up): `x` is converted once and reused by every matrix those activations
+/// serve (`Activations::serves`: e.g. Q4_K and Q5_K share them), converted again only for
+/// the others. The results are those of separate [`linear`] calls, bit for bit.
+pub(crate) fn linear_shared(x: &[f32], scratch: &mut [u8], products: &mut [Product<'_, '_, '_>]) -> Result<(), QuantError> {
     // Quantizing a NaN or an infinity gives 0 (the block scale ignores it), which would hide
     // a corrupt weight behind finite garbage. Propagate it instead, as an f32 product would,
     // so it reaches the logits and the sampler refuses them.
     if !x.iter().all(|v| v.is_finite()) {
-        out.fill(f32::NAN);
+        for (_, _, out) in products.iter_mut() {
+            out.fill(f32::NAN);
+        }
         return Ok(());
     }
-    let act = quant::quantize_activations(w.ty, x, scratch)?;
-    quant::matvec(w, &act, out)?;
-    if let Some(b) = bias {
-        for (o, b) in out.iter_mut().zip(b.iter()) {
-            *o += b;
+    let mut done = 0u32;
+    while let Some(first) = (0..products.len()).find(|&i| done & (1 << i) == 0) {
+        let act = quant::quantize_activations(products[first].0.ty, x, scratch)?;
+        for (i, (w, bias, out)) in products.iter_mut().enumerate().skip(first) {
+            if done & (1 << i) != 0 || !act.serves(w.ty) {
+                continue;
+            }
+            quant::matvec(w, &act, out)?;
+            if let Some(b) = bias {
+                for (o, b) in out.iter_mut().zip(b.iter()) {
+                    *o += b;
+                }
+            }
+            done |= 1 << i;
         }
     }
     Ok(())
-}
-
-/// `x / (1 + e^-x)` in f32, as ggml computes it.
-#[inline]
-pub(crate) fn silu(x: f32) -> f32 {
-    x / (1.0 + libm::expf(-x))
 }

@@ -197,6 +197,20 @@ impl<'b> Activations<'b> {
     pub fn weight_type(&self) -> GgmlType {
         self.weight
     }
+    /// Whether these activations multiply `weight` rows exactly as ones prepared for it
+    /// would, through the same kernel: the same partner format and, for the formats with a
+    /// kernel-ordered copy, the same order (Q4_K and Q5_K share theirs). One conversion can
+    /// then serve several matrices that read the same input.
+    pub fn serves(&self, weight: GgmlType) -> bool {
+        if self.ty != activation_type(weight) {
+            return false;
+        }
+        match self.ty {
+            GgmlType::Q8_K => q8::layout_id(self.weight) == q8::layout_id(weight),
+            GgmlType::Q8_0 | GgmlType::Q8_1 => self.weight == weight,
+            _ => true,
+        }
+    }
     /// Number of activations.
     pub fn len(&self) -> usize {
         self.n

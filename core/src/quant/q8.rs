@@ -163,17 +163,38 @@ fn quantize_q8_0_std(x: &[f32], out: &mut [u8], with_sum: bool) {
 ///   fields `2fp + f` for `f` in 0..2, so each of the kernel's two accumulators covers one
 ///   16-element sub-block over 4 steps.
 pub fn pair_index(weight: GgmlType, t: usize) -> usize {
+    layout_pair_index(layout_id(weight), t)
+}
+
+/// [`pair_index`] by layout id.
+const fn layout_pair_index(layout: u8, t: usize) -> usize {
     let (s, q) = (t / 4, t % 4);
     let (f, p) = (q / 2, q % 2);
-    match weight {
-        GgmlType::Q6_K => 128 * (s / 16) + 64 * f + 4 * (s % 16) + p,
-        GgmlType::Q2_K | GgmlType::Q3_K => {
+    match layout {
+        1 => 128 * (s / 16) + 64 * f + 4 * (s % 16) + p,
+        2 => {
             let (h, g, fp, k) = (s / 16, (s / 8) % 2, (s / 4) % 2, s % 4);
             128 * h + 32 * (2 * fp + f) + 4 * (4 * g + k) + p
         }
         _ => 64 * (s / 8) + 32 * f + 4 * (s % 8) + p,
     }
 }
+
+/// [`pair_index`] of every pair word of a block, per layout id, computed at compile time (so
+/// quantizing does one table read per word).
+const PAIR_TABLES: [[u8; QK_K / 2]; 3] = {
+    let mut tables = [[0u8; QK_K / 2]; 3];
+    let mut layout = 0;
+    while layout < 3 {
+        let mut t = 0;
+        while t < QK_K / 2 {
+            tables[layout][t] = layout_pair_index(layout as u8, t) as u8;
+            t += 1;
+        }
+        layout += 1;
+    }
+    tables
+};
 
 /// Which permutation [`pair_index`] gives `weight` (types with equal ids share a layout).
 pub fn layout_id(weight: GgmlType) -> u8 {
@@ -186,19 +207,26 @@ pub fn layout_id(weight: GgmlType) -> u8 {
 
 /// Quantizes `x` (a multiple of 256 long) into `out` (`q8k_bytes(weight, n / 256)` bytes) as
 /// Q8_K: `iscale = -127 / mx` with `mx` the signed max-|x| element (first on ties),
-/// `q = min(127, nearest_int(iscale * x))`, `d = 1 / iscale`, bsums per 16.
+/// `q = min(127, nearest_int(iscale * x))`, `d = 1 / iscale`, bsums per 16. `x` is finite
+/// (`model::linear` sees to it; a NaN gives garbage quants, not a panic).
+///
+/// Written for the ARM1176: the maximum is found on the values' bits (integer compares, no
+/// VFP compare-and-transfer per value), the rounding goes four values at a time (independent
+/// VFP chains), and the permuted pairs follow a compile-time index table.
 pub fn quantize_q8_k(weight: GgmlType, x: &[f32], out: &mut [u8]) {
     let nb = x.len() / QK_K;
     let (std_part, pairs) = out.split_at_mut(nb * Q8K_BLOCK_BYTES);
+    let table = PAIR_TABLES.get(layout_id(weight) as usize).unwrap_or(&PAIR_TABLES[0]);
     for ((xb, ob), pb) in x
         .chunks_exact(QK_K)
         .zip(std_part.chunks_exact_mut(Q8K_BLOCK_BYTES))
         .zip(pairs.chunks_exact_mut(Q8K_PAIRS_BYTES))
     {
-        let mut amax = 0f32;
+        // For finite values the order of |x| is the order of their bits without the sign.
+        let mut amax = 0u32;
         let mut mx = 0f32;
         for v in xb {
-            let a = v.abs();
+            let a = v.to_bits() & 0x7fff_ffff;
             if a > amax {
                 amax = a;
                 mx = *v;
@@ -207,37 +235,41 @@ pub fn quantize_q8_k(weight: GgmlType, x: &[f32], out: &mut [u8]) {
         let (dpart, rest) = ob.split_at_mut(4);
         let (qs, bsums) = rest.split_at_mut(QK_K);
         let mut q = [0i8; QK_K];
-        if amax == 0.0 {
+        if amax == 0 {
             dpart.copy_from_slice(&0f32.to_le_bytes());
         } else {
             let iscale = -127.0 / mx;
-            for (qj, v) in q.iter_mut().zip(xb) {
-                *qj = nearest_int(iscale * v).clamp(-128, 127) as i8;
+            for (q4, x4) in q.chunks_exact_mut(4).zip(xb.chunks_exact(4)) {
+                let scaled = [iscale * x4[0], iscale * x4[1], iscale * x4[2], iscale * x4[3]];
+                for (qj, v) in q4.iter_mut().zip(scaled) {
+                    *qj = nearest_int(v).clamp(-128, 127) as i8;
+                }
             }
             dpart.copy_from_slice(&(1.0 / iscale).to_le_bytes());
         }
         for (o, v) in qs.iter_mut().zip(&q) {
             *o = *v as u8;
         }
-        for (o, g) in bsums.chunks_exact_mut(2).zip(q.chunks_exact(16)) {
-            let s: i16 = g.iter().map(|&v| v as i16).sum();
+        let mut bsums16 = [0i16; 16];
+        for ((s, g), o) in bsums16.iter_mut().zip(q.chunks_exact(16)).zip(bsums.chunks_exact_mut(2)) {
+            *s = g.iter().map(|&v| v as i16).sum();
             o.copy_from_slice(&s.to_le_bytes());
         }
-        // The permuted pairs: word `w`, field `f`, byte parity `p` -> (x[i], x[i + 2]).
+        // The permuted pairs: word `t` holds (x[i], x[i + 2]) with i = the table's entry.
         let (pb, sums) = pb.split_at_mut(512);
-        let mut bsums16 = [0i16; 16];
-        for (s, g) in bsums16.iter_mut().zip(q.chunks_exact(16)) {
-            *s = g.iter().map(|&v| v as i16).sum();
-        }
-        let mut b32 = [0i16; 8];
-        for (j, s) in b32.iter_mut().enumerate() {
-            *s = q[32 * j..32 * j + 32].iter().map(|&v| v as i16).sum();
+        for (dst, &i) in pb.chunks_exact_mut(4).zip(table.iter()) {
+            let i = i as usize;
+            let (a, b) = (q[i & (QK_K - 1)], q[(i + 2) & (QK_K - 1)]);
+            let word = (a as i16 as u16 as u32) | ((b as i16 as u16 as u32) << 16);
+            dst.copy_from_slice(&word.to_le_bytes());
         }
         let mut so = sums.chunks_exact_mut(2);
         if layout_id(weight) == 0 {
+            // 32-element sums, as the sum of two 16-element sums (|sum| ≤ 4096: exact).
             for k in [0usize, 2, 1, 3, 4, 6, 5, 7] {
                 if let Some(dst) = so.next() {
-                    dst.copy_from_slice(&b32[k].to_le_bytes());
+                    let s32 = bsums16[2 * k] + bsums16[2 * k + 1];
+                    dst.copy_from_slice(&s32.to_le_bytes());
                 }
             }
         } else {
@@ -245,13 +277,6 @@ pub fn quantize_q8_k(weight: GgmlType, x: &[f32], out: &mut [u8]) {
                 if let (Some(dst), Some(s)) = (so.next(), bsums16.get(k)) {
                     dst.copy_from_slice(&s.to_le_bytes());
                 }
-            }
-        }
-        for (t, dst) in pb.chunks_exact_mut(4).enumerate() {
-            let i = pair_index(weight, t);
-            if let (Some(&a), Some(&b)) = (q.get(i), q.get(i + 2)) {
-                dst[0..2].copy_from_slice(&(a as i16).to_le_bytes());
-                dst[2..4].copy_from_slice(&(b as i16).to_le_bytes());
             }
         }
     }

@@ -318,10 +318,8 @@ impl Run<'_, '_, '_, '_> {
         }
         let t = Instant::now();
         cost_markers::tick();
-        for &id in ids {
-            self.session.feed(id).map_err(|e| e.to_string())?;
-            self.history.push(id);
-        }
+        self.session.feed_prompt(ids).map_err(|e| e.to_string())?;
+        self.history.extend_from_slice(ids);
         cost_markers::tick();
         self.stats.prompt_time += t.elapsed();
         self.stats.prompt_tokens += ids.len();

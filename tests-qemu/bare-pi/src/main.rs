@@ -257,9 +257,7 @@ fn run(out: &mut Uart) -> Result<(), Error> {
 
     let t0 = timer::micros();
     cost::tick();
-    for &id in prompt {
-        session.feed(id).map_err(Error::Session)?;
-    }
+    session.feed_prompt(prompt).map_err(Error::Session)?;
     cost::tick();
     let t1 = timer::micros();
 

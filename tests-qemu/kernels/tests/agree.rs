@@ -141,6 +141,85 @@ fn activations_prepared_for_another_type_give_the_same_bits() {
     }
 }
 
+/// The SiLU kernel against its portable twin on a stride through every float in the fast
+/// range (|x| < 87.3365, both signs, subnormals included) and on each range edge of the
+/// `expf` reduction.
+#[test]
+fn silu_kernel_agrees_with_its_twin() {
+    let edges = [0u32, 1, 0x0080_0000, 0x3900_0000, 0x3eb1_7218, 0x3f85_1592, 0x42ae_ac4f];
+    let mut values: Vec<f32> = Vec::new();
+    for e in edges {
+        for b in e.saturating_sub(2)..=e.saturating_add(2).min(0x42ae_ac4f) {
+            values.push(f32::from_bits(b));
+            values.push(-f32::from_bits(b));
+        }
+    }
+    let mut bits = 0u32;
+    while bits < 0x42ae_ac50 {
+        values.push(f32::from_bits(bits));
+        values.push(-f32::from_bits(bits));
+        bits += 1_009;
+    }
+    values.truncate(values.len() - values.len() % 4);
+    let mut fast = values.clone();
+    armlet_core::quant::arm::silu_quads(&mut fast);
+    let mut slow = values.clone();
+    armlet_core::math::silu_quads_portable(&mut slow);
+    for ((x, f), s) in values.iter().zip(&fast).zip(&slow) {
+        assert_eq!(f.to_bits(), s.to_bits(), "silu({x:e}): ARM {f:e} portable {s:e}");
+    }
+}
+
+/// The same bits, treating every NaN as equal (their payloads are not part of the contract).
+fn same_f32(what: &str, fast: &[f32], slow: &[f32]) {
+    assert_eq!(fast.len(), slow.len(), "{what}: lengths");
+    for (i, (f, s)) in fast.iter().zip(slow).enumerate() {
+        assert!(
+            f.to_bits() == s.to_bits() || (f.is_nan() && s.is_nan()),
+            "{what} [{i}]: ARM {f:e} ({:#x}) portable {s:e} ({:#x})",
+            f.to_bits(),
+            s.to_bits()
+        );
+    }
+}
+
+#[test]
+fn scan_kernel_agrees_with_its_twin() {
+    use armlet_core::model::mamba2::scan_head_portable;
+    use armlet_core::quant::arm::scan_head;
+    let mut rng = Rng(0x5ca7_0000_0000_0003);
+    // (channels, N): Falcon-H1's 32 x 64, other multiples of 8 (the kernel's shapes), odd
+    // channel counts (a lone channel after the pairs), and N the kernel leaves to the twin.
+    let shapes = [(32, 64), (3, 64), (2, 8), (5, 16), (4, 128), (7, 24), (1, 64), (3, 13), (4, 20)];
+    // (state scale, x scale): ordinary, subnormal states, huge states (sums overflow to
+    // infinities and NaN), tiny x, zero x.
+    let scales = [(1.0f32, 1.0f32), (1e-39, 1e-3), (1e30, 1e3), (3e38, 1.0), (1.0, 1e-30), (1.0, 0.0)];
+    for (channels, n) in shapes {
+        for (sscale, xscale) in scales {
+            // Values past the head stand for the next heads' state: read early, never written.
+            let tail = 37;
+            let state: Vec<f32> = (0..channels * n + tail).map(|_| rng.unit() * sscale).collect();
+            let b: Vec<f32> = (0..n).map(|_| rng.unit() * 4.0).collect();
+            let c: Vec<f32> = (0..n).map(|_| rng.unit() * 4.0).collect();
+            let x: Vec<f32> = (0..channels).map(|_| rng.unit() * xscale).collect();
+            let decay = 0.5 + 0.499 * rng.unit();
+            let delta = 0.01 + 2.0 * rng.unit().abs();
+            let d = rng.unit();
+            let (mut fast_state, mut fast_x) = (state.clone(), x.clone());
+            let (mut slow_state, mut slow_x) = (state.clone(), x.clone());
+            // Two tokens: the second starts from the first's state and outputs.
+            for token in 0..2 {
+                scan_head(&mut fast_state, &mut fast_x, &b, &c, decay, delta, d);
+                scan_head_portable(&mut slow_state, &mut slow_x, &b, &c, decay, delta, d);
+                let what = format!("{channels}x{n} scales {sscale:e}/{xscale:e} token {token}");
+                same_f32(&format!("{what} state"), &fast_state, &slow_state);
+                same_f32(&format!("{what} x"), &fast_x, &slow_x);
+            }
+            same_f32("state past the head", &fast_state[channels * n..], &state[channels * n..]);
+        }
+    }
+}
+
 // The host dequantization and dot tests, run again here (on ARM under qemu).
 #[path = "../../../core/tests/quant_vectors.rs"]
 mod quant_vectors;

@@ -1,0 +1,155 @@
+//! `e^x` and SiLU for the forward pass.
+//!
+//! [`expf`] returns exactly what `libm::expf` returns (FreeBSD's algorithm: reduction by
+//! `k·ln 2` in two parts, a rational approximation, scaling by `2^k`), with its argument
+//! ranges chosen by selects instead of branches and the body inlined. [`silu_in_place`] runs
+//! the same steps four values at a time in the VFP11 kernel `quant::arm::asm_silu` (the
+//! compiled form is one dependent chain per value, ~225 cycles per SiLU on the ARM1176);
+//! [`silu_quads_portable`] is that kernel's twin. Arguments with |x| ≥ 87.3 (and NaN) go to
+//! `libm::expf` itself.
+
+const HALF: [f32; 2] = [0.5, -0.5];
+const LN2_HI: f32 = f32::from_bits(0x3f317200);
+const LN2_LO: f32 = f32::from_bits(0x35bfbe8e);
+const INV_LN2: f32 = f32::from_bits(0x3fb8aa3b);
+const P1: f32 = f32::from_bits(0x3e2aaa8f);
+const P2: f32 = f32::from_bits(0xbb355215);
+
+/// `|x|`'s bits at and above which `libm::expf` leaves the main path (|x| ≥ 87.3365).
+const FAST_LIMIT: u32 = 0x42aeac50;
+
+/// Whether `x` needs `libm::expf`'s special cases (overflow, underflow, NaN).
+#[inline(always)]
+fn outside_fast_range(x: f32) -> bool {
+    x.to_bits() & 0x7fff_ffff >= FAST_LIMIT
+}
+
+/// `libm::expf(x)` for |x| < 87.3365 with the three argument ranges chosen by masks; any
+/// other input gives some value (no panic).
+#[inline(always)]
+fn exp_main(x: f32) -> f32 {
+    let hx = x.to_bits() & 0x7fff_ffff;
+    let sign = (x.to_bits() >> 31) as i32;
+    // k = round(x / ln 2) above 1.5 ln 2, ±1 above 0.5 ln 2, else 0 (then hi = x and lo = 0
+    // exactly, as in the reference's k = 0 branch).
+    let rounded = (INV_LN2 * x + HALF[sign as usize & 1]) as i32;
+    let above_1_5 = -((hx > 0x3f851592) as i32);
+    let above_0_5 = -((hx > 0x3eb17218) as i32);
+    let k = (rounded & above_1_5) | ((1 - 2 * sign) & above_0_5 & !above_1_5);
+    let kf = k as f32;
+    let hi = x - kf * LN2_HI;
+    let lo = kf * LN2_LO;
+    let r = hi - lo;
+    let rr = r * r;
+    let c = r - rr * (P1 + rr * P2);
+    let y = 1.0 + (r * c / (2.0 - c) - lo + hi);
+    // scalbnf(y, k) for the k this range gives (|k| ≤ 126; k = 0 multiplies by 1): exact.
+    let scaled = y * f32::from_bits(((k + 127) as u32 & 0xff) << 23);
+    if hx <= 0x39000000 {
+        1.0 + x
+    } else {
+        scaled
+    }
+}
+
+/// `e^x`, bit for bit `libm::expf(x)`.
+#[inline(always)]
+pub fn expf(x: f32) -> f32 {
+    if outside_fast_range(x) {
+        libm::expf(x)
+    } else {
+        exp_main(x)
+    }
+}
+
+/// `x / (1 + e^-x)` in f32, as ggml computes it.
+#[inline(always)]
+pub fn silu(x: f32) -> f32 {
+    x / (1.0 + expf(-x))
+}
+
+/// The twin of the ARM kernel `asm_silu`: `x ← silu(x)` for the whole quads of `xs`, each
+/// value in the fast range (|x| < 87.3365; others get some value).
+pub fn silu_quads_portable(xs: &mut [f32]) {
+    let whole = xs.len() - xs.len() % 4;
+    for x in &mut xs[..whole] {
+        *x = *x / (1.0 + exp_main(-*x));
+    }
+}
+
+/// `x ← silu(x)` for every value: runs of quads in the fast range go to the kernel, the rest
+/// one value at a time.
+pub fn silu_in_place(xs: &mut [f32]) {
+    let whole = xs.len() - xs.len() % 4;
+    let (quads, tail) = xs.split_at_mut(whole);
+    let mut rest = quads;
+    while !rest.is_empty() {
+        let fast = rest.chunks_exact(4).take_while(|q| !q.iter().any(|&v| outside_fast_range(v))).count() * 4;
+        let (run, after) = rest.split_at_mut(fast);
+        crate::quant::arm::silu_quads(run);
+        let (special, after) = after.split_at_mut(after.len().min(4));
+        for x in special {
+            *x = silu(*x);
+        }
+        rest = after;
+    }
+    for x in tail {
+        *x = silu(*x);
+    }
+}
+
+/// `y ← y · z` value by value.
+pub fn multiply_in_place(ys: &mut [f32], zs: &[f32]) {
+    for (y, z) in ys.iter_mut().zip(zs) {
+        *y *= z;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `expf(x)` and `expf4` against `libm::expf(x)`, bit for bit (NaN as NaN).
+    fn check(x: f32) {
+        let same = |a: f32, b: f32| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+        assert!(same(expf(x), libm::expf(x)), "expf({x:e}) = {:e}, libm {:e}", expf(x), libm::expf(x));
+    }
+
+    #[test]
+    fn every_range_edge_equals_libm() {
+        let edges = [0x39000000u32, 0x3eb17218, 0x3f851592, FAST_LIMIT, 0x42b17218, 0x42cff1b5, 0x7f800000];
+        for e in edges {
+            for d in 0..3 {
+                for sign in [0, 0x8000_0000] {
+                    check(f32::from_bits((e + d - 1) | sign));
+                }
+            }
+        }
+        for x in [0.0, -0.0, 1.0, -1.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, f32::MIN_POSITIVE] {
+            check(x);
+        }
+    }
+
+    #[test]
+    fn a_stride_through_every_float_equals_libm() {
+        let mut bits = 0u32;
+        while let Some(next) = bits.checked_add(4_099) {
+            check(f32::from_bits(bits));
+            bits = next;
+        }
+    }
+
+    #[test]
+    fn silu_in_place_equals_the_scalar_form_around_special_values() {
+        let xs: [f32; 11] = [-3.5, 0.25, 90.0, 7.0, 1e-6, -88.0, -2.0, f32::NAN, 4.0, -0.5, 30.0];
+        let mut a = xs;
+        silu_in_place(&mut a);
+        for (x, y) in xs.iter().zip(a) {
+            assert!(silu(*x).to_bits() == y.to_bits() || (y.is_nan() && x.is_nan()), "silu({x})");
+        }
+        let mut quads = [0.5f32, -1.5, 3.0, -40.0, 2e-5, 0.0, -0.0, 12.0];
+        let expect = quads.map(silu);
+        silu_quads_portable(&mut quads);
+        assert_eq!(quads.map(f32::to_bits), expect.map(f32::to_bits));
+    }
+}
