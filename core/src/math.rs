@@ -109,7 +109,7 @@ pub fn multiply_in_place(ys: &mut [f32], zs: &[f32]) {
 mod tests {
     use super::*;
 
-    /// `expf(x)` and `expf4` against `libm::expf(x)`, bit for bit (NaN as NaN).
+    /// `expf(x)` against `libm::expf(x)`, bit for bit (NaN as NaN).
     fn check(x: f32) {
         let same = |a: f32, b: f32| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
         assert!(same(expf(x), libm::expf(x)), "expf({x:e}) = {:e}, libm {:e}", expf(x), libm::expf(x));

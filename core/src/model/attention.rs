@@ -116,7 +116,7 @@ pub(crate) fn forward(
     out: &mut [f32],
 ) -> Result<(), QuantError> {
     let dh = h.head_dim;
-    linear_shared(input, qbuf, &mut [(&w.q, w.q_bias, &mut *s.q), (&w.k, w.k_bias, &mut *s.k), (&w.v, w.v_bias, &mut *s.v)])?;
+    linear_shared(input, qbuf, [(&w.q, w.q_bias, &mut *s.q), (&w.k, w.k_bias, &mut *s.k), (&w.v, w.v_bias, &mut *s.v)])?;
     for head in s.q.chunks_exact_mut(dh).chain(s.k.chunks_exact_mut(dh)) {
         h.rope.rotate(head, rope_table);
     }
@@ -312,12 +312,46 @@ fn round_f16(x: f32) -> f32 {
     f16_to_f32(f32_to_f16(x))
 }
 
-/// `acc[i] ← r16(acc[i] + v[i]·vs)`, exactly as one value at a time. Runs of eight sums
-/// are formed first, so the VFP latency of each overlaps the others, and then rounded
-/// without a branch per value while all eight lie in `2^-14 <= |x| < 2^15` (where rounding
-/// the f32 mantissa in place is exact); a run with any other value takes [`round_f16`].
+/// `acc[i] ← r16(acc[i] + v[i]·vs)`, exactly as one value at a time: on ARM the runs of
+/// eight go through the kernel `quant::arm::asm_f16acc`, which leaves runs it cannot round
+/// in place to [`round_f16`]; elsewhere [`accumulate_rounded_portable`].
 #[inline]
-fn accumulate_rounded(acc: &mut [f32], v: &[f32], vs: f32) {
+pub fn accumulate_rounded(acc: &mut [f32], v: &[f32], vs: f32) {
+    #[cfg(target_arch = "arm")]
+    accumulate_rounded_arm(acc, v, vs);
+    #[cfg(not(target_arch = "arm"))]
+    accumulate_rounded_portable(acc, v, vs);
+}
+
+#[cfg(target_arch = "arm")]
+fn accumulate_rounded_arm(acc: &mut [f32], v: &[f32], vs: f32) {
+    let n = acc.len().min(v.len());
+    let whole = n - n % 8;
+    let (runs, tail) = acc.split_at_mut(whole);
+    for (a, x) in runs.chunks_mut(256).zip(v.chunks(256)) {
+        let Some(unrounded) = crate::quant::arm::asm_f16acc::accumulate_runs(a, x, vs) else {
+            accumulate_rounded_portable(a, x, vs);
+            continue;
+        };
+        for (k, run) in a.chunks_exact_mut(8).enumerate() {
+            if unrounded >> k & 1 == 1 {
+                for s in run {
+                    *s = round_f16(*s);
+                }
+            }
+        }
+    }
+    for (a, &x) in tail.iter_mut().zip(v.get(whole..).unwrap_or(&[])) {
+        *a = round_f16(*a + x * vs);
+    }
+}
+
+/// The twin of the ARM kernel: runs of eight sums are formed first, so the VFP latency of
+/// each overlaps the others, and then rounded without a branch per value while all eight lie
+/// in `2^-14 <= |x| < 2^15` (where rounding the f32 mantissa in place is exact); a run with
+/// any other value takes [`round_f16`].
+#[inline]
+pub fn accumulate_rounded_portable(acc: &mut [f32], v: &[f32], vs: f32) {
     let mut runs = acc.chunks_exact_mut(8);
     let mut vals = v.chunks_exact(8);
     for (a8, v8) in runs.by_ref().zip(vals.by_ref()) {

@@ -45,7 +45,7 @@ pub(crate) fn forward(
     qbuf: &mut [u8],
     out: &mut [f32],
 ) -> Result<(), QuantError> {
-    linear_shared(x, qbuf, &mut [(&w.gate, w.gate_bias, &mut *gate), (&w.up, w.up_bias, &mut *up)])?;
+    linear_shared(x, qbuf, [(&w.gate, w.gate_bias, &mut *gate), (&w.up, w.up_bias, &mut *up)])?;
     crate::math::silu_in_place(gate);
     crate::math::multiply_in_place(gate, up);
     linear(&w.down, w.down_bias, gate, qbuf, out)

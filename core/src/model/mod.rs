@@ -377,7 +377,7 @@ pub(crate) fn linear(
     scratch: &mut [u8],
     out: &mut [f32],
 ) -> Result<(), QuantError> {
-    linear_shared(x, scratch, &mut [(w, bias, out)])
+    linear_shared(x, scratch, [(w, bias, out)])
 }
 
 /// One matrix product of [`linear_shared`]: the weights, an optional bias, the output.
@@ -387,7 +387,11 @@ pub(crate) type Product<'p, 'w, 'o> = (&'p Matrix<'w>, Option<F32Vector<'w>>, &'
 /// FFN's gate and up): `x` is converted once and reused by every matrix those activations
 /// serve (`Activations::serves`: e.g. Q4_K and Q5_K share them), converted again only for
 /// the others. The results are those of separate [`linear`] calls, bit for bit.
-pub(crate) fn linear_shared(x: &[f32], scratch: &mut [u8], products: &mut [Product<'_, '_, '_>]) -> Result<(), QuantError> {
+pub(crate) fn linear_shared<const N: usize>(
+    x: &[f32],
+    scratch: &mut [u8],
+    mut products: [Product<'_, '_, '_>; N],
+) -> Result<(), QuantError> {
     // Quantizing a NaN or an infinity gives 0 (the block scale ignores it), which would hide
     // a corrupt weight behind finite garbage. Propagate it instead, as an f32 product would,
     // so it reaches the logits and the sampler refuses them.
@@ -397,11 +401,11 @@ pub(crate) fn linear_shared(x: &[f32], scratch: &mut [u8], products: &mut [Produ
         }
         return Ok(());
     }
-    let mut done = 0u32;
-    while let Some(first) = (0..products.len()).find(|&i| done & (1 << i) == 0) {
+    let mut done = [false; N];
+    while let Some(first) = done.iter().position(|d| !d) {
         let act = quant::quantize_activations(products[first].0.ty, x, scratch)?;
-        for (i, (w, bias, out)) in products.iter_mut().enumerate().skip(first) {
-            if done & (1 << i) != 0 || !act.serves(w.ty) {
+        for ((w, bias, out), done) in products.iter_mut().zip(done.iter_mut()).skip(first) {
+            if *done || !act.serves(w.ty) {
                 continue;
             }
             quant::matvec(w, &act, out)?;
@@ -410,7 +414,7 @@ pub(crate) fn linear_shared(x: &[f32], scratch: &mut [u8], products: &mut [Produ
                     *o += b;
                 }
             }
-            done |= 1 << i;
+            *done = true;
         }
     }
     Ok(())

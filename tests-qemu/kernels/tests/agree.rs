@@ -220,6 +220,35 @@ fn scan_kernel_agrees_with_its_twin() {
     }
 }
 
+/// Mode D's f16-rounded value accumulation (the ARM kernel with its fallback) against its
+/// portable twin: rows of 64 and 200 values (runs of eight and a tail), values from f16
+/// subnormals to f16 overflow, zeros of both signs and an infinity, so runs take both the
+/// in-place rounding and the full one.
+#[test]
+fn f16_accumulation_agrees_with_its_twin() {
+    use armlet_core::model::attention::{accumulate_rounded, accumulate_rounded_portable};
+    let mut rng = Rng(7);
+    let scales = [1.0f32, 3e-6, 1e-8, 2e4, 7e4, 0.0];
+    for case in 0..60 {
+        let n = if case % 3 == 0 { 200 } else { 64 };
+        let scale = scales[case % scales.len()];
+        let mut acc: Vec<f32> = (0..n).map(|_| rng.unit() * scale).collect();
+        let v: Vec<f32> = (0..n).map(|i| if i % 37 == 5 { rng.unit() * 1e5 } else { rng.unit() * scale }).collect();
+        if case == 7 {
+            acc[3] = -0.0;
+            acc[20] = f32::INFINITY;
+        }
+        let vs = 0.25 + rng.unit().abs();
+        let mut fast = acc.clone();
+        accumulate_rounded(&mut fast, &v, vs);
+        let mut slow = acc.clone();
+        accumulate_rounded_portable(&mut slow, &v, vs);
+        for (i, (f, s)) in fast.iter().zip(&slow).enumerate() {
+            assert!(f.to_bits() == s.to_bits() || (f.is_nan() && s.is_nan()), "case {case} value {i}: ARM {f:e} portable {s:e}");
+        }
+    }
+}
+
 // The host dequantization and dot tests, run again here (on ARM under qemu).
 #[path = "../../../core/tests/quant_vectors.rs"]
 mod quant_vectors;

@@ -11,9 +11,10 @@
 //!   per block. `asm_steps` holds the step macros they share.
 //! - `armv6`: the drivers that call them and do the float part in the portable twins' exact
 //!   order, so only the integer dot products differ between the twins, and those are exact.
-//! - `asm_silu` (twin `math::silu_quads_portable`) and `asm_scan` (twin
-//!   `model::mamba2::scan_head_portable`): the same IEEE single operations as their twins in
-//!   the same order, scheduled so the VFP11's 8-cycle latencies overlap.
+//! - `asm_silu` (twin `math::silu_quads_portable`), `asm_scan` (twin
+//!   `model::mamba2::scan_head_portable`) and `asm_f16acc` (twin
+//!   `model::attention::accumulate_rounded_portable`): the same IEEE single operations as
+//!   their twins in the same order, scheduled so the VFP11's 8-cycle latencies overlap.
 
 pub mod portable;
 
@@ -34,6 +35,8 @@ mod asm_q5k;
 mod asm_q6k;
 #[cfg(target_arch = "arm")]
 pub mod asm_silu;
+#[cfg(target_arch = "arm")]
+pub mod asm_f16acc;
 #[cfg(target_arch = "arm")]
 mod asm_scan;
 
