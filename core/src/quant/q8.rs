@@ -208,7 +208,7 @@ pub fn layout_id(weight: GgmlType) -> u8 {
 /// Quantizes `x` (a multiple of 256 long) into `out` (`q8k_bytes(weight, n / 256)` bytes) as
 /// Q8_K: `iscale = -127 / mx` with `mx` the signed max-|x| element (first on ties),
 /// `q = min(127, nearest_int(iscale * x))`, `d = 1 / iscale`, bsums per 16. `x` is finite
-/// (`model::linear` sees to it; a NaN gives garbage quants, not a panic).
+/// (`model::linear_shared` sees to it; a NaN gives garbage quants, not a panic).
 ///
 /// Written for the ARM1176: the maximum is found on the values' bits (integer compares, no
 /// VFP compare-and-transfer per value), the rounding goes four values at a time (independent
