@@ -10,7 +10,7 @@
 //!   order, [`legacy_pair_index`]), `nb` `(d, s)` entries and [`TOUCH_PAD`] spare bytes.
 //! - Q8_K, for `nb` blocks: `nb` standard blocks of [`Q8K_BLOCK_BYTES`] = 292 (`d` f32, 256
 //!   `i8`, 16 `i16` bsums), then `nb` blocks of 512 bytes holding the same quants as `i16`
-//!   pairs permuted for the weight type's bit layout (see [`pair_index`]): each word is
+//!   pairs permuted for the weight type's bit layout (see `pair_index`): each word is
 //!   `(x[i], x[i + 2])`, so a DSP `SMLAD` multiplies it with two weights extracted from one
 //!   weight word by a single shift-and-mask; the last 32 bytes of each 544-byte pair block
 //!   hold block sums laid out for `SMLAD` (see [`Q8K_PAIRS_BYTES`]).
@@ -154,20 +154,15 @@ fn quantize_q8_0_std(x: &[f32], out: &mut [u8], with_sum: bool) {
 }
 
 /// The element whose activation is the first half of pair word `t` (0..128) of a block
-/// prepared for `weight` (the second half is element + 2): the order in which that type's
-/// ARM kernel meets its weights.
+/// prepared for a weight type of pair layout `layout` ([`layout_id`]; the second half is
+/// element + 2): the order in which that type's ARM kernel meets its weights.
 /// - Q4_K/Q5_K (nibbles of 32-element sub-blocks): step `s = t / 4` reads quant word `s`;
 ///   field `f` (low/high nibble) and byte parity `p` come from `t % 4 = 2f + p`.
 /// - Q6_K (nibbles of 64-element halves): the same with 128-element halves.
 /// - Q2_K/Q3_K (2-bit fields): step `s = 16h + 8g + 4fp + k` reads quant word `8h + 4g + k`,
 ///   fields `2fp + f` for `f` in 0..2, so each of the kernel's two accumulators covers one
 ///   16-element sub-block over 4 steps.
-pub fn pair_index(weight: GgmlType, t: usize) -> usize {
-    layout_pair_index(layout_id(weight), t)
-}
-
-/// [`pair_index`] by layout id.
-const fn layout_pair_index(layout: u8, t: usize) -> usize {
+const fn pair_index(layout: u8, t: usize) -> usize {
     let (s, q) = (t / 4, t % 4);
     let (f, p) = (q / 2, q % 2);
     match layout {
@@ -180,7 +175,7 @@ const fn layout_pair_index(layout: u8, t: usize) -> usize {
     }
 }
 
-/// [`pair_index`] of every pair word of a block, per layout id, computed at compile time (so
+/// `pair_index` of every pair word of a block, per layout id, computed at compile time (so
 /// quantizing does one table read per word).
 const PAIR_TABLES: [[u8; QK_K / 2]; 3] = {
     let mut tables = [[0u8; QK_K / 2]; 3];
@@ -188,7 +183,7 @@ const PAIR_TABLES: [[u8; QK_K / 2]; 3] = {
     while layout < 3 {
         let mut t = 0;
         while t < QK_K / 2 {
-            tables[layout][t] = layout_pair_index(layout as u8, t) as u8;
+            tables[layout][t] = pair_index(layout as u8, t) as u8;
             t += 1;
         }
         layout += 1;
@@ -196,7 +191,7 @@ const PAIR_TABLES: [[u8; QK_K / 2]; 3] = {
     tables
 };
 
-/// Which permutation [`pair_index`] gives `weight` (types with equal ids share a layout).
+/// Which permutation `pair_index` gives `weight` (types with equal ids share a layout).
 pub fn layout_id(weight: GgmlType) -> u8 {
     match weight {
         GgmlType::Q6_K => 1,
