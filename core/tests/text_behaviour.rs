@@ -85,6 +85,8 @@ fn eog_sets_and_bos_rules_of_every_vocab() {
     let expect: &[(&str, &[u32], Option<u32>, bool)] = &[
         ("falcon", &[11], Some(11), false),
         ("falcon-h1-fixture", &[2, 4], Some(1), true),
+        // gemma3: <eos>, and <end_of_turn> and </s> by their text (models/gemma3.md).
+        ("gemma3", &[1, 106, 212], Some(2), true),
         ("gpt-2", &[50256], Some(50256), false),
         ("llama-bpe", &[128001, 128009], Some(128000), true), // Llama 3.0: no <|eom_id|>
         ("llama-spm", &[2], Some(1), true),

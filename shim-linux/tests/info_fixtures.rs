@@ -42,7 +42,7 @@ fn vocab_files() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|x| x == "gguf"))
         .collect();
     v.sort();
-    assert_eq!(v.len(), 7);
+    assert_eq!(v.len(), 8);
     v
 }
 
