@@ -4,11 +4,18 @@
 //! The data path: model bytes -> [`gguf::File::parse`] -> `Model::from_gguf` -> `Plan::new`
 //! -> arena -> `Session` -> logits -> sampler -> detokenizer -> `embedded_io::Write`.
 //! Every buffer is a slice the caller hands in; nothing here allocates, and no input makes
-//! it panic. `unsafe` is confined to the ARM kernels in `quant::arm`.
+//! it panic.
+//!
+//! The modules, each using only those listed before it (no module imports one that imports
+//! it back): [`math`] (scalar functions), [`quant`] (what a weight format is), [`gguf`] (the
+//! file), [`kernels`] (the hot loops), [`model`] (the layers and architectures), [`plan`]
+//! (the memory plan), [`session`] (a conversation), [`sample`] and [`text`] (tokens in and
+//! out). `unsafe` is confined to the ARM kernels in `kernels::arm`.
 #![no_std]
 #![deny(unsafe_code)]
 
 pub mod gguf;
+pub mod kernels;
 pub mod math;
 pub mod model;
 pub mod plan;

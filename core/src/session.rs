@@ -1,7 +1,8 @@
-//! One conversation's state and the token loop. [`Session::new`] carves the caller's arena
-//! at the offsets of a [`Plan`] (KV cache, Mamba2 conv and SSM state, scratch vectors, the
-//! activation-quantization buffer, the logits) and [`Session::feed`] runs the forward pass
-//! for one token, returning the logits. Nothing is allocated and no weight is copied.
+//! One conversation: [`Session::new`] carves the caller's arena at the offsets of a [`Plan`]
+//! into the model's buffers (KV cache, Mamba2 conv and SSM state, scratch vectors, the
+//! activation-quantization buffer, the logits); the session keeps the position and runs the
+//! feed loop ([`Session::feed`], [`Session::feed_prompt`]), each token through the model's
+//! forward pass, and returns the logits. Nothing is allocated and no weight is copied.
 //!
 //! The arena is bytes; each region is viewed as f32 or u16 through `bytemuck`'s checked
 //! casts, so the arena must be 4-byte aligned ([`arena_from_words`] gives such a view of a
@@ -9,9 +10,9 @@
 #![forbid(unsafe_code)]
 
 use crate::model::attention::KvCache;
-use crate::model::{falcon_h1, linear, llama, norm, Architecture, KvCacheType, Model, Step};
+use crate::model::{Buffers, KvCacheType, Model};
 use crate::plan::{Plan, Region};
-use crate::quant::{self, QuantError};
+use crate::quant::QuantError;
 use core::fmt;
 
 /// Why a session cannot be made or cannot go on.
@@ -60,30 +61,6 @@ impl From<QuantError> for SessionError {
 /// (`vec![0u64; plan.arena_bytes().div_ceil(8)]` on Linux, a static array on bare metal).
 pub fn arena_from_words(words: &mut [u64]) -> &mut [u8] {
     bytemuck::cast_slice_mut(words)
-}
-
-/// The session's buffers, carved from the arena. Fields are the plan's regions.
-pub(crate) struct Buffers<'a> {
-    pub(crate) kv: KvCache<'a>,
-    /// Every layer's conv state, `[layer][Cd][K-1]`.
-    pub(crate) conv_state: &'a mut [f32],
-    /// Every layer's SSM state, `[layer][Hs][Ps][N]`.
-    pub(crate) ssm_state: &'a mut [f32],
-    pub(crate) hidden: &'a mut [f32],
-    pub(crate) normed: &'a mut [f32],
-    pub(crate) queries: &'a mut [f32],
-    pub(crate) new_key: &'a mut [f32],
-    pub(crate) new_value: &'a mut [f32],
-    pub(crate) head_outputs: &'a mut [f32],
-    pub(crate) scores: &'a mut [f32],
-    pub(crate) ssm_projection: &'a mut [f32],
-    pub(crate) block_output: &'a mut [f32],
-    pub(crate) mixer_output: &'a mut [f32],
-    pub(crate) ffn_gate: &'a mut [f32],
-    pub(crate) ffn_up: &'a mut [f32],
-    pub(crate) rope_angles: &'a mut [f32],
-    pub(crate) activation_quant: &'a mut [u8],
-    pub(crate) logits: &'a mut [f32],
 }
 
 /// Takes the plan's regions off the front of the arena, in order.
@@ -214,25 +191,10 @@ impl<'m, 'a> Session<'m, 'a> {
         if pos >= self.n_ctx {
             return Err(SessionError::ContextFull { n_ctx: self.n_ctx });
         }
-        let embedding = model
-            .token_embd
-            .row(token as usize)
-            .filter(|_| (token as usize) < h.n_vocab)
-            .ok_or(SessionError::TokenOutOfRange { token, n_vocab: h.n_vocab })?;
-        let b = &mut self.buf;
-        quant::dequantize_row(model.token_embd.ty, embedding, b.hidden)?;
-        h.rope.angles(pos, b.rope_angles);
-        for (l, layer) in model.layers.iter().enumerate() {
-            let at = Step { layer: l, pos, n_ctx: self.n_ctx };
-            match h.arch {
-                Architecture::FalconH1 => falcon_h1::forward_layer(h, layer, at, b)?,
-                Architecture::Llama => llama::forward_layer(h, layer, at, b)?,
-            }
+        if token as usize >= h.n_vocab {
+            return Err(SessionError::TokenOutOfRange { token, n_vocab: h.n_vocab });
         }
-        if with_logits {
-            norm::rms_norm(b.hidden, model.output_norm, h.rms_eps, b.normed);
-            linear(&model.output, None, b.normed, b.activation_quant, b.logits)?;
-        }
+        model.forward(token, pos, self.n_ctx, &mut self.buf, with_logits)?;
         self.position += 1;
         Ok(())
     }

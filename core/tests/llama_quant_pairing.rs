@@ -4,6 +4,7 @@
 //! `f16(d · Σq)` with the f32 scale `d` (not its f16 rounding), and Q8_0 rows (the tied
 //! output head) against Q8_0 activations.
 
+use armlet_core::kernels;
 use armlet_core::quant::{self, f16_to_f32, f32_to_f16, GgmlType, Matrix};
 
 fn r16(x: f32) -> f32 {
@@ -16,7 +17,7 @@ fn product(ty: GgmlType, row: &[u8], x: &[f32; 32]) -> f32 {
     let mut scratch = vec![0u8; quant::activation_bytes(ty, 32).expect("supported")];
     let act = quant::quantize_activations(ty, x, &mut scratch).expect("quantize");
     let mut out = [0f32];
-    quant::matvec(&w, &act, &mut out).expect("matvec");
+    kernels::matvec(&w, &act, &mut out).expect("matvec");
     out[0]
 }
 

@@ -3,9 +3,9 @@
 //! dequantized activations: within 1e-6 of sum |w_i x_i|. Also checks the activation
 //! quantization itself (each code within half a step of x, llama.cpp's scale choice).
 
+use armlet_core::kernels::matvec;
 use armlet_core::quant::{
-    activation_bytes, dequantize_row, f16_to_f32, f32_to_f16, matvec, quantize_activations, GgmlType, Matrix,
-    QuantError,
+    activation_bytes, dequantize_row, f16_to_f32, f32_to_f16, quantize_activations, GgmlType, Matrix, QuantError,
 };
 
 struct Rng(u64);

@@ -3,16 +3,17 @@
 //! per-head softmax over positions `0..=pos`, and the output projection.
 //!
 //! Two numerically distinct paths, chosen by the cache type (falcon-h1.md 6.1/6.2):
-//! - [`KvCacheType::F32`] (mode G, the goldens): f32 scores, f32 `expf`, an f64 sum,
-//!   probabilities `e · f32(1/sum)`, then `Σ p·V` in f32.
-//! - [`KvCacheType::F16`] (mode D, llama.cpp's default): K and V stored as f16, the query
-//!   rounded to f16, and flash attention's online softmax whose V accumulator is rounded
-//!   to f16 after every key.
+//! - [`KvCacheType::F32`](super::KvCacheType::F32) (mode G, the goldens): f32 scores, f32
+//!   `expf`, an f64 sum, probabilities `e · f32(1/sum)`, then `Σ p·V` in f32.
+//! - [`KvCacheType::F16`](super::KvCacheType::F16) (mode D, llama.cpp's default): K and V
+//!   stored as f16, the query rounded to f16, and flash attention's online softmax whose V
+//!   accumulator is rounded to f16 after every key (`kernels::accumulate_rounded`).
 #![forbid(unsafe_code)]
 
-use super::{linear, linear_shared, norm, F32Vector, HParams, Layer, ModelError, Step, Tensors};
-use crate::quant::{f16_to_f32, f32_to_f16, Matrix, QuantError};
-use crate::session::Buffers;
+use super::{linear, linear_shared, norm, Buffers, F32Vector, HParams, Layer, ModelError, Step, Tensors};
+use crate::kernels::accumulate_rounded;
+use crate::math::{f16_to_f32, f32_to_f16, round_f16};
+use crate::quant::{Matrix, QuantError};
 
 /// One layer's attention weights.
 #[derive(Clone, Copy, Debug)]
@@ -294,86 +295,6 @@ fn widen(row: &[u16], out: &mut [f32]) {
     }
 }
 
-/// `r16(x)`: round to binary16 precision (nearest, ties to even) and widen back, exactly
-/// as `f16_to_f32(f32_to_f16(x))`. Values in the normal f16 range take a short path that
-/// rounds the f32 mantissa in place; subnormals, overflow, Inf and NaN take the full one.
-#[inline]
-fn round_f16(x: f32) -> f32 {
-    let bits = x.to_bits();
-    let exp = (bits >> 23) & 0xff;
-    // 2^-14 <= |x| < 2^16: the result is a normal f16 or overflows to infinity.
-    if (113..=142).contains(&exp) {
-        let rounded = (bits + 0xfff + ((bits >> 13) & 1)) & !0x1fff;
-        if (rounded >> 23) & 0xff == 143 {
-            return f32::from_bits((bits & 0x8000_0000) | 0x7f80_0000);
-        }
-        return f32::from_bits(rounded);
-    }
-    f16_to_f32(f32_to_f16(x))
-}
-
-/// `acc[i] ← r16(acc[i] + v[i]·vs)`, exactly as one value at a time: on ARM the runs of
-/// eight go through the kernel `quant::arm::asm_f16acc`, which leaves runs it cannot round
-/// in place to [`round_f16`]; elsewhere [`accumulate_rounded_portable`].
-#[inline]
-pub fn accumulate_rounded(acc: &mut [f32], v: &[f32], vs: f32) {
-    #[cfg(target_arch = "arm")]
-    accumulate_rounded_arm(acc, v, vs);
-    #[cfg(not(target_arch = "arm"))]
-    accumulate_rounded_portable(acc, v, vs);
-}
-
-#[cfg(target_arch = "arm")]
-fn accumulate_rounded_arm(acc: &mut [f32], v: &[f32], vs: f32) {
-    let n = acc.len().min(v.len());
-    let whole = n - n % 8;
-    let (runs, tail) = acc.split_at_mut(whole);
-    for (a, x) in runs.chunks_mut(256).zip(v.chunks(256)) {
-        let Some(unrounded) = crate::quant::arm::asm_f16acc::accumulate_runs(a, x, vs) else {
-            accumulate_rounded_portable(a, x, vs);
-            continue;
-        };
-        for (k, run) in a.chunks_exact_mut(8).enumerate() {
-            if unrounded >> k & 1 == 1 {
-                for s in run {
-                    *s = round_f16(*s);
-                }
-            }
-        }
-    }
-    for (a, &x) in tail.iter_mut().zip(v.get(whole..).unwrap_or(&[])) {
-        *a = round_f16(*a + x * vs);
-    }
-}
-
-/// The twin of the ARM kernel: runs of eight sums are formed first, so the VFP latency of
-/// each overlaps the others, and then rounded without a branch per value while all eight lie
-/// in `2^-14 <= |x| < 2^15` (where rounding the f32 mantissa in place is exact); a run with
-/// any other value takes [`round_f16`].
-#[inline]
-pub fn accumulate_rounded_portable(acc: &mut [f32], v: &[f32], vs: f32) {
-    let mut runs = acc.chunks_exact_mut(8);
-    let mut vals = v.chunks_exact(8);
-    for (a8, v8) in runs.by_ref().zip(vals.by_ref()) {
-        let (Ok(a8), Ok(v8)) = (<&mut [f32; 8]>::try_from(a8), <&[f32; 8]>::try_from(v8)) else { continue };
-        let sums: [f32; 8] = core::array::from_fn(|j| a8[j] + v8[j] * vs);
-        let mut outside = false;
-        for (a, s) in a8.iter_mut().zip(sums) {
-            let bits = s.to_bits();
-            outside |= ((bits >> 23) & 0xff).wrapping_sub(113) > 141 - 113;
-            *a = f32::from_bits((bits + 0xfff + ((bits >> 13) & 1)) & !0x1fff);
-        }
-        if outside {
-            for (a, s) in a8.iter_mut().zip(sums) {
-                *a = round_f16(s);
-            }
-        }
-    }
-    for (a, &v) in runs.into_remainder().iter_mut().zip(vals.remainder()) {
-        *a = round_f16(*a + v * vs);
-    }
-}
-
 /// Mode D: flash attention's online softmax as llama.cpp's CPU kernel runs it for each
 /// query row (falcon-h1.md 6.2): f16 query, f16 keys and values, and an accumulator that
 /// is rounded to f16 after every key. `qs` holds up to [`GROUP_CHUNK`] query heads that
@@ -433,21 +354,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn run_accumulation_equals_the_one_value_loop() {
-        // 19 values (two runs and a tail) per case; magnitudes from f16-subnormal results
-        // to overflow, so both the branch-free runs and the fallback are exercised.
-        for (case, scale) in [1.0f32, 1e-6, 3e4, 7e4, 1e-9].into_iter().enumerate() {
-            let acc0: [f32; 19] = core::array::from_fn(|i| scale * (i as f32 - 9.3) * 0.377);
-            let v: [f32; 19] = core::array::from_fn(|i| scale * (1.0 + i as f32 * 0.123));
-            let vs = 0.61803;
-            let mut fast = acc0;
-            accumulate_rounded(&mut fast, &v, vs);
-            let one_by_one = core::array::from_fn::<f32, 19, _>(|i| round_f16(acc0[i] + v[i] * vs));
-            assert_eq!(fast.map(f32::to_bits), one_by_one.map(f32::to_bits), "case {case}");
-        }
-    }
-
-    #[test]
     fn widening_equals_the_conversion_for_every_f16() {
         // Runs of eight consecutive codes: all-normal runs, and runs mixing zeros,
         // subnormals, Inf and NaN with normal values; then a tail shorter than a run.
@@ -462,30 +368,5 @@ mod tests {
         let mut tail = [0f32; 3];
         widen(&[0x3c00, 0x0001, 0x7c01], &mut tail);
         assert_eq!(tail.map(f32::to_bits), [0x3c00, 0x0001, 0x7c01].map(|h| f16_to_f32(h).to_bits()));
-    }
-
-    #[test]
-    fn fast_f16_rounding_equals_the_conversion_round_trip() {
-        let edges = [
-            0.0f32,
-            -0.0,
-            6.1e-5,
-            1.0 / 16384.0, // 2^-14: the smallest normal f16
-            f32::MIN_POSITIVE * 4096.0, // 2^-114: far below f16, rounds to zero
-            65504.0,
-            f32::from_bits(0x477f_efff),
-            65520.0,
-            -65520.0,
-            1e-8,
-            f32::INFINITY,
-        ];
-        let strided = (0..=u32::MAX / 997).map(|i| f32::from_bits(i.wrapping_mul(997)));
-        for x in edges.into_iter().chain(strided) {
-            let (fast, slow) = (round_f16(x), f16_to_f32(f32_to_f16(x)));
-            assert!(
-                fast.to_bits() == slow.to_bits() || (fast.is_nan() && slow.is_nan()),
-                "{x:e}: {fast:e} vs {slow:e}"
-            );
-        }
     }
 }

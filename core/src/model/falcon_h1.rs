@@ -12,9 +12,8 @@
 use super::attention::{self, OutputBias};
 use super::ffn;
 use super::mamba2::{self, Mamba2Weights};
-use super::{HParams, Layer, ModelError, Name, Step, Tensors};
+use super::{Buffers, HParams, Layer, ModelError, Name, Step, Tensors};
 use crate::quant::QuantError;
-use crate::session::Buffers;
 
 /// Loads layer `l`: the shared input norm, attention, Mamba2, the pre-FFN norm and the FFN.
 pub(crate) fn load_layer<'a>(t: &Tensors<'_, 'a>, h: &HParams, l: usize) -> Result<Layer<'a>, ModelError> {

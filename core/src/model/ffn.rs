@@ -2,9 +2,9 @@
 //! `W_down · (silu(W_gate·x) ⊙ (W_up·x))`, with optional biases after each product.
 #![forbid(unsafe_code)]
 
-use super::{linear, linear_shared, norm, F32Vector, HParams, Layer, ModelError, Name, Tensors};
+use super::{linear, linear_shared, norm, Buffers, F32Vector, HParams, Layer, ModelError, Name, Tensors};
+use crate::kernels;
 use crate::quant::{Matrix, QuantError};
-use crate::session::Buffers;
 
 /// One layer's FFN weights.
 #[derive(Clone, Copy, Debug)]
@@ -46,8 +46,8 @@ pub(crate) fn forward(
     out: &mut [f32],
 ) -> Result<(), QuantError> {
     linear_shared(x, qbuf, [(&w.gate, w.gate_bias, &mut *gate), (&w.up, w.up_bias, &mut *up)])?;
-    crate::math::silu_in_place(gate);
-    crate::math::multiply_in_place(gate, up);
+    kernels::silu_in_place(gate);
+    kernels::multiply_in_place(gate, up);
     linear(&w.down, w.down_bias, gate, qbuf, out)
 }
 

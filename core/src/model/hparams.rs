@@ -19,7 +19,7 @@ pub const MAX_LAYERS: usize = 64;
 /// Keeps every product the plan forms within 32-bit arithmetic after validation.
 const MAX_DIM: usize = 1 << 24;
 
-/// A model architecture (the layer recipe `Session::feed` runs).
+/// A model architecture (the layer recipe `Model::forward` runs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Architecture {
     /// Falcon-H1: attention and a Mamba2 mixer in parallel on the same normed input, then

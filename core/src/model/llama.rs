@@ -10,9 +10,8 @@
 
 use super::attention::{self, OutputBias};
 use super::ffn;
-use super::{HParams, Layer, ModelError, Name, Step, Tensors};
+use super::{Buffers, HParams, Layer, ModelError, Name, Step, Tensors};
 use crate::quant::QuantError;
-use crate::session::Buffers;
 
 /// Refuses the file-wide tensors of llama variants armlet does not implement: Llama 3's
 /// RoPE frequency factors (`rope_freqs.weight`, which change every rotation angle).

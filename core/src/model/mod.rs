@@ -1,10 +1,14 @@
 //! The model: hyperparameters plus typed views of every weight, built once from a parsed
 //! GGUF file ([`Model::from_gguf`]) with every shape and type checked, so the forward pass
-//! (`Session::feed`) never re-validates or copies a weight.
+//! (`Model::forward`, one token, driven by `Session::feed`) never re-validates or copies a
+//! weight.
 //!
 //! The layers are shared building blocks ([`norm`], [`rope`], [`attention`], [`mamba2`],
 //! [`ffn`]); an architecture module ([`falcon_h1`], [`llama`]) says which tensors a layer
 //! has and how the blocks compose. The architecture comes from `general.architecture`.
+//! The layers compute with `kernels` and read and write `Buffers` (the KV cache, the
+//! Mamba2 state and the scratch of one token), which the session carves from its arena; they
+//! know nothing of the session.
 //! [`golden`] reads and compares the `.alog` logits files the tests and `armlet logits` use.
 #![forbid(unsafe_code)]
 // ModelError carries tensor names and shapes by value (there is no allocator to box them);
@@ -12,6 +16,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod attention;
+mod buffers;
 pub mod falcon_h1;
 pub mod ffn;
 pub mod golden;
@@ -21,9 +26,11 @@ pub mod mamba2;
 pub mod norm;
 pub mod rope;
 
+pub(crate) use buffers::Buffers;
 pub use hparams::{Architecture, HParams, RopeMode, RopeParams, SsmParams, MAX_LAYERS, SUPPORTED_ARCHITECTURES};
 
 use crate::gguf;
+use crate::kernels;
 use crate::quant::{self, GgmlType, Matrix, QuantError};
 use core::fmt;
 
@@ -408,7 +415,7 @@ pub(crate) fn linear_shared<const N: usize>(
             if *done || !act.serves(w.ty) {
                 continue;
             }
-            quant::matvec(w, &act, out)?;
+            kernels::matvec(w, &act, out)?;
             if let Some(b) = bias {
                 for (o, b) in out.iter_mut().zip(b.iter()) {
                     *o += b;
@@ -418,4 +425,36 @@ pub(crate) fn linear_shared<const N: usize>(
         }
     }
     Ok(())
+}
+
+impl Model<'_> {
+    /// The forward pass of `token` at position `pos` of a context of `n_ctx`: its embedding,
+    /// every layer (which reads and extends the state in `b`), and, `with_logits`, the final
+    /// norm and the LM head into `b.logits`. The caller checks the position and the token
+    /// first (`Session` does); a token beyond the embedding fails as `BadLength`.
+    pub(crate) fn forward(
+        &self,
+        token: u32,
+        pos: usize,
+        n_ctx: usize,
+        b: &mut Buffers<'_>,
+        with_logits: bool,
+    ) -> Result<(), QuantError> {
+        let h = &self.hparams;
+        let embedding = self.token_embd.row(token as usize).unwrap_or(&[]);
+        quant::dequantize_row(self.token_embd.ty, embedding, b.hidden)?;
+        h.rope.angles(pos, b.rope_angles);
+        for (l, layer) in self.layers.iter().enumerate() {
+            let at = Step { layer: l, pos, n_ctx };
+            match h.arch {
+                Architecture::FalconH1 => falcon_h1::forward_layer(h, layer, at, b)?,
+                Architecture::Llama => llama::forward_layer(h, layer, at, b)?,
+            }
+        }
+        if with_logits {
+            norm::rms_norm(b.hidden, self.output_norm, h.rms_eps, b.normed);
+            linear(&self.output, None, b.normed, b.activation_quant, b.logits)?;
+        }
+        Ok(())
+    }
 }

@@ -1,11 +1,11 @@
 //! The 32-element "legacy" weight blocks: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0. Block layouts (byte
-//! offsets in the file encoding), exact row dequantization (ggml's `to_float`), and the block
-//! dot products against Q8_0 / Q8_1 activations in llama.cpp's float order.
+//! offsets in the file encoding), the code decoding and exact row dequantization (ggml's
+//! `to_float`). Their products with Q8_0 / Q8_1 activations are `kernels::legacy`.
 #![forbid(unsafe_code)]
 
-use super::float::f16_to_f32;
-use super::q8::{Q8_BLOCK_BYTES, QK8};
-use super::{GgmlType, RowSum};
+use super::q8::QK8;
+use super::GgmlType;
+use crate::math::f16_to_f32;
 
 pub const Q4_0_BYTES: usize = 18;
 pub const Q4_1_BYTES: usize = 20;
@@ -22,7 +22,7 @@ const _: () = {
 };
 
 #[inline(always)]
-fn f16_at(b: &[u8], off: usize) -> f32 {
+pub(crate) fn f16_at(b: &[u8], off: usize) -> f32 {
     match b.get(off..off + 2) {
         Some(s) => f16_to_f32(u16::from_le_bytes([s[0], s[1]])),
         None => 0.0,
@@ -93,68 +93,6 @@ pub fn dequantize_row(ty: GgmlType, src: &[u8], out: &mut [f32]) {
             _ => {
                 let m = f16_at(b, 2);
                 o.iter_mut().zip(q).for_each(|(o, q)| *o = d * q as f32 + m);
-            }
-        }
-    }
-}
-
-/// One parsed Q8_0/Q8_1 activation block.
-#[inline(always)]
-pub fn act_block(a: &[u8; Q8_BLOCK_BYTES]) -> (f32, f32, &[u8]) {
-    let d = f32::from_le_bytes([a[0], a[1], a[2], a[3]]);
-    let s = f32::from_le_bytes([a[4], a[5], a[6], a[7]]);
-    (d, s, &a[8..])
-}
-
-/// The float part of one block product, in llama.cpp's order for the type. `isum` is the
-/// integer dot of the codes (signed codes for Q4_0/Q5_0, i.e. `q - 8` / `q - 16`).
-#[inline(always)]
-pub fn finish_block(ty: GgmlType, isum: i32, dw: f32, mw: f32, dx: f32, sx: f32) -> f32 {
-    match ty {
-        GgmlType::Q8_0 => isum as f32 * (dw * dx),
-        GgmlType::Q4_0 => (isum as f32 * dw) * dx,
-        GgmlType::Q5_0 => (dw * dx) * isum as f32,
-        _ => (dw * dx) * isum as f32 + mw * sx,
-    }
-}
-
-/// Portable dot of one legacy row with Q8_0/Q8_1 activations (the specification).
-pub fn vec_dot_row(ty: GgmlType, row: &[u8], act: &[u8]) -> f32 {
-    let mut sum = RowSum::default();
-    let offset = match ty {
-        GgmlType::Q4_0 => 8,
-        GgmlType::Q5_0 => 16,
-        _ => 0,
-    };
-    for (i, (b, a)) in row
-        .chunks_exact(block_bytes(ty))
-        .zip(act.chunks_exact(Q8_BLOCK_BYTES))
-        .enumerate()
-    {
-        let Ok(a) = <&[u8; Q8_BLOCK_BYTES]>::try_from(a) else { continue };
-        let (dx, sx, qx) = act_block(a);
-        let q = block_codes(ty, b);
-        let mut isum = 0i32;
-        for (w, x) in q.iter().zip(qx) {
-            isum += (w - offset) * (*x as i8 as i32);
-        }
-        let mw = if matches!(ty, GgmlType::Q4_1 | GgmlType::Q5_1) { f16_at(b, 2) } else { 0.0 };
-        sum.add(i, finish_block(ty, isum, f16_at(b, 0), mw, dx, sx));
-    }
-    sum.finish()
-}
-
-/// `out[r] = row r . act` for all rows (validated by the caller: `w.len() = out.len() * rb`).
-/// `prepared_for` is the weight type the activations were quantized for: when it is `ty`
-/// itself and `ty` has an ARM kernel, the activations carry that kernel's pair copy.
-pub fn matvec(ty: GgmlType, prepared_for: GgmlType, w: &[u8], rb: usize, act: &[u8], out: &mut [f32]) {
-    match ty {
-        GgmlType::Q8_0 if prepared_for == ty => super::arm::matvec_q8_0(w, rb, act, out),
-        GgmlType::Q4_1 if prepared_for == ty => super::arm::matvec_q4_1(w, rb, act, out),
-        GgmlType::Q4_0 if prepared_for == ty => super::arm::matvec_q4_0(w, rb, act, out),
-        _ => {
-            for (o, row) in out.iter_mut().zip(w.chunks_exact(rb)) {
-                *o = vec_dot_row(ty, row, act);
             }
         }
     }

@@ -1,29 +1,30 @@
-//! Weight formats and the matrix-vector products the forward pass runs on them.
+//! What a weight format is: the type table, the block layouts and their decoding, and the
+//! activation formats the products pair them with. The products themselves, the loops the
+//! forward pass spends its time in, are `kernels`, which read the layouts described here.
 //!
-//! CONTRACT (fixed; the model code is written against it):
+//! - [`GgmlType`] ([`types`]): every ggml type, its block size and bytes, whether armlet
+//!   supports it.
 //! - [`Matrix`]: a row-major view of a weight tensor in its file encoding.
 //! - [`activation_type`] / [`activation_bytes`]: llama.cpp's `vec_dot_type` pairing and the
 //!   scratch bytes it needs (the memory plan sizes its buffers with this).
-//! - [`quantize_activations`]: converts an f32 vector once per matrix-vector product.
-//! - [`matvec`]: `out[r] = W[r] . x` for every row.
+//! - [`quantize_activations`]: converts an f32 vector once per matrix-vector product
+//!   (`kernels::matvec` then multiplies it).
 //! - [`dequantize_row`]: one row to f32 (embedding lookup).
 //!
 //! Layout of this module: `float` (F32/F16/BF16), `legacy` (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0),
-//! `kquant` (Q2_K..Q6_K), `q8` (the activation formats), `arm` (the ARMv6 DSP kernels, each
-//! beside its portable twin). Everything here reads the file's bytes in place (unaligned
-//! `&[u8]`, fields parsed with `from_le_bytes`); lengths are validated once at the entry
-//! points below, after which the kernels use `chunks_exact` and fixed-size arrays only.
-#![deny(unsafe_code)]
+//! `kquant` (Q2_K..Q6_K), `q8` (the activation formats). Everything here reads the file's
+//! bytes in place (unaligned `&[u8]`, fields parsed with `from_le_bytes`); lengths are
+//! validated once at the entry points below.
+#![forbid(unsafe_code)]
 
 pub mod types;
 
-pub mod arm;
 pub mod float;
 pub mod kquant;
 pub mod legacy;
 pub mod q8;
 
-pub use float::{bf16_to_f32, dot_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
+pub use crate::math::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
 pub use types::GgmlType;
 
 use core::fmt;
@@ -78,8 +79,9 @@ fn check_supported(ty: GgmlType) -> Result<(), QuantError> {
     }
 }
 
-/// Bytes of a row of `n` elements of a supported type.
-fn row_bytes_of(ty: GgmlType, n: usize) -> Result<usize, QuantError> {
+/// Bytes of a row of `n` elements of a supported type. Errors: `UnsupportedType`,
+/// `NotBlockMultiple` (also when the size overflows).
+pub fn row_bytes_of(ty: GgmlType, n: usize) -> Result<usize, QuantError> {
     check_supported(ty)?;
     let bs = ty.block_size();
     if n % bs != 0 {
@@ -226,6 +228,13 @@ impl<'b> Activations<'b> {
             ActData::F32(_) => &[],
         }
     }
+    /// The values themselves for F32 activations (`None` for the encoded formats).
+    pub fn values(&self) -> Option<&'b [f32]> {
+        match self.data {
+            ActData::F32(x) => Some(x),
+            ActData::Bytes(_) => None,
+        }
+    }
 }
 
 /// Converts `x` into the partner format of `weight`, using `buf` (at least
@@ -270,62 +279,6 @@ pub fn quantize_activations<'b>(
     Ok(Activations { ty, weight, n, data })
 }
 
-/// `out[r] = W[r] . x` for every row `r`. Errors: `BadLength` when `out.len() != w.rows` or
-/// `x.len() != w.cols` (or `w.data` does not match its shape), `ActivationMismatch` when `x`
-/// was prepared for a weight type with another partner format, `UnsupportedType`.
-pub fn matvec(w: &Matrix, x: &Activations, out: &mut [f32]) -> Result<(), QuantError> {
-    use GgmlType::*;
-    let rb = row_bytes_of(w.ty, w.cols)?;
-    if out.len() != w.rows {
-        return Err(QuantError::BadLength { expected: w.rows, actual: out.len() });
-    }
-    if x.n != w.cols {
-        return Err(QuantError::BadLength { expected: w.cols, actual: x.n });
-    }
-    let total = rb
-        .checked_mul(w.rows)
-        .ok_or(QuantError::BadLength { expected: usize::MAX, actual: w.data.len() })?;
-    if w.data.len() != total {
-        return Err(QuantError::BadLength { expected: total, actual: w.data.len() });
-    }
-    if x.ty != activation_type(w.ty) {
-        return Err(QuantError::ActivationMismatch { weight: w.ty, activations: x.ty });
-    }
-    if w.rows == 0 {
-        return Ok(());
-    }
-    if rb == 0 {
-        out.fill(0.0);
-        return Ok(());
-    }
-    let rows = w.data.chunks_exact(rb);
-    match (w.ty, x.data) {
-        (F32, ActData::F32(xs)) => {
-            for (o, row) in out.iter_mut().zip(rows) {
-                *o = float::dot_f32_row(row, xs);
-            }
-        }
-        (F16, ActData::Bytes(xb)) => {
-            for (o, row) in out.iter_mut().zip(rows) {
-                *o = float::dot_half_row(row, xb, f16_to_f32);
-            }
-        }
-        (BF16, ActData::Bytes(xb)) => {
-            for (o, row) in out.iter_mut().zip(rows) {
-                *o = float::dot_half_row(row, xb, bf16_to_f32);
-            }
-        }
-        (Q4_0 | Q5_0 | Q8_0 | Q4_1 | Q5_1, ActData::Bytes(xb)) => {
-            legacy::matvec(w.ty, x.weight, w.data, rb, xb, out)
-        }
-        (Q2_K | Q3_K | Q4_K | Q5_K | Q6_K, ActData::Bytes(xb)) => {
-            kquant::matvec(w.ty, x.weight, w.data, rb, xb, out)
-        }
-        _ => return Err(QuantError::UnsupportedType(w.ty)),
-    }
-    Ok(())
-}
-
 /// One encoded row of `out.len()` elements to f32: the exact dequantization (as ggml's
 /// `to_float`, bit for bit). Errors: `UnsupportedType`, `NotBlockMultiple`, `BadLength` when
 /// `src` is not exactly one row.
@@ -344,25 +297,6 @@ pub fn dequantize_row(ty: GgmlType, src: &[u8], out: &mut [f32]) -> Result<(), Q
         _ => return Err(QuantError::UnsupportedType(ty)),
     }
     Ok(())
-}
-
-/// Four partial f32 sums over blocks (block `b` goes to partial `b % 4`), added as
-/// `(s0 + s1) + (s2 + s3)`: the per-row float order every quantized kernel (portable and
-/// ARM) follows, so they agree bit for bit while keeping VFP11 add chains independent.
-#[derive(Clone, Copy, Default)]
-pub(crate) struct RowSum {
-    s: [f32; 4],
-}
-
-impl RowSum {
-    #[inline(always)]
-    pub(crate) fn add(&mut self, block: usize, v: f32) {
-        self.s[block & 3] += v;
-    }
-    #[inline(always)]
-    pub(crate) fn finish(&self) -> f32 {
-        (self.s[0] + self.s[1]) + (self.s[2] + self.s[3])
-    }
 }
 
 #[cfg(test)]
@@ -396,33 +330,5 @@ mod tests {
         assert_eq!(m.row_bytes(), 34);
         assert_eq!(m.row(1).map(|r| r.len()), Some(34));
         assert!(m.row(2).is_none());
-    }
-
-    #[test]
-    fn f32_and_f16_matvec() {
-        let w: [f32; 8] = [1.0, 2.0, 3.0, 4.0, -1.0, 0.5, 0.25, 8.0];
-        let mut bytes = [0u8; 32];
-        for (b, v) in bytes.chunks_exact_mut(4).zip(w) {
-            b.copy_from_slice(&v.to_le_bytes());
-        }
-        let m = Matrix::new(GgmlType::F32, 2, 4, &bytes).unwrap();
-        let x = [1.0f32, 1.0, 2.0, 0.5];
-        let a = quantize_activations(GgmlType::F32, &x, &mut []).unwrap();
-        let mut out = [0f32; 2];
-        matvec(&m, &a, &mut out).unwrap();
-        assert_eq!(out, [11.0, 4.0]);
-
-        let mut hb = [0u8; 16];
-        for (b, v) in hb.chunks_exact_mut(2).zip(w) {
-            b.copy_from_slice(&f32_to_f16(v).to_le_bytes());
-        }
-        let m = Matrix::new(GgmlType::F16, 2, 4, &hb).unwrap();
-        let x = [1.0f32, 1.0, 2.0, 0.1];
-        let mut buf = [0u8; 8];
-        let a = quantize_activations(GgmlType::F16, &x, &mut buf).unwrap();
-        matvec(&m, &a, &mut out).unwrap();
-        let x3 = f16_to_f32(f32_to_f16(0.1));
-        assert_eq!(out[0], (9.0f64 + 4.0 * x3 as f64) as f32);
-        assert!(matches!(matvec(&m, &a, &mut [0f32; 3]), Err(QuantError::BadLength { .. })));
     }
 }

@@ -277,6 +277,14 @@ pub fn quantize_q8_k(weight: GgmlType, x: &[f32], out: &mut [u8]) {
     }
 }
 
+/// One standard Q8_0/Q8_1 activation block: `(d, s, the 32 quants)`.
+#[inline(always)]
+pub fn act_block(a: &[u8; Q8_BLOCK_BYTES]) -> (f32, f32, &[u8]) {
+    let d = f32::from_le_bytes([a[0], a[1], a[2], a[3]]);
+    let s = f32::from_le_bytes([a[4], a[5], a[6], a[7]]);
+    (d, s, &a[8..])
+}
+
 /// A read-only view of one standard Q8_K block.
 #[derive(Clone, Copy)]
 pub struct Q8KBlock<'a> {

@@ -158,14 +158,7 @@ extern "C" fn semihosting_trapped(op: u32, block: *const u32) -> ! {
     } else {
         let _ = writeln!(u, "[armlet] SVC {op:#x} with no handler: halted");
     }
-    halt()
-}
-
-pub fn halt() -> ! {
-    loop {
-        // SAFETY: waits for an interrupt; all are masked, so this sleeps for good.
-        unsafe { core::arch::asm!("wfi", options(nomem, nostack)) };
-    }
+    semihosting::halt()
 }
 
 fn data_fault() -> (u32, u32) {

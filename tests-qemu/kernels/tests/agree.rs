@@ -2,7 +2,8 @@
 //! `qemu-arm -cpu arm1176`: `cargo +nightly arm-test --profile release-test -p
 //! armlet-kernel-tests`). On the host only the twins' agreement with the public `matvec` runs.
 
-use armlet_core::quant::{activation_bytes, matvec, quantize_activations, GgmlType, Matrix};
+use armlet_core::kernels::{matvec, portable};
+use armlet_core::quant::{activation_bytes, quantize_activations, GgmlType, Matrix};
 use armlet_kernel_tests::{random_activations, random_matrix, Rng, HOT_TYPES};
 
 /// Runs one product through `matvec` (the ARM kernel on ARM) and through the portable twin.
@@ -17,11 +18,10 @@ fn both(ty: GgmlType, rows: usize, cols: usize, rng: &mut Rng, extremes: bool, x
     let mut slow = vec![0f32; rows];
     let rb = w.row_bytes();
     let bytes = a.bytes();
-    use armlet_core::quant::arm::portable;
     match ty {
         GgmlType::Q8_0 => portable::matvec_q8_0(&data, rb, bytes, &mut slow),
         GgmlType::Q4_1 => portable::matvec_q4_1(&data, rb, bytes, &mut slow),
-        GgmlType::Q4_0 => portable::matvec_legacy(ty, &data, rb, bytes, &mut slow),
+        GgmlType::Q4_0 => portable::matvec_q4_0(&data, rb, bytes, &mut slow),
         _ => {
             let std_len = cols / 256 * armlet_core::quant::q8::Q8K_BLOCK_BYTES;
             portable::matvec_kquant(ty, &data, rb, &bytes[..std_len], &bytes[std_len..], &mut slow)
@@ -98,8 +98,8 @@ fn hot_kernels_agree_on_all_min_all_max_quants() {
             for (r, o) in slow.iter_mut().enumerate() {
                 let row = w.row(r).unwrap();
                 *o = match ty {
-                    GgmlType::Q8_0 | GgmlType::Q4_1 | GgmlType::Q4_0 => armlet_core::quant::legacy::vec_dot_row(ty, row, a.bytes()),
-                    _ => armlet_core::quant::kquant::vec_dot_row(ty, row, a.bytes()),
+                    GgmlType::Q8_0 | GgmlType::Q4_1 | GgmlType::Q4_0 => armlet_core::kernels::legacy::vec_dot_row(ty, row, a.bytes()),
+                    _ => armlet_core::kernels::kquant::vec_dot_row(ty, row, a.bytes()),
                 };
             }
             same(ty, &fast, &slow);
@@ -162,9 +162,9 @@ fn silu_kernel_agrees_with_its_twin() {
     }
     values.truncate(values.len() - values.len() % 4);
     let mut fast = values.clone();
-    armlet_core::quant::arm::silu_quads(&mut fast);
+    armlet_core::kernels::silu_quads(&mut fast);
     let mut slow = values.clone();
-    armlet_core::math::silu_quads_portable(&mut slow);
+    portable::silu_quads(&mut slow);
     for ((x, f), s) in values.iter().zip(&fast).zip(&slow) {
         assert_eq!(f.to_bits(), s.to_bits(), "silu({x:e}): ARM {f:e} portable {s:e}");
     }
@@ -185,8 +185,7 @@ fn same_f32(what: &str, fast: &[f32], slow: &[f32]) {
 
 #[test]
 fn scan_kernel_agrees_with_its_twin() {
-    use armlet_core::model::mamba2::scan_head_portable;
-    use armlet_core::quant::arm::scan_head;
+    use armlet_core::kernels::scan_head;
     let mut rng = Rng(0x5ca7_0000_0000_0003);
     // (channels, N): Falcon-H1's 32 x 64, other multiples of 8 (the kernel's shapes), odd
     // channel counts (a lone channel after the pairs), and N the kernel leaves to the twin.
@@ -210,7 +209,7 @@ fn scan_kernel_agrees_with_its_twin() {
             // Two tokens: the second starts from the first's state and outputs.
             for token in 0..2 {
                 scan_head(&mut fast_state, &mut fast_x, &b, &c, decay, delta, d);
-                scan_head_portable(&mut slow_state, &mut slow_x, &b, &c, decay, delta, d);
+                portable::scan_head(&mut slow_state, &mut slow_x, &b, &c, decay, delta, d);
                 let what = format!("{channels}x{n} scales {sscale:e}/{xscale:e} token {token}");
                 same_f32(&format!("{what} state"), &fast_state, &slow_state);
                 same_f32(&format!("{what} x"), &fast_x, &slow_x);
@@ -226,7 +225,7 @@ fn scan_kernel_agrees_with_its_twin() {
 /// in-place rounding and the full one.
 #[test]
 fn f16_accumulation_agrees_with_its_twin() {
-    use armlet_core::model::attention::{accumulate_rounded, accumulate_rounded_portable};
+    use armlet_core::kernels::accumulate_rounded;
     let mut rng = Rng(7);
     let scales = [1.0f32, 3e-6, 1e-8, 2e4, 7e4, 0.0];
     for case in 0..60 {
@@ -242,7 +241,7 @@ fn f16_accumulation_agrees_with_its_twin() {
         let mut fast = acc.clone();
         accumulate_rounded(&mut fast, &v, vs);
         let mut slow = acc.clone();
-        accumulate_rounded_portable(&mut slow, &v, vs);
+        portable::accumulate_rounded(&mut slow, &v, vs);
         for (i, (f, s)) in fast.iter().zip(&slow).enumerate() {
             assert!(f.to_bits() == s.to_bits() || (f.is_nan() && s.is_nan()), "case {case} value {i}: ARM {f:e} portable {s:e}");
         }

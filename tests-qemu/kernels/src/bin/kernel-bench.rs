@@ -10,7 +10,8 @@
 
 use std::time::Instant;
 
-use armlet_core::quant::{activation_bytes, matvec, quantize_activations, GgmlType, Matrix};
+use armlet_core::kernels::matvec;
+use armlet_core::quant::{activation_bytes, quantize_activations, GgmlType, Matrix};
 use armlet_kernel_tests::{random_activations, random_matrix, Rng};
 
 

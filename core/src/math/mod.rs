@@ -1,12 +1,18 @@
-//! `e^x` and SiLU for the forward pass.
+//! Scalar functions of the forward pass, at the bottom of the core: nothing here imports
+//! another module of the crate.
 //!
-//! [`expf`] returns exactly what `libm::expf` returns (FreeBSD's algorithm: reduction by
-//! `k·ln 2` in two parts, a rational approximation, scaling by `2^k`), with its argument
-//! ranges chosen by selects instead of branches and the body inlined. [`silu_in_place`] runs
-//! the same steps four values at a time in the VFP11 kernel `quant::arm::asm_silu` (the
-//! compiled form is one dependent chain per value, ~225 cycles per SiLU on the ARM1176);
-//! [`silu_quads_portable`] is that kernel's twin. Arguments with |x| ≥ 87.3 (and NaN) go to
-//! `libm::expf` itself.
+//! - [`expf`] returns exactly what `libm::expf` returns (FreeBSD's algorithm: reduction by
+//!   `k·ln 2` in two parts, a rational approximation, scaling by `2^k`), with its argument
+//!   ranges chosen by selects instead of branches and the body inlined. [`exp_main`] is its
+//!   main range, the steps the SiLU kernels (`kernels::silu`) repeat four values at a time;
+//!   arguments with |x| ≥ 87.3 (and NaN, [`outside_fast_range`]) go to `libm::expf` itself.
+//! - [`silu`]: `x / (1 + e^-x)` for one value.
+//! - [`half`]: exact f16 and bf16 conversions and the f16 rounding of mode D.
+#![forbid(unsafe_code)]
+
+pub mod half;
+
+pub use half::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16, round_f16};
 
 const HALF: [f32; 2] = [0.5, -0.5];
 const LN2_HI: f32 = f32::from_bits(0x3f317200);
@@ -20,14 +26,14 @@ const FAST_LIMIT: u32 = 0x42aeac50;
 
 /// Whether `x` needs `libm::expf`'s special cases (overflow, underflow, NaN).
 #[inline(always)]
-fn outside_fast_range(x: f32) -> bool {
+pub fn outside_fast_range(x: f32) -> bool {
     x.to_bits() & 0x7fff_ffff >= FAST_LIMIT
 }
 
 /// `libm::expf(x)` for |x| < 87.3365 with the three argument ranges chosen by masks; any
 /// other input gives some value (no panic).
 #[inline(always)]
-fn exp_main(x: f32) -> f32 {
+pub fn exp_main(x: f32) -> f32 {
     let hx = x.to_bits() & 0x7fff_ffff;
     let sign = (x.to_bits() >> 31) as i32;
     // k = round(x / ln 2) above 1.5 ln 2, ±1 above 0.5 ln 2, else 0 (then hi = x and lo = 0
@@ -68,43 +74,6 @@ pub fn silu(x: f32) -> f32 {
     x / (1.0 + expf(-x))
 }
 
-/// The twin of the ARM kernel `asm_silu`: `x ← silu(x)` for the whole quads of `xs`, each
-/// value in the fast range (|x| < 87.3365; others get some value).
-pub fn silu_quads_portable(xs: &mut [f32]) {
-    let whole = xs.len() - xs.len() % 4;
-    for x in &mut xs[..whole] {
-        *x = *x / (1.0 + exp_main(-*x));
-    }
-}
-
-/// `x ← silu(x)` for every value: runs of quads in the fast range go to the kernel, the rest
-/// one value at a time.
-pub fn silu_in_place(xs: &mut [f32]) {
-    let whole = xs.len() - xs.len() % 4;
-    let (quads, tail) = xs.split_at_mut(whole);
-    let mut rest = quads;
-    while !rest.is_empty() {
-        let fast = rest.chunks_exact(4).take_while(|q| !q.iter().any(|&v| outside_fast_range(v))).count() * 4;
-        let (run, after) = rest.split_at_mut(fast);
-        crate::quant::arm::silu_quads(run);
-        let (special, after) = after.split_at_mut(after.len().min(4));
-        for x in special {
-            *x = silu(*x);
-        }
-        rest = after;
-    }
-    for x in tail {
-        *x = silu(*x);
-    }
-}
-
-/// `y ← y · z` value by value.
-pub fn multiply_in_place(ys: &mut [f32], zs: &[f32]) {
-    for (y, z) in ys.iter_mut().zip(zs) {
-        *y *= z;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,19 +108,5 @@ mod tests {
             check(f32::from_bits(bits));
             bits = next;
         }
-    }
-
-    #[test]
-    fn silu_in_place_equals_the_scalar_form_around_special_values() {
-        let xs: [f32; 11] = [-3.5, 0.25, 90.0, 7.0, 1e-6, -88.0, -2.0, f32::NAN, 4.0, -0.5, 30.0];
-        let mut a = xs;
-        silu_in_place(&mut a);
-        for (x, y) in xs.iter().zip(a) {
-            assert!(silu(*x).to_bits() == y.to_bits() || (y.is_nan() && x.is_nan()), "silu({x})");
-        }
-        let mut quads = [0.5f32, -1.5, 3.0, -40.0, 2e-5, 0.0, -0.0, 12.0];
-        let expect = quads.map(silu);
-        silu_quads_portable(&mut quads);
-        assert_eq!(quads.map(f32::to_bits), expect.map(f32::to_bits));
     }
 }

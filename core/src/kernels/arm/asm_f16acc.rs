@@ -1,6 +1,6 @@
 //! Mode D's value accumulation, hand-scheduled for the ARM1176: `acc[i] ← r16(acc[i] +
 //! v[i]·vs)` over runs of eight values, where `r16` rounds to binary16 precision (nearest,
-//! ties to even) and widens back. The twin is `model::attention::accumulate_rounded_portable`.
+//! ties to even) and widens back. The twin is `kernels::f16acc::accumulate_rounded_portable`.
 //!
 //! Why: it runs for every cached position, head and value dimension of every layer (the
 //! largest part of attention on long contexts); compiled, a value costs ~27 cycles. Here:

@@ -9,10 +9,13 @@
 
 use core::arch::asm;
 
-use crate::quant::kquant;
-use crate::quant::legacy;
-use crate::quant::q8::{Q8K_BLOCK_BYTES, Q8K_PAIRS_BYTES, Q8_BLOCK_BYTES, Q8_PAIRS_BYTES, Q8_SCALES_BYTES};
-use crate::quant::{GgmlType, RowSum};
+use crate::kernels::portable;
+use crate::kernels::{legacy, RowSum};
+use crate::math::f16_to_f32;
+use crate::quant::kquant::{Q2_K_BYTES, Q3_K_BYTES, Q4_K_BYTES, Q5_K_BYTES, Q6_K_BYTES};
+use crate::quant::legacy::{Q4_0_BYTES, Q4_1_BYTES, Q8_0_BYTES};
+use crate::quant::q8::{Q8K_BLOCK_BYTES, Q8K_PAIRS_BYTES, Q8_BLOCK_BYTES, Q8_PAIRS_BYTES, Q8_SCALES_BYTES, TOUCH_PAD};
+use crate::quant::GgmlType;
 
 /// A hand-scheduled K-quant kernel: `(w, pairs, n, out, row_blocks)` for `n` consecutive
 /// weight blocks, the pair pointer going back to `pairs` every `row_blocks` blocks (so one
@@ -36,14 +39,14 @@ const CALL_BLOCKS: usize = 16;
 const _: () = assert!(CALL_BLOCKS % 4 == 0);
 
 /// Widens an f16 to f32 exactly: the normal numbers inline, the rest through
-/// [`f16_to_f32`](crate::quant::f16_to_f32).
+/// [`f16_to_f32`].
 #[inline(always)]
 fn f16_bits_to_f32(h: u32) -> f32 {
     let e = h & 0x7c00;
     if e != 0 && e != 0x7c00 {
         f32::from_bits(((h & 0x8000) << 16) | (((h & 0x7fff) << 13) + 0x3800_0000))
     } else {
-        crate::quant::f16_to_f32(h as u16)
+        f16_to_f32(h as u16)
     }
 }
 
@@ -120,7 +123,7 @@ fn drive<const BB: usize, const OW: usize>(
         && (pairs.as_ptr() as usize) % 4 == 0
         && w.len() >= out.len() * rb;
     if !layout_ok || nb == 0 {
-        return super::portable::matvec_kquant(ty, w, rb, std_act, pairs, out);
+        return portable::matvec_kquant(ty, w, rb, std_act, pairs, out);
     }
     let mut res = [[0i32; OW]; CALL_BLOCKS];
     // One call: `n` blocks from byte `start` of `w`, pairs from block `b0`, `row_blocks`
@@ -178,30 +181,30 @@ fn finish_d(r: &[i32; 2], dx: f32) -> f32 {
     (f16_bits_to_f32(r[1] as u32 & 0xffff) * dx) * r[0] as f32
 }
 
-/// K-quant matvec, one row at a time (see `portable::matvec_kquant` for the contract).
+/// K-quant matvec, one row at a time (see `kernels::portable` for the contract).
 pub fn matvec_kquant(ty: GgmlType, w: &[u8], rb: usize, std_act: &[u8], pairs: &[u8], out: &mut [f32]) {
     match ty {
         GgmlType::Q4_K => {
             let kernels: BlockKernels<BlockKernel> = BlockKernels { plain: super::asm_q4k::q4k_blocks, touch: super::asm_q4k::q4k_blocks_touch, reach: super::asm_q4k::Q4K_TOUCH_REACH };
-            drive::<{ kquant::Q4_K_BYTES }, 3>(ty, w, rb, std_act, pairs, out, &kernels, finish_k4)
+            drive::<{ Q4_K_BYTES }, 3>(ty, w, rb, std_act, pairs, out, &kernels, finish_k4)
         }
         GgmlType::Q5_K => {
             let kernels: BlockKernels<BlockKernel> = BlockKernels { plain: super::asm_q5k::q5k_blocks, touch: super::asm_q5k::q5k_blocks_touch, reach: super::asm_q5k::Q5K_TOUCH_REACH };
-            drive::<{ kquant::Q5_K_BYTES }, 3>(ty, w, rb, std_act, pairs, out, &kernels, finish_k4)
+            drive::<{ Q5_K_BYTES }, 3>(ty, w, rb, std_act, pairs, out, &kernels, finish_k4)
         }
         GgmlType::Q6_K => {
             let kernels: BlockKernels<BlockKernel> = BlockKernels { plain: super::asm_q6k::q6k_blocks, touch: super::asm_q6k::q6k_blocks_touch, reach: super::asm_q6k::Q6K_TOUCH_REACH };
-            drive::<{ kquant::Q6_K_BYTES }, 2>(ty, w, rb, std_act, pairs, out, &kernels, finish_d)
+            drive::<{ Q6_K_BYTES }, 2>(ty, w, rb, std_act, pairs, out, &kernels, finish_d)
         }
         GgmlType::Q2_K => {
             let kernels: BlockKernels<BlockKernel> = BlockKernels { plain: super::asm_q23k::q2k_blocks, touch: super::asm_q23k::q2k_blocks_touch, reach: super::asm_q23k::K23_TOUCH_REACH };
-            drive::<{ kquant::Q2_K_BYTES }, 3>(ty, w, rb, std_act, pairs, out, &kernels, finish_k4)
+            drive::<{ Q2_K_BYTES }, 3>(ty, w, rb, std_act, pairs, out, &kernels, finish_k4)
         }
         GgmlType::Q3_K => {
             let kernels: BlockKernels<BlockKernel> = BlockKernels { plain: super::asm_q23k::q3k_blocks, touch: super::asm_q23k::q3k_blocks_touch, reach: super::asm_q23k::K23_TOUCH_REACH };
-            drive::<{ kquant::Q3_K_BYTES }, 2>(ty, w, rb, std_act, pairs, out, &kernels, finish_d)
+            drive::<{ Q3_K_BYTES }, 2>(ty, w, rb, std_act, pairs, out, &kernels, finish_d)
         }
-        _ => super::portable::matvec_kquant(ty, w, rb, std_act, pairs, out),
+        _ => portable::matvec_kquant(ty, w, rb, std_act, pairs, out),
     }
 }
 
@@ -225,12 +228,12 @@ fn drive_legacy<const BB: usize, const OW: usize>(
     let scales_at = pairs_at + nb * Q8_PAIRS_BYTES;
     let (pairs, scales) = (act.get(pairs_at..scales_at), act.get(scales_at..scales_at + nb * Q8_SCALES_BYTES));
     let (Some(pairs), Some(scales)) = (pairs, scales) else {
-        return super::portable::matvec_legacy(ty, w, rb, act, out);
+        return legacy::matvec_portable(ty, w, rb, act, out);
     };
     if rb != nb * BB || nb == 0 || (pairs.as_ptr() as usize) % 4 != 0 || w.len() < out.len() * rb {
-        return super::portable::matvec_legacy(ty, w, rb, act, out);
+        return legacy::matvec_portable(ty, w, rb, act, out);
     }
-    let pad_ok = act.len() >= scales_at + nb * Q8_SCALES_BYTES + crate::quant::q8::TOUCH_PAD;
+    let pad_ok = act.len() >= scales_at + nb * Q8_SCALES_BYTES + TOUCH_PAD;
     let mut res = [[0i32; OW]; LEGACY_CALL_BLOCKS];
     for (r, o) in out.iter_mut().enumerate() {
         let row_off = r * rb;
@@ -289,7 +292,7 @@ const _: () = assert!(LEGACY_CALL_BLOCKS % 4 == 0);
 /// Q8_0 x Q8_0 (activations prepared for Q8_0, with their pair copy).
 pub fn matvec_q8_0(w: &[u8], rb: usize, act: &[u8], out: &mut [f32]) {
     let kernels: BlockKernels<LegacyKernel> = BlockKernels { plain: super::asm_legacy::q8_0_blocks, touch: super::asm_legacy::q8_0_blocks_touch, reach: super::asm_legacy::LEGACY_TOUCH_REACH };
-    drive_legacy::<{ legacy::Q8_0_BYTES }, 2>(GgmlType::Q8_0, w, rb, act, out, &kernels, |r, dx, _| {
+    drive_legacy::<{ Q8_0_BYTES }, 2>(GgmlType::Q8_0, w, rb, act, out, &kernels, |r, dx, _| {
         legacy::finish_block(GgmlType::Q8_0, r[1], f32::from_bits(r[0] as u32), 0.0, dx, 0.0)
     })
 }
@@ -297,7 +300,7 @@ pub fn matvec_q8_0(w: &[u8], rb: usize, act: &[u8], out: &mut [f32]) {
 /// Q4_1 x Q8_1 (activations prepared for Q4_1, with their pair copy).
 pub fn matvec_q4_1(w: &[u8], rb: usize, act: &[u8], out: &mut [f32]) {
     let kernels: BlockKernels<LegacyKernel> = BlockKernels { plain: super::asm_legacy::q4_1_blocks, touch: super::asm_legacy::q4_1_blocks_touch, reach: super::asm_legacy::LEGACY_TOUCH_REACH };
-    drive_legacy::<{ legacy::Q4_1_BYTES }, 3>(GgmlType::Q4_1, w, rb, act, out, &kernels, |r, dx, sx| {
+    drive_legacy::<{ Q4_1_BYTES }, 3>(GgmlType::Q4_1, w, rb, act, out, &kernels, |r, dx, sx| {
         let (dw, mw) = (f32::from_bits(r[0] as u32), f32::from_bits(r[1] as u32));
         legacy::finish_block(GgmlType::Q4_1, r[2], dw, mw, dx, f32::from_bits(sx))
     })
@@ -306,7 +309,7 @@ pub fn matvec_q4_1(w: &[u8], rb: usize, act: &[u8], out: &mut [f32]) {
 /// Q4_0 x Q8_0 (activations prepared for Q4_0: their scale entries hold `Σ x` as an i32).
 pub fn matvec_q4_0(w: &[u8], rb: usize, act: &[u8], out: &mut [f32]) {
     let kernels: BlockKernels<LegacyKernel> = BlockKernels { plain: super::asm_legacy::q4_0_blocks, touch: super::asm_legacy::q4_0_blocks_touch, reach: super::asm_legacy::LEGACY_TOUCH_REACH };
-    drive_legacy::<{ legacy::Q4_0_BYTES }, 2>(GgmlType::Q4_0, w, rb, act, out, &kernels, |r, dx, sum_x| {
+    drive_legacy::<{ Q4_0_BYTES }, 2>(GgmlType::Q4_0, w, rb, act, out, &kernels, |r, dx, sum_x| {
         let isum = r[1].wrapping_sub((sum_x as i32).wrapping_mul(8));
         legacy::finish_block(GgmlType::Q4_0, isum, f32::from_bits(r[0] as u32), 0.0, dx, 0.0)
     })

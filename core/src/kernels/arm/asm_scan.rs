@@ -1,5 +1,5 @@
 //! The Mamba2 selective scan over the channel pairs of one SSM head, hand-scheduled for the
-//! ARM1176's VFP11. The portable twin is `model::mamba2::scan_head_portable`; this kernel
+//! ARM1176's VFP11. The portable twin is `kernels::scan::scan_head_portable`; this kernel
 //! performs the same IEEE single operations on the same operands in the same order, so the
 //! two agree bit for bit under the same FPSCR.
 //!

@@ -1,7 +1,7 @@
 //! SiLU over quads of f32, hand-scheduled for the ARM1176's VFP11: `x ← x / (1 + e^-x)` with
-//! `e^x` computed as `libm::expf` computes it (the portable twin is `math::silu_quads_portable`,
-//! whose every step this kernel repeats with the same IEEE single operations, so the two agree
-//! bit for bit under the same FPSCR).
+//! `e^x` computed as `libm::expf` computes it (the portable twin is
+//! `kernels::silu::silu_quads_portable`, whose every step this kernel repeats with the same
+//! IEEE single operations, so the two agree bit for bit under the same FPSCR).
 //!
 //! Why: each VFP11 operation has 8 cycles of latency and an `expf` is a chain of about twenty;
 //! compiled, one SiLU costs ~225 cycles. Here four values go side by side, each step issued

@@ -1,0 +1,173 @@
+//! Every loop the forward pass spends its time in, in one place: the matrix-vector product
+//! of each weight type ([`matvec`]), SiLU ([`silu`]), the Mamba2 scan ([`scan`]) and mode D's
+//! f16-rounded value accumulation ([`f16acc`]).
+//!
+//! Each kernel is a portable function, which is the specification, and the hot ones have an
+//! ARMv6 twin in `arm/` (DSP `SMLAD` for the integer products, VFP11-scheduled float code)
+//! that gives the same bits. Which twin runs is chosen by `cfg` here and nowhere else (the
+//! `pub use` pair below); `tests-qemu/kernels` proves the pairs agree on ARM through
+//! [`portable`]. `arm/` is the only place in the core with `unsafe` and `asm!`.
+//!
+//! Kernels read the weight and activation layouts that `quant` describes, and the scalar
+//! functions of `math`; neither of those imports kernels. Activation quantization stays in
+//! `quant`: it runs once per input vector (linear in its width, where a product is width ×
+//! rows) and one conversion serves every matrix that reads the same input.
+#![deny(unsafe_code)]
+
+#[cfg(target_arch = "arm")]
+mod arm;
+pub mod f16acc;
+pub mod float;
+pub mod kquant;
+pub mod legacy;
+pub mod scan;
+pub mod silu;
+
+pub use silu::{multiply_in_place, silu_in_place};
+
+use crate::math::{bf16_to_f32, f16_to_f32};
+use crate::quant::{activation_type, row_bytes_of, Activations, GgmlType, Matrix, QuantError};
+
+// The one choice between an ARM kernel and its portable twin.
+#[cfg(target_arch = "arm")]
+pub use arm::{accumulate_rounded, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q8_0, scan_head, silu_quads};
+#[cfg(not(target_arch = "arm"))]
+pub use portable::{accumulate_rounded, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q8_0, scan_head, silu_quads};
+
+/// The portable twins under the ARM kernels' names and signatures: what every other target
+/// runs, and what the agreement tests hold the ARM kernels to.
+///
+/// - `matvec_kquant(ty, w, rb, std_act, pairs, out)`: K-quant rows of `rb` bytes times the
+///   standard Q8_K blocks (`pairs`, their permuted copy, feeds only the ARM kernel).
+/// - `matvec_q8_0`, `matvec_q4_1`, `matvec_q4_0` `(w, rb, act, out)`: rows times activations
+///   prepared for that weight type.
+/// - `silu_quads(xs)`: SiLU over the whole quads of `xs`, every value in `e^x`'s main range.
+/// - `scan_head(state, x, b, c, decay, delta, d)`: one SSM head ([`scan::scan_head_portable`]).
+/// - `accumulate_rounded(acc, v, vs)`: `acc[i] ← r16(acc[i] + v[i]·vs)`.
+pub mod portable {
+    pub use super::f16acc::accumulate_rounded_portable as accumulate_rounded;
+    pub use super::kquant::matvec_portable as matvec_kquant;
+    pub use super::scan::scan_head_portable as scan_head;
+    pub use super::silu::silu_quads_portable as silu_quads;
+    use crate::quant::GgmlType;
+
+    /// Q8_0 weights times Q8_0 activations, row by row.
+    pub fn matvec_q8_0(w: &[u8], rb: usize, act: &[u8], out: &mut [f32]) {
+        super::legacy::matvec_portable(GgmlType::Q8_0, w, rb, act, out)
+    }
+
+    /// Q4_1 weights times Q8_1 activations, row by row.
+    pub fn matvec_q4_1(w: &[u8], rb: usize, act: &[u8], out: &mut [f32]) {
+        super::legacy::matvec_portable(GgmlType::Q4_1, w, rb, act, out)
+    }
+
+    /// Q4_0 weights times Q8_0 activations, row by row.
+    pub fn matvec_q4_0(w: &[u8], rb: usize, act: &[u8], out: &mut [f32]) {
+        super::legacy::matvec_portable(GgmlType::Q4_0, w, rb, act, out)
+    }
+}
+
+/// `out[r] = W[r] . x` for every row `r`. Errors: `BadLength` when `out.len() != w.rows` or
+/// `x.len() != w.cols` (or `w.data` does not match its shape), `ActivationMismatch` when `x`
+/// was prepared for a weight type with another partner format, `UnsupportedType`.
+pub fn matvec(w: &Matrix, x: &Activations, out: &mut [f32]) -> Result<(), QuantError> {
+    use GgmlType::*;
+    let rb = row_bytes_of(w.ty, w.cols)?;
+    if out.len() != w.rows {
+        return Err(QuantError::BadLength { expected: w.rows, actual: out.len() });
+    }
+    if x.len() != w.cols {
+        return Err(QuantError::BadLength { expected: w.cols, actual: x.len() });
+    }
+    let total = rb
+        .checked_mul(w.rows)
+        .ok_or(QuantError::BadLength { expected: usize::MAX, actual: w.data.len() })?;
+    if w.data.len() != total {
+        return Err(QuantError::BadLength { expected: total, actual: w.data.len() });
+    }
+    if x.ty() != activation_type(w.ty) {
+        return Err(QuantError::ActivationMismatch { weight: w.ty, activations: x.ty() });
+    }
+    if w.rows == 0 {
+        return Ok(());
+    }
+    if rb == 0 {
+        out.fill(0.0);
+        return Ok(());
+    }
+    let rows = w.data.chunks_exact(rb);
+    match (w.ty, x.values()) {
+        (F32, Some(xs)) => {
+            for (o, row) in out.iter_mut().zip(rows) {
+                *o = float::dot_f32_row(row, xs);
+            }
+        }
+        (F16, None) => {
+            for (o, row) in out.iter_mut().zip(rows) {
+                *o = float::dot_half_row(row, x.bytes(), f16_to_f32);
+            }
+        }
+        (BF16, None) => {
+            for (o, row) in out.iter_mut().zip(rows) {
+                *o = float::dot_half_row(row, x.bytes(), bf16_to_f32);
+            }
+        }
+        (Q4_0 | Q5_0 | Q8_0 | Q4_1 | Q5_1, None) => legacy::matvec(w.ty, x.weight_type(), w.data, rb, x.bytes(), out),
+        (Q2_K | Q3_K | Q4_K | Q5_K | Q6_K, None) => kquant::matvec(w.ty, x.weight_type(), w.data, rb, x.bytes(), out),
+        _ => return Err(QuantError::UnsupportedType(w.ty)),
+    }
+    Ok(())
+}
+
+/// Four partial f32 sums over blocks (block `b` goes to partial `b % 4`), added as
+/// `(s0 + s1) + (s2 + s3)`: the per-row float order every quantized kernel (portable and
+/// ARM) follows, so they agree bit for bit while keeping VFP11 add chains independent.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct RowSum {
+    s: [f32; 4],
+}
+
+impl RowSum {
+    #[inline(always)]
+    pub(crate) fn add(&mut self, block: usize, v: f32) {
+        self.s[block & 3] += v;
+    }
+    #[inline(always)]
+    pub(crate) fn finish(&self) -> f32 {
+        (self.s[0] + self.s[1]) + (self.s[2] + self.s[3])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::{f32_to_f16, quantize_activations};
+
+    #[test]
+    fn f32_and_f16_matvec() {
+        let w: [f32; 8] = [1.0, 2.0, 3.0, 4.0, -1.0, 0.5, 0.25, 8.0];
+        let mut bytes = [0u8; 32];
+        for (b, v) in bytes.chunks_exact_mut(4).zip(w) {
+            b.copy_from_slice(&v.to_le_bytes());
+        }
+        let m = Matrix::new(GgmlType::F32, 2, 4, &bytes).unwrap();
+        let x = [1.0f32, 1.0, 2.0, 0.5];
+        let a = quantize_activations(GgmlType::F32, &x, &mut []).unwrap();
+        let mut out = [0f32; 2];
+        matvec(&m, &a, &mut out).unwrap();
+        assert_eq!(out, [11.0, 4.0]);
+
+        let mut hb = [0u8; 16];
+        for (b, v) in hb.chunks_exact_mut(2).zip(w) {
+            b.copy_from_slice(&f32_to_f16(v).to_le_bytes());
+        }
+        let m = Matrix::new(GgmlType::F16, 2, 4, &hb).unwrap();
+        let x = [1.0f32, 1.0, 2.0, 0.1];
+        let mut buf = [0u8; 8];
+        let a = quantize_activations(GgmlType::F16, &x, &mut buf).unwrap();
+        matvec(&m, &a, &mut out).unwrap();
+        let x3 = f16_to_f32(f32_to_f16(0.1));
+        assert_eq!(out[0], (9.0f64 + 4.0 * x3 as f64) as f32);
+        assert!(matches!(matvec(&m, &a, &mut [0f32; 3]), Err(QuantError::BadLength { .. })));
+    }
+}
