@@ -5,7 +5,10 @@
 //! so the plan and the carving cannot disagree; [`write_memory_map`] prints the same
 //! numbers for `memory-map.md` and `armlet info --ctx N`.
 //!
-//! Prompts are processed one token at a time, so every scratch buffer holds one token.
+//! Prompts run in batches of up to [`Plan::ubatch`] tokens (llama.cpp's `n_ubatch`): every
+//! scratch buffer a token passes through holds that many rows, so each matrix product runs
+//! on a whole batch. The attention scores and the logits stay one row: attention runs token by
+//! token inside a batch, and only the batch's last token needs logits.
 #![forbid(unsafe_code)]
 // PlanError can carry a ModelError (names by value, no allocator); plans are made once.
 #![allow(clippy::result_large_err)]
@@ -27,6 +30,8 @@ pub enum PlanError {
     ZeroContext,
     /// A context longer than the model was trained for.
     ContextTooLong { n_ctx: usize, max: usize },
+    /// A batch of zero tokens, or more than [`MAX_UBATCH`].
+    BadBatch { ubatch: usize },
     /// The arena would not fit this machine's address space.
     TooLarge,
     /// Model and arena together exceed the memory limit.
@@ -40,6 +45,9 @@ impl fmt::Display for PlanError {
             PlanError::ZeroContext => f.write_str("the context size must be at least 1"),
             PlanError::ContextTooLong { n_ctx, max } => {
                 write!(f, "context of {n_ctx} tokens is beyond the model's limit of {max}")
+            }
+            PlanError::BadBatch { ubatch } => {
+                write!(f, "batch size {ubatch}: it must be between 1 and {MAX_UBATCH}")
             }
             PlanError::TooLarge => f.write_str("the buffers for this context do not fit the address space"),
             PlanError::OutOfMemory { need, have } => write!(
@@ -74,6 +82,9 @@ pub struct Plan {
     pub hparams: HParams,
     pub n_ctx: usize,
     pub kv_type: KvCacheType,
+    /// Tokens per batch: the rows of every per-token buffer (at most `n_ctx`: a batch never
+    /// holds more tokens than the context).
+    pub ubatch: usize,
     /// Keys of every layer and position.
     pub kv_keys: Region,
     /// Values of every layer and position.
@@ -82,7 +93,8 @@ pub struct Plan {
     pub conv_state: Region,
     /// Mamba2: the SSM state `[Hs][Ps][N]` per layer (f32).
     pub ssm_state: Region,
-    /// The residual stream (E).
+    /// The residual stream (E per token of a batch, as every region down to the activation
+    /// quantization except the scores).
     pub hidden: Region,
     /// The normed input of the current block (E).
     pub normed: Region,
@@ -107,7 +119,7 @@ pub struct Plan {
     pub ffn_gate: Region,
     /// FFN up projection (F).
     pub ffn_up: Region,
-    /// cos/sin of every rotated pair for the current position.
+    /// cos/sin of every rotated pair, for each position of the batch.
     pub rope_angles: Region,
     /// Activations converted to the weights' partner format before each product.
     pub activation_quant: Region,
@@ -133,12 +145,26 @@ fn activation_scratch(widths: &[usize]) -> usize {
     most
 }
 
+pub use crate::model::MAX_UBATCH;
+
+/// Tokens per batch when the caller does not choose ([`Plan::new`]).
+pub const DEFAULT_UBATCH: usize = 8;
+
 impl Plan {
-    /// The plan for a session of `n_ctx` positions with a `kv` cache.
+    /// The plan for a session of `n_ctx` positions with a `kv` cache, prompts in batches of
+    /// [`DEFAULT_UBATCH`] tokens (fewer if the context is shorter).
     ///
     /// Errors: `ZeroContext`; `ContextTooLong` beyond the model's training context;
     /// `Model` for hyperparameters that fail validation; `TooLarge` if a size overflows.
     pub fn new(h: &HParams, n_ctx: usize, kv: KvCacheType) -> Result<Plan, PlanError> {
+        Plan::with_ubatch(h, n_ctx, kv, DEFAULT_UBATCH)
+    }
+
+    /// [`Plan::new`] with prompts in batches of `ubatch` tokens (1 = one token at a time,
+    /// the least memory); a batch larger than the context is cut to `n_ctx`.
+    ///
+    /// Errors: those of [`Plan::new`], and `BadBatch` for 0 or more than [`MAX_UBATCH`].
+    pub fn with_ubatch(h: &HParams, n_ctx: usize, kv: KvCacheType, ubatch: usize) -> Result<Plan, PlanError> {
         h.validate().map_err(PlanError::Model)?;
         if n_ctx == 0 {
             return Err(PlanError::ZeroContext);
@@ -146,6 +172,10 @@ impl Plan {
         if n_ctx > h.n_ctx_train {
             return Err(PlanError::ContextTooLong { n_ctx, max: h.n_ctx_train });
         }
+        if ubatch == 0 || ubatch > MAX_UBATCH {
+            return Err(PlanError::BadBatch { ubatch });
+        }
+        let ub = ubatch.min(n_ctx);
         // Validation bounds every single vector; only the context-sized products can overflow.
         let (e, qd, kvd, l) = (h.n_embd, h.q_dim(), h.kv_dim(), h.n_layer);
         let cache = l.checked_mul(n_ctx).and_then(|v| v.checked_mul(kvd)).and_then(|v| v.checked_mul(kv.bytes()));
@@ -168,25 +198,26 @@ impl Plan {
             widths[3] = s.inner_size;
         }
 
+        let rows = |bytes: usize| ub.checked_mul(bytes).ok_or(PlanError::TooLarge);
         let sizes = [
             cache.ok_or(PlanError::TooLarge)?,
             cache.ok_or(PlanError::TooLarge)?,
             conv,
             ssm,
-            e * 4,
-            e * 4,
-            qd * 4,
-            kvd * 4,
-            kvd * 4,
-            qd * 4,
+            rows(e * 4)?,
+            rows(e * 4)?,
+            rows(qd * 4)?,
+            rows(kvd * 4)?,
+            rows(kvd * 4)?,
+            rows(qd * 4)?,
             scores.ok_or(PlanError::TooLarge)?,
-            proj,
-            e * 4,
-            mixer_out,
-            h.n_ff * 4,
-            h.n_ff * 4,
-            h.rope.table_len() * 4,
-            activation_scratch(&widths),
+            rows(proj)?,
+            rows(e * 4)?,
+            rows(mixer_out)?,
+            rows(h.n_ff * 4)?,
+            rows(h.n_ff * 4)?,
+            rows(h.rope.table_len() * 4)?,
+            rows(activation_scratch(&widths))?,
             h.n_vocab * 4,
         ];
         let mut regions = [Region::default(); REGION_NAMES.len()];
@@ -205,6 +236,7 @@ impl Plan {
             hparams: *h,
             n_ctx,
             kv_type: kv,
+            ubatch: ub,
             kv_keys,
             kv_values,
             conv_state,
@@ -261,6 +293,14 @@ impl Plan {
             self.activation_quant,
             self.logits,
         ]
+    }
+
+    /// Whether region `name` holds one row per token of a batch ([`Plan::ubatch`] rows).
+    pub fn is_per_token(&self, name: &str) -> bool {
+        let first = REGION_NAMES.iter().position(|&n| n == "hidden state");
+        let last = REGION_NAMES.iter().position(|&n| n == "activation quantization");
+        let at = REGION_NAMES.iter().position(|&n| n == name);
+        matches!((first, at, last), (Some(f), Some(a), Some(l)) if f <= a && a <= l) && name != "attention scores"
     }
 
     /// Bytes lost to alignment between regions.
@@ -372,13 +412,10 @@ pub fn write_memory_map(w: &mut dyn fmt::Write, plan: &Plan, models: &[(&str, u6
     w.write_str("\n")?;
     let kv = plan.kv_type.name();
     for (name, bytes) in plan.regions().filter(|(_, b)| *b > 0) {
-        let detail = match name {
-            "KV cache: keys" | "KV cache: values" => Some(kv),
-            _ => None,
-        };
-        match detail {
-            Some(t) => write!(w, "| {name} ({t}, {} positions) |", plan.n_ctx)?,
-            None => write!(w, "| {name} |")?,
+        match name {
+            "KV cache: keys" | "KV cache: values" => write!(w, "| {name} ({kv}, {} positions) |", plan.n_ctx)?,
+            _ if plan.is_per_token(name) => write!(w, "| {name} (× {} tokens of a batch) |", plan.ubatch)?,
+            _ => write!(w, "| {name} |")?,
         }
         for _ in models {
             write!(w, " {} |", Bytes(bytes as u64))?;

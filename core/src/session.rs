@@ -1,8 +1,8 @@
 //! One conversation: [`Session::new`] carves the caller's arena at the offsets of a [`Plan`]
 //! into the model's buffers (KV cache, Mamba2 conv and SSM state, scratch vectors, the
 //! activation-quantization buffer, the logits); the session keeps the position and runs the
-//! feed loop ([`Session::feed`], [`Session::feed_prompt`]), each token through the model's
-//! forward pass, and returns the logits. Nothing is allocated and no weight is copied.
+//! feed loop ([`Session::feed`] one token, [`Session::feed_prompt`] batches of tokens) through
+//! the model's forward pass, and returns the logits. Nothing is allocated and no weight is copied.
 //!
 //! The arena is bytes; each region is viewed as f32 or u16 through `bytemuck`'s checked
 //! casts, so the arena must be 4-byte aligned ([`arena_from_words`] gives such a view of a
@@ -97,6 +97,7 @@ impl<'a> Carver<'a> {
 pub struct Session<'m, 'a> {
     model: &'m Model<'m>,
     n_ctx: usize,
+    ubatch: usize,
     position: usize,
     buf: Buffers<'a>,
 }
@@ -142,7 +143,7 @@ impl<'m, 'a> Session<'m, 'a> {
             activation_quant: c.bytes(plan.activation_quant)?,
             logits: c.f32s(plan.logits)?,
         };
-        let mut s = Session { model, n_ctx: plan.n_ctx, position: 0, buf };
+        let mut s = Session { model, n_ctx: plan.n_ctx, ubatch: plan.ubatch.max(1), position: 0, buf };
         s.reset();
         Ok(s)
     }
@@ -153,49 +154,51 @@ impl<'m, 'a> Session<'m, 'a> {
     /// Errors: `TokenOutOfRange`; `ContextFull` when every position is used (the state is
     /// unchanged); `Compute` if the quant layer refuses a product.
     pub fn feed(&mut self, token: u32) -> Result<&[f32], SessionError> {
-        self.forward(token, true)?;
+        self.forward(&[token], true)?;
         Ok(self.buf.logits)
     }
 
-    /// Feeds a prompt: every token through the layers, the LM head only for the last one
-    /// (the predictions inside a prompt are never read, and the LM head is a fifth of a
-    /// small model's work). Returns the last token's logits (the current ones if `tokens`
-    /// is empty).
+    /// Feeds a prompt in batches of up to the plan's `ubatch` tokens (each matrix product
+    /// runs on a whole batch, `kernels::matmul`), the LM head only for the last token (the predictions inside a prompt are
+    /// never read, and the LM head is a fifth of a small model's work). Returns the last
+    /// token's logits (the current ones if `tokens` is empty): the same bits as feeding the
+    /// tokens one at a time.
     ///
     /// Errors: `TokenOutOfRange` and `ContextFull` (when the prompt does not fit) are found
     /// before anything is fed, so the state is then unchanged; `Compute` as for [`feed`].
     ///
     /// [`feed`]: Session::feed
     pub fn feed_prompt(&mut self, tokens: &[u32]) -> Result<&[f32], SessionError> {
-        let n_vocab = self.model.hparams.n_vocab;
-        if let Some(&token) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
-            return Err(SessionError::TokenOutOfRange { token, n_vocab });
-        }
-        if tokens.len() > self.n_ctx - self.position {
-            return Err(SessionError::ContextFull { n_ctx: self.n_ctx });
-        }
-        if let Some((&last, inner)) = tokens.split_last() {
-            for &token in inner {
-                self.forward(token, false)?;
-            }
-            self.forward(last, true)?;
+        self.check_fits(tokens)?;
+        let mut batches = tokens.chunks(self.ubatch).peekable();
+        while let Some(batch) = batches.next() {
+            self.forward(batch, batches.peek().is_none())?;
         }
         Ok(self.buf.logits)
     }
 
-    /// The forward pass for `token` at the current position; the LM head only `with_logits`.
-    fn forward(&mut self, token: u32, with_logits: bool) -> Result<(), SessionError> {
-        let model = self.model;
-        let h = &model.hparams;
-        let pos = self.position;
-        if pos >= self.n_ctx {
+    /// Refuses, before anything runs, more tokens than the context has left, then a token
+    /// beyond the vocabulary.
+    fn check_fits(&self, tokens: &[u32]) -> Result<(), SessionError> {
+        if tokens.len() > self.n_ctx - self.position {
             return Err(SessionError::ContextFull { n_ctx: self.n_ctx });
         }
-        if token as usize >= h.n_vocab {
-            return Err(SessionError::TokenOutOfRange { token, n_vocab: h.n_vocab });
+        let n_vocab = self.model.hparams.n_vocab;
+        if let Some(&token) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
+            return Err(SessionError::TokenOutOfRange { token, n_vocab });
         }
-        model.forward(token, pos, self.n_ctx, &mut self.buf, with_logits)?;
-        self.position += 1;
+        Ok(())
+    }
+
+    /// The forward pass for a batch (at most `ubatch` tokens) from the current position; the
+    /// LM head, for its last token, only `with_logits`.
+    fn forward(&mut self, tokens: &[u32], with_logits: bool) -> Result<(), SessionError> {
+        self.check_fits(tokens)?;
+        if tokens.len() > self.ubatch {
+            return Err(SessionError::Compute(QuantError::BadLength { expected: self.ubatch, actual: tokens.len() }));
+        }
+        self.model.forward(tokens, self.position, self.n_ctx, &mut self.buf, with_logits)?;
+        self.position += tokens.len();
         Ok(())
     }
 
@@ -207,6 +210,11 @@ impl<'m, 'a> Session<'m, 'a> {
     /// Positions this session holds.
     pub fn n_ctx(&self) -> usize {
         self.n_ctx
+    }
+
+    /// Most tokens [`feed_prompt`](Session::feed_prompt) runs in one batch.
+    pub fn ubatch(&self) -> usize {
+        self.ubatch
     }
 
     /// The logits of the last token fed by [`feed`](Session::feed) or ending a

@@ -117,6 +117,7 @@ fn plan_error_kind(e: &PlanError) -> &'static str {
         PlanError::Model(_) => "Plan::Model",
         PlanError::ZeroContext => "Plan::ZeroContext",
         PlanError::ContextTooLong { .. } => "Plan::ContextTooLong",
+        PlanError::BadBatch { .. } => "Plan::BadBatch",
         PlanError::TooLarge => "Plan::TooLarge",
         PlanError::OutOfMemory { .. } => "Plan::OutOfMemory",
     }
@@ -209,6 +210,12 @@ fn cut_down_models_load_plan_and_run() {
         assert_eq!(logits.len(), 8);
         assert!(logits.iter().all(|l| l.is_finite()));
         assert_eq!(s.feed(8).err(), Some(SessionError::TokenOutOfRange { token: 8, n_vocab: 8 }));
+        // Both positions as one batch (Miri runs this test: the batch's rows are carved and
+        // indexed too), the same bits as one token after the other.
+        let one_by_one: Vec<u32> = s.feed(5).unwrap().iter().map(|v| v.to_bits()).collect();
+        s.reset();
+        let batched: Vec<u32> = s.feed_prompt(&[3, 5]).unwrap().iter().map(|v| v.to_bits()).collect();
+        assert_eq!(batched, one_by_one);
     }
 }
 

@@ -70,8 +70,10 @@ fn render() -> String {
     w.push_str(
         "\nThe model file is read whole into memory (no mmap: 32-bit address space, and the SD card\n\
          is too slow to page weights from). The arena is one block holding every buffer a session\n\
-         uses; nothing else is allocated per token. The KV cache is F16 (llama.cpp's default,\n\
-         `--kv f16`); `--kv f32` (the goldens' setting) doubles it and adds the score buffer.\n\
+         uses; nothing else is allocated per token. A prompt runs in batches of 8 tokens (`-ub`), so\n\
+         every per-token buffer holds 8 rows; `-ub 1` saves those rows for the tightest budgets. The\n\
+         KV cache is F16 (llama.cpp's default, `--kv f16`); `--kv f32` (the goldens' setting)\n\
+         doubles it and adds the score buffer.\n\
          The arena does not depend on the weight type: the activation-quantization buffer is sized\n\
          for the most demanding supported type.\n\n## Summary\n\n",
     );

@@ -31,6 +31,10 @@ MODEL AND PROMPT
 GENERATION
     -n, --n-predict N         tokens to generate; -1 = until end of text or a full context (default -1)
     -c, --ctx-size N          context size in tokens; 0 = the model's (default 4096, capped by the model)
+    -ub, --ubatch-size N      prompt tokens run together: every matrix product takes the whole batch,
+                              and the arena holds N rows of every per-token buffer (default 8, at
+                              most 64; 1 = one token at a time, the least memory)
+    -b, --batch-size N        accepted as in llama.cpp; the batch is the smaller of -b and -ub
     -s, --seed N              random seed; same seed, same text on every machine (default: from the clock)
         --temp T              temperature; 0 = greedy (default 0.8)
         --top-k N             keep the N most likely tokens; 0 = all (default 40)
@@ -78,6 +82,8 @@ pub struct Options {
     pub system_prompt: Option<String>,
     pub mem_limit: Option<u64>,
     pub kv_f32: bool,
+    /// Prompt tokens per batch as asked: the smaller of -ub and -b (the plan caps it).
+    pub ubatch: usize,
     pub json: bool,
     pub ignore_eos: bool,
 }
@@ -105,9 +111,11 @@ pub fn parse(args: &[String]) -> Result<Request, String> {
         system_prompt: None,
         mem_limit: None,
         kv_f32: false,
+        ubatch: armlet_core::plan::DEFAULT_UBATCH,
         json: false,
         ignore_eos: false,
     };
+    let (mut ubatch, mut batch): (Option<usize>, Option<usize>) = (None, None);
     let mut cache_k: Option<bool> = None;
     let mut cache_v: Option<bool> = None;
     let mut it = args.iter();
@@ -133,6 +141,8 @@ pub fn parse(args: &[String]) -> Result<Request, String> {
                 }
             }
             "-c" | "--ctx-size" => o.n_ctx = number(flag, value()?)?,
+            "-ub" | "--ubatch-size" => ubatch = Some(positive(flag, value()?)?),
+            "-b" | "--batch-size" => batch = Some(positive(flag, value()?)?),
             "-s" | "--seed" => {
                 let s: i64 = number(flag, value()?)?;
                 // llama.cpp's -1 (or its default 0xFFFFFFFF) means "random".
@@ -171,6 +181,7 @@ pub fn parse(args: &[String]) -> Result<Request, String> {
             other => return Err(format!("unexpected argument {other:?} (see armlet --help)")),
         }
     }
+    o.ubatch = ubatch.unwrap_or(o.ubatch).min(batch.unwrap_or(usize::MAX));
     o.model = model.ok_or("no model given: use -m MODEL.gguf (see armlet --help)")?;
     o.kv_f32 = match (cache_k, cache_v) {
         (Some(k), Some(v)) if k != v => return Err("--cache-type-k and --cache-type-v must be the same".into()),
@@ -186,6 +197,13 @@ pub fn parse(args: &[String]) -> Result<Request, String> {
 
 fn number<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
     v.trim().parse().map_err(|_| format!("{flag}: {v:?} is not a valid number"))
+}
+
+fn positive(flag: &str, v: &str) -> Result<usize, String> {
+    match number(flag, v)? {
+        0 => Err(format!("{flag} must be at least 1")),
+        n => Ok(n),
+    }
 }
 
 fn float(flag: &str, v: &str, min: f32, max: f32) -> Result<f32, String> {
@@ -316,10 +334,20 @@ mod tests {
             (&["-m", "m", "-no-cnv", "-p", ""][..], "empty prompt"),
             (&["-m", "m", "-p", "x", "--mem-limit", "lots"][..], "--mem-limit: \"lots\" is not a size"),
             (&["-m", "m", "-p", "x", "-ctk", "q8_0"][..], "cache type \"q8_0\" is not supported"),
+            (&["-m", "m", "-p", "x", "-ub", "0"][..], "-ub must be at least 1"),
+            (&["-m", "m", "-p", "x", "--batch-size", "x"][..], "--batch-size: \"x\" is not a valid number"),
         ] {
             let e = parse(&args(a)).unwrap_err();
             assert!(e.contains(want), "{a:?}: {e}");
         }
+    }
+
+    #[test]
+    fn the_batch_is_the_smaller_of_ub_and_b() {
+        assert_eq!(opts(&["-m", "m", "-p", "x"]).ubatch, armlet_core::plan::DEFAULT_UBATCH);
+        assert_eq!(opts(&["-m", "m", "-p", "x", "-ub", "1"]).ubatch, 1);
+        assert_eq!(opts(&["-m", "m", "-p", "x", "--ubatch-size", "16", "-b", "2048"]).ubatch, 16);
+        assert_eq!(opts(&["-m", "m", "-p", "x", "-b", "3"]).ubatch, 3);
     }
 
     #[test]

@@ -71,13 +71,54 @@ pub mod portable {
 /// `x.len() != w.cols` (or `w.data` does not match its shape), `ActivationMismatch` when `x`
 /// was prepared for a weight type with another partner format, `UnsupportedType`.
 pub fn matvec(w: &Matrix, x: &Activations, out: &mut [f32]) -> Result<(), QuantError> {
-    use GgmlType::*;
-    let rb = row_bytes_of(w.ty, w.cols)?;
-    if out.len() != w.rows {
-        return Err(QuantError::BadLength { expected: w.rows, actual: out.len() });
+    let rb = check(w, core::slice::from_ref(x), out)?;
+    if w.rows > 0 {
+        rows_times(w.ty, x, w.data, rb, out)?;
     }
-    if x.len() != w.cols {
-        return Err(QuantError::BadLength { expected: w.cols, actual: x.len() });
+    Ok(())
+}
+
+/// Bytes of weights a band of [`matmul`] covers, and of activations a group of tokens may
+/// hold: a band and one group's activations stay in the ARM1176's 16 KB L1 D-cache together.
+const BAND_BYTES: usize = 6144;
+const GROUP_BYTES: usize = 6144;
+
+/// `out[t · w.rows + r] = W[r] . xs[t]` for every token `t` and row `r`: the product of a
+/// batch, each output the same bits as [`matvec`] of that token gives. The tokens go in
+/// groups whose activations fit [`GROUP_BYTES`], and the rows in bands of about
+/// [`BAND_BYTES`]; every token of a group runs over a band before the next band is read, so
+/// the weights are read from memory once per group instead of once per token. Errors: those
+/// of [`matvec`] for any token, and `BadLength` when `out.len() != xs.len() · w.rows`.
+pub fn matmul(w: &Matrix, xs: &[Activations], out: &mut [f32]) -> Result<(), QuantError> {
+    let rb = check(w, xs, out)?;
+    if w.rows == 0 {
+        return Ok(());
+    }
+    let act_bytes = xs.first().map_or(0, |x| x.bytes().len().max(x.values().map_or(0, |v| v.len() * 4)));
+    let group = (GROUP_BYTES / act_bytes.max(1)).max(1);
+    let band = (BAND_BYTES / rb.max(1)).max(1);
+    for (xs, out) in xs.chunks(group).zip(out.chunks_mut(group * w.rows)) {
+        let mut first = 0;
+        while first < w.rows {
+            let rows = band.min(w.rows - first);
+            // The weights from the band to the matrix's end: a kernel may read ahead of the band.
+            let weights = w.data.get(first * rb..).unwrap_or(&[]);
+            for (x, out) in xs.iter().zip(out.chunks_exact_mut(w.rows)) {
+                rows_times(w.ty, x, weights, rb, &mut out[first..first + rows])?;
+            }
+            first += rows;
+        }
+    }
+    Ok(())
+}
+
+/// Checks a product's shapes: every token's activations against `w`, and `out` for
+/// `xs.len()` tokens. Returns the bytes of a weight row.
+fn check(w: &Matrix, xs: &[Activations], out: &[f32]) -> Result<usize, QuantError> {
+    let rb = row_bytes_of(w.ty, w.cols)?;
+    let expected = w.rows.checked_mul(xs.len()).ok_or(QuantError::BadLength { expected: usize::MAX, actual: out.len() })?;
+    if out.len() != expected {
+        return Err(QuantError::BadLength { expected, actual: out.len() });
     }
     let total = rb
         .checked_mul(w.rows)
@@ -85,18 +126,27 @@ pub fn matvec(w: &Matrix, x: &Activations, out: &mut [f32]) -> Result<(), QuantE
     if w.data.len() != total {
         return Err(QuantError::BadLength { expected: total, actual: w.data.len() });
     }
-    if x.ty() != activation_type(w.ty) {
-        return Err(QuantError::ActivationMismatch { weight: w.ty, activations: x.ty() });
+    for x in xs {
+        if x.len() != w.cols {
+            return Err(QuantError::BadLength { expected: w.cols, actual: x.len() });
+        }
+        if x.ty() != activation_type(w.ty) {
+            return Err(QuantError::ActivationMismatch { weight: w.ty, activations: x.ty() });
+        }
     }
-    if w.rows == 0 {
-        return Ok(());
-    }
+    Ok(rb)
+}
+
+/// `out[r] = row r of w . x` for the first `out.len()` rows of `w` (rows of `rb` bytes; `w`
+/// may run on past them), after [`check`].
+fn rows_times(ty: GgmlType, x: &Activations, w: &[u8], rb: usize, out: &mut [f32]) -> Result<(), QuantError> {
+    use GgmlType::*;
     if rb == 0 {
         out.fill(0.0);
         return Ok(());
     }
-    let rows = w.data.chunks_exact(rb);
-    match (w.ty, x.values()) {
+    let rows = w.chunks_exact(rb);
+    match (ty, x.values()) {
         (F32, Some(xs)) => {
             for (o, row) in out.iter_mut().zip(rows) {
                 *o = float::dot_f32_row(row, xs);
@@ -112,9 +162,9 @@ pub fn matvec(w: &Matrix, x: &Activations, out: &mut [f32]) -> Result<(), QuantE
                 *o = float::dot_half_row(row, x.bytes(), bf16_to_f32);
             }
         }
-        (Q4_0 | Q5_0 | Q8_0 | Q4_1 | Q5_1, None) => legacy::matvec(w.ty, x.weight_type(), w.data, rb, x.bytes(), out),
-        (Q2_K | Q3_K | Q4_K | Q5_K | Q6_K, None) => kquant::matvec(w.ty, x.weight_type(), w.data, rb, x.bytes(), out),
-        _ => return Err(QuantError::UnsupportedType(w.ty)),
+        (Q4_0 | Q5_0 | Q8_0 | Q4_1 | Q5_1, None) => legacy::matvec(ty, x.weight_type(), w, rb, x.bytes(), out),
+        (Q2_K | Q3_K | Q4_K | Q5_K | Q6_K, None) => kquant::matvec(ty, x.weight_type(), w, rb, x.bytes(), out),
+        _ => return Err(QuantError::UnsupportedType(ty)),
     }
     Ok(())
 }

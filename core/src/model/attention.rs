@@ -10,7 +10,7 @@
 //!   accumulator is rounded to f16 after every key (`kernels::accumulate_rounded`).
 #![forbid(unsafe_code)]
 
-use super::{linear, linear_shared, norm, Buffers, F32Vector, HParams, Layer, ModelError, Step, Tensors};
+use super::{linear, norm_rows, Buffers, F32Vector, HParams, Layer, ModelError, Rows, Step, Tensors};
 use crate::kernels::accumulate_rounded;
 use crate::math::{f16_to_f32, f32_to_f16, round_f16};
 use crate::quant::{Matrix, QuantError};
@@ -85,30 +85,30 @@ pub enum KvCache<'a> {
     },
 }
 
-/// The f32 working vectors of one attention step.
+/// The f32 working vectors of attention for a batch, each `n` rows.
 pub struct AttentionScratch<'s> {
-    /// `H·Dh`: the rotated query heads.
+    /// `H·Dh` per token: the rotated query heads.
     pub q: &'s mut [f32],
-    /// `Hkv·Dh`: this position's rotated keys.
+    /// `Hkv·Dh` per token: the rotated keys.
     pub k: &'s mut [f32],
-    /// `Hkv·Dh`: this position's values.
+    /// `Hkv·Dh` per token: the values.
     pub v: &'s mut [f32],
-    /// `H·Dh`: the concatenated head outputs.
+    /// `H·Dh` per token: the concatenated head outputs.
     pub heads: &'s mut [f32],
-    /// `n_ctx` scores (F32 cache only; empty for F16).
+    /// `n_ctx` scores (F32 cache only; empty for F16), one token at a time.
     pub scores: &'s mut [f32],
 }
 
-/// Runs attention for the token at `pos` of `layer`: `out = Wo · heads`. `input` is the
-/// normed hidden state, `rope_table` the angles for `pos`, `n_ctx` the cache's positions
-/// per layer. `qbuf` holds the converted activations of each projection.
+/// Runs attention for the batch `at` of `layer`: `out_t = Wo · heads_t`. `input` holds the
+/// normed hidden state of each token, `rope_table` the angles of each token's position.
+/// The projections run on the whole batch; rotation, the cache write and the softmax go
+/// token by token in order, so token `t` sees exactly the positions `0..=pos0 + t`.
+/// `qbuf` holds the converted activations of each projection.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn forward(
     h: &HParams,
     w: &AttentionWeights<'_>,
-    layer: usize,
-    pos: usize,
-    n_ctx: usize,
+    at: Step,
     input: &[f32],
     rope_table: &[f32],
     cache: &mut KvCache<'_>,
@@ -116,76 +116,78 @@ pub(crate) fn forward(
     qbuf: &mut [u8],
     out: &mut [f32],
 ) -> Result<(), QuantError> {
-    let dh = h.head_dim;
-    linear_shared(input, qbuf, [(&w.q, w.q_bias, &mut *s.q), (&w.k, w.k_bias, &mut *s.k), (&w.v, w.v_bias, &mut *s.v)])?;
-    for head in s.q.chunks_exact_mut(dh).chain(s.k.chunks_exact_mut(dh)) {
-        h.rope.rotate(head, rope_table);
-    }
-
-    let kv_dim = h.kv_dim();
-    let layer_len = n_ctx * kv_dim;
+    let (dh, n, layer) = (h.head_dim, at.n, at.layer);
+    let (qd, kv_dim) = (h.q_dim(), h.kv_dim());
+    let x = Rows::packed(input, h.n_embd, n);
+    linear(x, qbuf, [(&w.q, w.q_bias, &mut *s.q), (&w.k, w.k_bias, &mut *s.k), (&w.v, w.v_bias, &mut *s.v)])?;
+    let layer_len = at.n_ctx * kv_dim;
     let group = h.n_head / h.n_head_kv;
     let scale = 1.0 / libm::sqrtf(dh as f32);
-    match cache {
-        KvCache::F32 { keys, values } => {
-            let (Some(keys), Some(values)) =
-                (keys.chunks_exact_mut(layer_len).nth(layer), values.chunks_exact_mut(layer_len).nth(layer))
-            else {
-                return Err(QuantError::BadLength { expected: layer_len, actual: 0 });
-            };
-            store_row(keys, pos, kv_dim, s.k, |x| x);
-            store_row(values, pos, kv_dim, s.v, |x| x);
-            let (keys, values) = (&keys[..], &values[..]);
-            for (i, (q, o)) in s.q.chunks_exact(dh).zip(s.heads.chunks_exact_mut(dh)).enumerate() {
-                let g = i / group;
-                attend_f32(q, keys, values, kv_dim, g * dh, pos, scale, s.scores, o);
-            }
+    let tokens = s.q.chunks_exact_mut(qd).zip(s.k.chunks_exact_mut(kv_dim)).zip(s.v.chunks_exact_mut(kv_dim));
+    for (t, (((q, k), v), heads)) in tokens.zip(s.heads.chunks_exact_mut(qd)).take(n).enumerate() {
+        let pos = at.pos0 + t;
+        let angles = super::row(rope_table, h.rope.table_len(), t);
+        for head in q.chunks_exact_mut(dh).chain(k.chunks_exact_mut(dh)) {
+            h.rope.rotate(head, angles);
         }
-        KvCache::F16 { keys, values } => {
-            let (Some(keys), Some(values)) =
-                (keys.chunks_exact_mut(layer_len).nth(layer), values.chunks_exact_mut(layer_len).nth(layer))
-            else {
-                return Err(QuantError::BadLength { expected: layer_len, actual: 0 });
-            };
-            store_row(keys, pos, kv_dim, s.k, f32_to_f16);
-            store_row(values, pos, kv_dim, s.v, f32_to_f16);
-            let (keys, values) = (&keys[..], &values[..]);
-            // The new key and value are stored: their buffers now hold widened cache rows.
-            let (Some(k_row), Some(v_row)) = (s.k.get_mut(..dh), s.v.get_mut(..dh)) else {
-                return Err(QuantError::BadLength { expected: dh, actual: s.k.len() });
-            };
-            let groups = s.q.chunks_exact_mut(group * dh).zip(s.heads.chunks_exact_mut(group * dh));
-            for (g, (qs, outs)) in groups.enumerate() {
-                let cache = CachedHead { keys, values, kv_dim, offset: g * dh, pos };
-                for (q, o) in qs.chunks_mut(GROUP_CHUNK * dh).zip(outs.chunks_mut(GROUP_CHUNK * dh)) {
-                    attend_f16(q, &cache, scale, k_row, v_row, o);
+        match cache {
+            KvCache::F32 { keys, values } => {
+                let (Some(keys), Some(values)) =
+                    (keys.chunks_exact_mut(layer_len).nth(layer), values.chunks_exact_mut(layer_len).nth(layer))
+                else {
+                    return Err(QuantError::BadLength { expected: layer_len, actual: 0 });
+                };
+                store_row(keys, pos, kv_dim, k, |x| x);
+                store_row(values, pos, kv_dim, v, |x| x);
+                let (keys, values) = (&keys[..], &values[..]);
+                for (i, (q, o)) in q.chunks_exact(dh).zip(heads.chunks_exact_mut(dh)).enumerate() {
+                    let g = i / group;
+                    attend_f32(q, keys, values, kv_dim, g * dh, pos, scale, s.scores, o);
+                }
+            }
+            KvCache::F16 { keys, values } => {
+                let (Some(keys), Some(values)) =
+                    (keys.chunks_exact_mut(layer_len).nth(layer), values.chunks_exact_mut(layer_len).nth(layer))
+                else {
+                    return Err(QuantError::BadLength { expected: layer_len, actual: 0 });
+                };
+                store_row(keys, pos, kv_dim, k, f32_to_f16);
+                store_row(values, pos, kv_dim, v, f32_to_f16);
+                let (keys, values) = (&keys[..], &values[..]);
+                // The new key and value are stored: their rows now hold widened cache rows.
+                let (Some(k_row), Some(v_row)) = (k.get_mut(..dh), v.get_mut(..dh)) else {
+                    return Err(QuantError::BadLength { expected: dh, actual: k.len() });
+                };
+                let groups = q.chunks_exact_mut(group * dh).zip(heads.chunks_exact_mut(group * dh));
+                for (g, (qs, outs)) in groups.enumerate() {
+                    let cache = CachedHead { keys, values, kv_dim, offset: g * dh, pos };
+                    for (q, o) in qs.chunks_mut(GROUP_CHUNK * dh).zip(outs.chunks_mut(GROUP_CHUNK * dh)) {
+                        attend_f16(q, &cache, scale, k_row, v_row, o);
+                    }
                 }
             }
         }
     }
-    linear(&w.o, w.o_bias, s.heads, qbuf, out)
+    linear(Rows::packed(s.heads, qd, n), qbuf, [(&w.o, w.o_bias, out)])
 }
 
 /// The attention half of a layer, as every architecture starts it: `b.normed` =
-/// rmsnorm(`b.hidden`, attn_norm), then `b.block_output` = Attention(`b.normed`). The
-/// caller adds it to the residual (alone or with a parallel mixer that reads `b.normed`).
+/// rmsnorm(`b.hidden`, attn_norm), then `b.block_output` = Attention(`b.normed`), for every
+/// token of the batch. The caller adds it to the residual (alone or with a parallel mixer
+/// that reads `b.normed`).
 pub(crate) fn block(h: &HParams, layer: &Layer<'_>, at: Step, b: &mut Buffers<'_>) -> Result<(), QuantError> {
-    norm::rms_norm(b.hidden, layer.attn_norm, h.rms_eps, b.normed);
-    let mut scratch =
-        AttentionScratch { q: b.queries, k: b.new_key, v: b.new_value, heads: b.head_outputs, scores: b.scores };
-    forward(
-        h,
-        &layer.attention,
-        at.layer,
-        at.pos,
-        at.n_ctx,
-        b.normed,
-        b.rope_angles,
-        &mut b.kv,
-        &mut scratch,
-        b.activation_quant,
-        b.block_output,
-    )
+    let (e, n) = (h.n_embd, at.n);
+    norm_rows(b.hidden, layer.attn_norm, h.rms_eps, e, n, b.normed);
+    let (qd, kvd) = (h.q_dim() * n, h.kv_dim() * n);
+    let mut scratch = AttentionScratch {
+        q: b.queries.get_mut(..qd).unwrap_or_default(),
+        k: b.new_key.get_mut(..kvd).unwrap_or_default(),
+        v: b.new_value.get_mut(..kvd).unwrap_or_default(),
+        heads: b.head_outputs.get_mut(..qd).unwrap_or_default(),
+        scores: b.scores,
+    };
+    let out = b.block_output.get_mut(..e * n).unwrap_or_default();
+    forward(h, &layer.attention, at, b.normed, b.rope_angles, &mut b.kv, &mut scratch, b.activation_quant, out)
 }
 
 /// Writes `row` (converted by `conv`) at position `pos` of a `[n_ctx][kv_dim]` cache.

@@ -6,7 +6,7 @@
 use super::attention::KvCache;
 
 /// Every buffer of the forward pass: the state that lasts a conversation (the KV cache, the
-/// Mamba2 conv and SSM state) and the scratch of one token, each a region of the plan that
+/// Mamba2 conv and SSM state) and the scratch of a batch (`Plan::ubatch` rows), each a region of the plan that
 /// `Session::new` carved from the arena.
 pub(crate) struct Buffers<'a> {
     pub(crate) kv: KvCache<'a>,

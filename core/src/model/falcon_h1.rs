@@ -12,7 +12,7 @@
 use super::attention::{self, OutputBias};
 use super::ffn;
 use super::mamba2::{self, Mamba2Weights};
-use super::{Buffers, HParams, Layer, ModelError, Name, Step, Tensors};
+use super::{Buffers, HParams, Layer, ModelError, Name, Rows, Step, Tensors};
 use crate::quant::QuantError;
 
 /// Loads layer `l`: the shared input norm, attention, Mamba2, the pre-FFN norm and the FFN.
@@ -28,9 +28,10 @@ pub(crate) fn load_layer<'a>(t: &Tensors<'_, 'a>, h: &HParams, l: usize) -> Resu
     Ok(layer)
 }
 
-/// Runs the layer for one token on the hidden state in `b.hidden`.
+/// Runs the layer for the batch `at` on the hidden states in `b.hidden`.
 pub(crate) fn forward_layer(h: &HParams, layer: &Layer<'_>, at: Step, b: &mut Buffers<'_>) -> Result<(), QuantError> {
     attention::block(h, layer, at, b)?;
+    let (e, n) = (h.n_embd, at.n);
     match (h.ssm.as_ref(), layer.mamba.as_ref()) {
         (Some(ssm), Some(mamba)) => {
             let conv = b.conv_state.chunks_exact_mut(ssm.conv_state_len()).nth(at.layer);
@@ -39,13 +40,16 @@ pub(crate) fn forward_layer(h: &HParams, layer: &Layer<'_>, at: Step, b: &mut Bu
                 return Err(QuantError::BadLength { expected: ssm.ssm_state_len(), actual: 0 });
             };
             let proj = &mut *b.ssm_projection;
-            mamba2::forward(ssm, h.rms_eps, mamba, b.normed, conv, state, proj, b.activation_quant, b.mixer_output)?;
+            let out = b.mixer_output.get_mut(..e * n).unwrap_or_default();
+            let input = Rows::packed(b.normed, e, n);
+            mamba2::forward(ssm, h.rms_eps, mamba, input, conv, state, proj, b.activation_quant, out)?;
         }
         // A hybrid layer without its mixer contributes attention only.
         _ => b.mixer_output.fill(0.0),
     }
-    for ((x, a), m) in b.hidden.iter_mut().zip(b.block_output.iter()).zip(b.mixer_output.iter()) {
+    let hidden = b.hidden.iter_mut().take(e * n);
+    for ((x, a), m) in hidden.zip(b.block_output.iter()).zip(b.mixer_output.iter()) {
         *x += a + m;
     }
-    ffn::block(h, layer, b)
+    ffn::block(h, layer, n, b)
 }

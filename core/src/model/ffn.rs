@@ -2,7 +2,7 @@
 //! `W_down · (silu(W_gate·x) ⊙ (W_up·x))`, with optional biases after each product.
 #![forbid(unsafe_code)]
 
-use super::{linear, linear_shared, norm, Buffers, F32Vector, HParams, Layer, ModelError, Name, Tensors};
+use super::{linear, norm_rows, Buffers, F32Vector, HParams, Layer, ModelError, Name, Rows, Tensors};
 use crate::kernels;
 use crate::quant::{Matrix, QuantError};
 
@@ -36,28 +36,33 @@ impl<'a> FfnWeights<'a> {
     }
 }
 
-/// `out = W_down · (silu(W_gate·x) ⊙ W_up·x)`; `gate` and `up` are `F`-long scratch.
+/// `out_t = W_down · (silu(W_gate·x_t) ⊙ W_up·x_t)` for the `x.n` rows; `gate` and `up`
+/// hold `F` values per row.
 pub(crate) fn forward(
     w: &FfnWeights<'_>,
-    x: &[f32],
+    x: Rows<'_>,
     gate: &mut [f32],
     up: &mut [f32],
     qbuf: &mut [u8],
     out: &mut [f32],
 ) -> Result<(), QuantError> {
-    linear_shared(x, qbuf, [(&w.gate, w.gate_bias, &mut *gate), (&w.up, w.up_bias, &mut *up)])?;
+    linear(x, qbuf, [(&w.gate, w.gate_bias, &mut *gate), (&w.up, w.up_bias, &mut *up)])?;
+    // Value by value, so the whole batch at once is each row on its own.
     kernels::silu_in_place(gate);
     kernels::multiply_in_place(gate, up);
-    linear(&w.down, w.down_bias, gate, qbuf, out)
+    linear(Rows::packed(gate, w.gate.rows, x.n), qbuf, [(&w.down, w.down_bias, out)])
 }
 
 /// The FFN half of a layer, the same in every architecture:
-/// `b.hidden += SwiGLU(rmsnorm(b.hidden, ffn_norm))` (`b.normed` and `b.block_output` are
-/// its scratch).
-pub(crate) fn block(h: &HParams, layer: &Layer<'_>, b: &mut Buffers<'_>) -> Result<(), QuantError> {
-    norm::rms_norm(b.hidden, layer.ffn_norm, h.rms_eps, b.normed);
-    forward(&layer.ffn, b.normed, b.ffn_gate, b.ffn_up, b.activation_quant, b.block_output)?;
-    for (x, f) in b.hidden.iter_mut().zip(b.block_output.iter()) {
+/// `b.hidden += SwiGLU(rmsnorm(b.hidden, ffn_norm))` for every token of the batch
+/// (`b.normed` and `b.block_output` are its scratch).
+pub(crate) fn block(h: &HParams, layer: &Layer<'_>, n: usize, b: &mut Buffers<'_>) -> Result<(), QuantError> {
+    let (e, f) = (h.n_embd, h.n_ff);
+    norm_rows(b.hidden, layer.ffn_norm, h.rms_eps, e, n, b.normed);
+    let (gate, up) = (b.ffn_gate.get_mut(..f * n).unwrap_or_default(), b.ffn_up.get_mut(..f * n).unwrap_or_default());
+    let out = b.block_output.get_mut(..e * n).unwrap_or_default();
+    forward(&layer.ffn, Rows::packed(b.normed, e, n), gate, up, b.activation_quant, out)?;
+    for (x, f) in b.hidden.iter_mut().zip(out.iter()) {
         *x += f;
     }
     Ok(())

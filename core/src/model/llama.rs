@@ -28,11 +28,12 @@ pub(crate) fn load_layer<'a>(t: &Tensors<'_, 'a>, h: &HParams, l: usize) -> Resu
     Layer::load_transformer(t, h, l, OutputBias::Added, Name::layer_tensor(l, "ffn_norm.weight").as_str())
 }
 
-/// Runs the layer for one token on the hidden state in `b.hidden`.
+/// Runs the layer for the batch `at` on the hidden states in `b.hidden`.
 pub(crate) fn forward_layer(h: &HParams, layer: &Layer<'_>, at: Step, b: &mut Buffers<'_>) -> Result<(), QuantError> {
     attention::block(h, layer, at, b)?;
-    for (x, a) in b.hidden.iter_mut().zip(b.block_output.iter()) {
+    let hidden = b.hidden.iter_mut().take(h.n_embd * at.n);
+    for (x, a) in hidden.zip(b.block_output.iter()) {
         *x += a;
     }
-    ffn::block(h, layer, b)
+    ffn::block(h, layer, at.n, b)
 }

@@ -1,4 +1,4 @@
-//! The Mamba2 mixer of hybrid models (Falcon-H1), one token at a time (falcon-h1.md
+//! The Mamba2 mixer of hybrid models (Falcon-H1), its state advanced token by token (falcon-h1.md
 //! 3.2(c)): input projection into z | xBC | dt, the causal depthwise convolution with its
 //! rolling state, SiLU, the selective state update per SSM head with grouped B/C, the D
 //! skip, the SiLU(z) gate, the optional grouped RMS norm, and the output projection.
@@ -6,7 +6,7 @@
 #![forbid(unsafe_code)]
 
 use super::norm::rms_norm_in_place;
-use super::{linear, F32Vector, HParams, ModelError, Name, SsmParams, Tensors};
+use super::{linear, F32Vector, HParams, ModelError, Name, Rows, SsmParams, Tensors};
 use crate::kernels::{self, multiply_in_place, silu_in_place};
 use crate::math::expf;
 use crate::quant::{Matrix, QuantError};
@@ -66,56 +66,88 @@ fn softplus(x: f32) -> f32 {
     }
 }
 
-/// The mixer for one token: `out = W_out · norm(gate(scan(conv(xBC))))`.
-/// `conv_state` is this layer's `[Cd][K-1]` (oldest first), `ssm_state` its `[Hs][Ps][N]`,
-/// `proj` a scratch of `in_proj_rows()` values.
+/// The mixer for the `input.n` tokens of a batch: `out_t = W_out · norm(gate(scan(conv(xBC_t))))`.
+/// The projections run on the whole batch. The convolution and the scan carry state from
+/// token to token, so they run token by token in order; the scan goes head by head, each
+/// head through every token of the batch, so a head's state (8 KB for the 90M model) is
+/// read from memory once per batch instead of once per token (heads never read each other's
+/// state, so the results are those of token-by-token feeding, bit for bit). `conv_state` is
+/// this layer's `[Cd][K-1]` (oldest first), `ssm_state` its `[Hs][Ps][N]`, `proj` a scratch
+/// of `in_proj_rows()` values per token.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn forward(
     p: &SsmParams,
     eps: f32,
     w: &Mamba2Weights<'_>,
-    input: &[f32],
+    input: Rows<'_>,
     conv_state: &mut [f32],
     ssm_state: &mut [f32],
     proj: &mut [f32],
     qbuf: &mut [u8],
     out: &mut [f32],
 ) -> Result<(), QuantError> {
-    linear(&w.in_proj, None, input, qbuf, proj)?;
-    let (z, rest) = proj.split_at_mut(p.inner_size.min(proj.len()));
-    let (xbc, dt) = rest.split_at_mut(p.conv_channels().min(rest.len()));
-    convolve(p.conv_kernel, w, xbc, conv_state);
+    let (width, n) = (p.in_proj_rows(), input.n);
+    let proj = proj.get_mut(..width * n).unwrap_or_default();
+    linear(input, qbuf, [(&w.in_proj, None, &mut *proj)])?;
+    for token in proj.chunks_exact_mut(width.max(1)) {
+        let (_, xbc, _) = split_token(p, token);
+        convolve(p.conv_kernel, w, xbc, conv_state);
+    }
+    scan(p, w, proj, ssm_state);
+    for token in proj.chunks_exact_mut(width.max(1)) {
+        let (z, xbc, _) = split_token(p, token);
+        let x = xbc.get_mut(..p.inner_size).unwrap_or_default();
+        // z is not needed after the gate: SiLU it in place.
+        silu_in_place(z);
+        multiply_in_place(x, z);
+        if let Some(norm) = w.norm {
+            let group_len = p.inner_size / p.n_groups;
+            for (yg, wg) in x.chunks_exact_mut(group_len).zip(norm.chunks(group_len)) {
+                rms_norm_in_place(yg, wg, eps);
+            }
+        }
+    }
+    // Each token's gated y sits after its z, inside its projection row.
+    let y = Rows { data: proj.get(p.inner_size..).unwrap_or(&[]), stride: width, width: p.inner_size, n };
+    linear(y, qbuf, [(&w.out_proj, None, out)])
+}
 
-    // y overwrites x in place: each y[h][i] needs only x[h][i] and the shared B, C.
-    let (x, bc) = xbc.split_at_mut(p.inner_size.min(xbc.len()));
-    let (b, c) = bc.split_at((p.n_groups * p.state_size).min(bc.len()));
-    let (n, ps) = (p.state_size, p.head_dim());
+/// One token's projection row as `z`, `xBC` and `dt`.
+fn split_token<'r>(p: &SsmParams, row: &'r mut [f32]) -> (&'r mut [f32], &'r mut [f32], &'r mut [f32]) {
+    let (z, rest) = row.split_at_mut(p.inner_size.min(row.len()));
+    let (xbc, dt) = rest.split_at_mut(p.conv_channels().min(rest.len()));
+    (z, xbc, dt)
+}
+
+/// The selective state update of every head for every token of `proj` (rows of convolved
+/// `z | xBC | dt`): `x` of each token becomes `y` in place (each `y[h][i]` needs only
+/// `x[h][i]` and the group's shared B, C), head by head, each head's tokens in order.
+fn scan(p: &SsmParams, w: &Mamba2Weights<'_>, proj: &mut [f32], ssm_state: &mut [f32]) {
+    let (width, n, ps) = (p.in_proj_rows().max(1), p.state_size, p.head_dim());
     let heads_per_group = p.n_heads / p.n_groups;
     let head_len = ps * n;
     let mut head_start = 0;
-    let params = dt.iter().zip(w.dt_bias.iter()).zip(w.a.iter()).zip(w.d.iter());
-    for (h, (xh, (((&dt, dt_bias), a), d))) in x.chunks_exact_mut(ps).zip(params).enumerate() {
+    let params = w.dt_bias.iter().zip(w.a.iter()).zip(w.d.iter());
+    for (h, ((dt_bias, a), d)) in params.enumerate().take(p.n_heads) {
         // The state from this head to the layer's end: the scan reads the next head's first
         // lines early, so their fills overlap this head's arithmetic.
-        let Some(sh) = ssm_state.get_mut(head_start..).filter(|s| s.len() >= head_len) else { break };
+        let Some(sh) = ssm_state.get_mut(head_start..).filter(|s| s.len() >= head_len) else { return };
         head_start += head_len;
         let g = h / heads_per_group;
-        let (Some(bg), Some(cg)) = (b.get(g * n..(g + 1) * n), c.get(g * n..(g + 1) * n)) else { break };
-        let delta = softplus(dt + dt_bias);
-        let decay = expf(delta * a);
-        kernels::scan_head(sh, xh, bg, cg, decay, delta, d);
-    }
-
-    // z is not needed after the gate: SiLU it in place.
-    silu_in_place(z);
-    multiply_in_place(x, z);
-    if let Some(norm) = w.norm {
-        let group_len = p.inner_size / p.n_groups;
-        for (yg, wg) in x.chunks_exact_mut(group_len).zip(norm.chunks(group_len)) {
-            rms_norm_in_place(yg, wg, eps);
+        for token in proj.chunks_exact_mut(width) {
+            let (_, xbc, dt) = split_token(p, token);
+            let (x, bc) = xbc.split_at_mut(p.inner_size.min(xbc.len()));
+            let (b, c) = bc.split_at((p.n_groups * n).min(bc.len()));
+            let (Some(xh), Some(bg), Some(cg), Some(&dt)) =
+                (x.get_mut(h * ps..(h + 1) * ps), b.get(g * n..(g + 1) * n), c.get(g * n..(g + 1) * n), dt.get(h))
+            else {
+                return;
+            };
+            let delta = softplus(dt + dt_bias);
+            let decay = expf(delta * a);
+            kernels::scan_head(sh, xh, bg, cg, decay, delta, d);
         }
     }
-    linear(&w.out_proj, None, x, qbuf, out)
 }
 
 /// The causal depthwise convolution, in place over `xbc`: each channel sums its `K-1`

@@ -1,13 +1,13 @@
 //! The model: hyperparameters plus typed views of every weight, built once from a parsed
 //! GGUF file ([`Model::from_gguf`]) with every shape and type checked, so the forward pass
-//! (`Model::forward`, one token, driven by `Session::feed`) never re-validates or copies a
+//! (`Model::forward`, a batch of tokens, driven by `Session`) never re-validates or copies a
 //! weight.
 //!
 //! The layers are shared building blocks ([`norm`], [`rope`], [`attention`], [`mamba2`],
 //! [`ffn`]); an architecture module ([`falcon_h1`], [`llama`]) says which tensors a layer
 //! has and how the blocks compose. The architecture comes from `general.architecture`.
 //! The layers compute with `kernels` and read and write `Buffers` (the KV cache, the
-//! Mamba2 state and the scratch of one token), which the session carves from its arena; they
+//! Mamba2 state and the scratch of a batch of tokens), which the session carves from its arena; they
 //! know nothing of the session.
 //! [`golden`] reads and compares the `.alog` logits files the tests and `armlet logits` use.
 #![forbid(unsafe_code)]
@@ -260,12 +260,14 @@ impl<'a> Layer<'a> {
     }
 }
 
-/// Where a layer runs for one token: the layer's index, the token's position and the
-/// positions the KV cache holds per layer.
+/// Where a layer runs for a batch: the layer's index, the batch's first position and its
+/// token count (token `t` is at position `pos0 + t`), and the positions the KV cache holds
+/// per layer.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Step {
     pub(crate) layer: usize,
-    pub(crate) pos: usize,
+    pub(crate) pos0: usize,
+    pub(crate) n: usize,
     pub(crate) n_ctx: usize,
 }
 
@@ -375,85 +377,153 @@ impl<'a> Tensors<'_, 'a> {
     }
 }
 
-/// `out = W·x (+ bias)`, with `x` first converted to `W`'s activation format in `scratch`
-/// (llama.cpp quantizes the activations before every matrix product; falcon-h1.md 6.3).
-pub(crate) fn linear(
-    w: &Matrix<'_>,
-    bias: Option<F32Vector<'_>>,
-    x: &[f32],
-    scratch: &mut [u8],
-    out: &mut [f32],
-) -> Result<(), QuantError> {
-    linear_shared(x, scratch, [(w, bias, out)])
+/// The most tokens a batch may hold ([`linear`] keeps one activation view per token on the
+/// stack).
+pub const MAX_UBATCH: usize = 64;
+// `linear` marks a batch's non-finite rows in one u64.
+const _: () = assert!(MAX_UBATCH <= 64);
+
+/// `n` input rows of `width` values for a batched product, row `t` at `data[t * stride..]`
+/// (a stride wider than the row reads one field of wider rows, e.g. Mamba2's gated `y` inside
+/// each token's projection).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rows<'x> {
+    pub(crate) data: &'x [f32],
+    pub(crate) stride: usize,
+    pub(crate) width: usize,
+    pub(crate) n: usize,
 }
 
-/// One matrix product of [`linear_shared`]: the weights, an optional bias, the output.
+impl<'x> Rows<'x> {
+    /// `n` consecutive rows of `width` values at the start of `data`.
+    pub(crate) fn packed(data: &'x [f32], width: usize, n: usize) -> Rows<'x> {
+        Rows { data, stride: width, width, n }
+    }
+
+    /// Row `t` (empty if `data` is too short: the product then reports `BadLength`).
+    pub(crate) fn row(&self, t: usize) -> &'x [f32] {
+        let start = t.saturating_mul(self.stride);
+        self.data.get(start..start.saturating_add(self.width)).unwrap_or(&[])
+    }
+}
+
+/// Row `t` of a buffer of rows of `width` values (empty beyond the buffer).
+pub(crate) fn row_mut(buf: &mut [f32], width: usize, t: usize) -> &mut [f32] {
+    let start = t.saturating_mul(width);
+    buf.get_mut(start..start.saturating_add(width)).unwrap_or_default()
+}
+
+/// Row `t` of a buffer of rows of `width` values, read-only.
+pub(crate) fn row(buf: &[f32], width: usize, t: usize) -> &[f32] {
+    let start = t.saturating_mul(width);
+    buf.get(start..start.saturating_add(width)).unwrap_or(&[])
+}
+
+/// One matrix product of [`linear`]: the weights, an optional bias, and the output rows
+/// (`n` rows of `W.rows` values, token by token).
 pub(crate) type Product<'p, 'w, 'o> = (&'p Matrix<'w>, Option<F32Vector<'w>>, &'o mut [f32]);
 
-/// [`linear`] for several matrices that read the same input (attention's Q, K and V; the
-/// FFN's gate and up): `x` is converted once and reused by every matrix those activations
-/// serve (`Activations::serves`: e.g. Q4_K and Q5_K share them), converted again only for
-/// the others. The results are those of separate [`linear`] calls, bit for bit.
-pub(crate) fn linear_shared<const N: usize>(
-    x: &[f32],
+/// `out_t = W·x_t (+ bias)` for every input row `x_t` and every product, with each row first
+/// converted to `W`'s activation format (llama.cpp quantizes the activations before every
+/// matrix product; falcon-h1.md 6.3) into its own slot of `scratch` (`x.n` equal slots).
+///
+/// Several matrices that read the same input (attention's Q, K and V; the FFN's gate and
+/// up) share one conversion when those activations serve them (`Activations::serves`: e.g.
+/// Q4_K and Q5_K share them); the others get their own. Each product runs on the whole
+/// batch at once (`kernels::matmul`), and every result equals a one-row call's, bit for bit.
+pub(crate) fn linear<const N: usize>(
+    x: Rows<'_>,
     scratch: &mut [u8],
     mut products: [Product<'_, '_, '_>; N],
 ) -> Result<(), QuantError> {
-    // Quantizing a NaN or an infinity gives 0 (the block scale ignores it), which would hide
-    // a corrupt weight behind finite garbage. Propagate it instead, as an f32 product would,
-    // so it reaches the logits and the sampler refuses them.
-    if !x.iter().all(|v| v.is_finite()) {
-        for (_, _, out) in products.iter_mut() {
-            out.fill(f32::NAN);
-        }
+    let n = x.n;
+    if n == 0 {
         return Ok(());
     }
+    if n > MAX_UBATCH {
+        return Err(QuantError::BadLength { expected: MAX_UBATCH, actual: n });
+    }
+    // Quantizing a NaN or an infinity gives 0 (the block scale ignores it), which would hide
+    // a corrupt weight behind finite garbage. Such a row's outputs become NaN instead, as an
+    // f32 product would, so it reaches the logits and the sampler refuses them. (Checked
+    // here, while the rows are in cache.)
+    let not_finite = (0..n).filter(|&t| !x.row(t).iter().all(|v| v.is_finite())).fold(0u64, |m, t| m | 1 << t);
+    let slot = scratch.len() / n;
     let mut done = [false; N];
     while let Some(first) = done.iter().position(|d| !d) {
-        let act = quant::quantize_activations(products[first].0.ty, x, scratch)?;
+        let ty = products[first].0.ty;
+        let mut acts: heapless::Vec<quant::Activations<'_>, { MAX_UBATCH }> = heapless::Vec::new();
+        for (t, buf) in scratch.chunks_exact_mut(slot.max(1)).take(n).enumerate() {
+            let act = quant::quantize_activations(ty, x.row(t), buf)?;
+            // Cannot fail: n <= MAX_UBATCH was checked above.
+            let _ = acts.push(act);
+        }
+        if acts.len() != n {
+            return Err(QuantError::BadLength { expected: n, actual: acts.len() });
+        }
         for ((w, bias, out), done) in products.iter_mut().zip(done.iter_mut()).skip(first) {
-            if *done || !act.serves(w.ty) {
+            if *done || !acts[0].serves(w.ty) {
                 continue;
             }
-            kernels::matvec(w, &act, out)?;
+            kernels::matmul(w, &acts, out)?;
             if let Some(b) = bias {
-                for (o, b) in out.iter_mut().zip(b.iter()) {
-                    *o += b;
+                for out_row in out.chunks_exact_mut(w.rows.max(1)) {
+                    for (o, b) in out_row.iter_mut().zip(b.iter()) {
+                        *o += b;
+                    }
                 }
             }
             *done = true;
         }
     }
+    for t in (0..n).filter(|&t| not_finite & 1 << t != 0) {
+        for (w, _, out) in products.iter_mut() {
+            row_mut(out, w.rows, t).fill(f32::NAN);
+        }
+    }
     Ok(())
 }
 
+/// `out[t] = rmsnorm(x[t]) · weight` for the first `n` rows of `width` values.
+pub(crate) fn norm_rows(x: &[f32], weight: F32Vector<'_>, eps: f32, width: usize, n: usize, out: &mut [f32]) {
+    for (x, out) in x.chunks_exact(width.max(1)).zip(out.chunks_exact_mut(width.max(1))).take(n) {
+        norm::rms_norm(x, weight, eps, out);
+    }
+}
+
 impl Model<'_> {
-    /// The forward pass of `token` at position `pos` of a context of `n_ctx`: its embedding,
-    /// every layer (which reads and extends the state in `b`), and, `with_logits`, the final
-    /// norm and the LM head into `b.logits`. The caller checks the position and the token
-    /// first (`Session` does); a token beyond the embedding fails as `BadLength`.
+    /// The forward pass of a batch of `tokens` at positions `pos0..pos0 + tokens.len()` of a
+    /// context of `n_ctx` (at most `Plan::ubatch` tokens, the rows of `b`): their
+    /// embeddings, every layer (which reads and extends the state in `b`, token by token
+    /// where order matters), and, `with_logits`, the final norm and the LM head of the last
+    /// token into `b.logits`. The caller checks the positions and the tokens first
+    /// (`Session` does); a token beyond the embedding fails as `BadLength`.
     pub(crate) fn forward(
         &self,
-        token: u32,
-        pos: usize,
+        tokens: &[u32],
+        pos0: usize,
         n_ctx: usize,
         b: &mut Buffers<'_>,
         with_logits: bool,
     ) -> Result<(), QuantError> {
         let h = &self.hparams;
-        let embedding = self.token_embd.row(token as usize).unwrap_or(&[]);
-        quant::dequantize_row(self.token_embd.ty, embedding, b.hidden)?;
-        h.rope.angles(pos, b.rope_angles);
+        let (e, n) = (h.n_embd, tokens.len());
+        for (t, &token) in tokens.iter().enumerate() {
+            let embedding = self.token_embd.row(token as usize).unwrap_or(&[]);
+            quant::dequantize_row(self.token_embd.ty, embedding, row_mut(b.hidden, e, t))?;
+            h.rope.angles(pos0 + t, row_mut(b.rope_angles, h.rope.table_len(), t));
+        }
         for (l, layer) in self.layers.iter().enumerate() {
-            let at = Step { layer: l, pos, n_ctx };
+            let at = Step { layer: l, pos0, n, n_ctx };
             match h.arch {
                 Architecture::FalconH1 => falcon_h1::forward_layer(h, layer, at, b)?,
                 Architecture::Llama => llama::forward_layer(h, layer, at, b)?,
             }
         }
-        if with_logits {
-            norm::rms_norm(b.hidden, self.output_norm, h.rms_eps, b.normed);
-            linear(&self.output, None, b.normed, b.activation_quant, b.logits)?;
+        if with_logits && n > 0 {
+            let normed = row_mut(b.normed, e, 0);
+            norm::rms_norm(row(b.hidden, e, n - 1), self.output_norm, h.rms_eps, normed);
+            linear(Rows::packed(normed, e, 1), b.activation_quant, [(&self.output, None, &mut *b.logits)])?;
         }
         Ok(())
     }

@@ -13,7 +13,7 @@ use armlet_core::quant::types::ALL_TYPES;
 use armlet_core::quant::GgmlType;
 use std::io::{self, BufWriter, Write};
 
-const USAGE: &str = "usage: armlet info MODEL.gguf [--json] [--ctx N] [--kv f16|f32]";
+const USAGE: &str = "usage: armlet info MODEL.gguf [--json] [--ctx N] [--kv f16|f32] [-ub N]";
 
 /// Arrays longer than this are summarised (element type and length) instead of listed.
 const ARRAY_LIST_MAX: u64 = 64;
@@ -27,6 +27,7 @@ struct Args {
     json: bool,
     ctx: Option<usize>,
     kv: KvCacheType,
+    ubatch: usize,
 }
 
 /// The arguments, or `None` when help was asked for.
@@ -35,6 +36,7 @@ fn parse_args(args: &[String]) -> Result<Option<Args>, String> {
     let mut json = false;
     let mut ctx = None;
     let mut kv = KvCacheType::F16;
+    let mut ubatch = armlet_core::plan::DEFAULT_UBATCH;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -43,6 +45,10 @@ fn parse_args(args: &[String]) -> Result<Option<Args>, String> {
                 let v = it.next().ok_or(format!("info: {a} needs a number of tokens"))?;
                 let n: usize = v.parse().map_err(|_| format!("info: {a} {v:?} is not a number of tokens"))?;
                 ctx = Some(n);
+            }
+            "-ub" | "--ubatch-size" => {
+                let v = it.next().ok_or(format!("info: {a} needs a number of tokens"))?;
+                ubatch = v.parse().map_err(|_| format!("info: {a} {v:?} is not a number of tokens"))?;
             }
             "--kv" => {
                 kv = match it.next().map(|v| v.to_ascii_lowercase()).as_deref() {
@@ -60,7 +66,7 @@ fn parse_args(args: &[String]) -> Result<Option<Args>, String> {
         }
     }
     let path = path.ok_or(format!("info: missing MODEL.gguf; {USAGE}"))?;
-    Ok(Some(Args { path, json, ctx, kv }))
+    Ok(Some(Args { path, json, ctx, kv, ubatch }))
 }
 
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -77,7 +83,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         None => None,
         Some(n_ctx) => {
             let h = HParams::from_gguf(&file).map_err(|e| format!("{path}: {e}"))?;
-            Some(Plan::new(&h, n_ctx, a.kv).map_err(|e| format!("{path}: {e}"))?)
+            Some(Plan::with_ubatch(&h, n_ctx, a.kv, a.ubatch).map_err(|e| format!("{path}: {e}"))?)
         }
     };
     let stdout = io::stdout();
@@ -484,7 +490,13 @@ fn write_text(
     }
 
     if let Some(plan) = plan {
-        writeln!(w, "\nmemory plan: {} positions, {} KV cache", plan.n_ctx, plan.kv_type.name())?;
+        writeln!(
+            w,
+            "\nmemory plan: {} positions, {} KV cache, prompts in batches of {} tokens (-ub)",
+            plan.n_ctx,
+            plan.kv_type.name(),
+            plan.ubatch
+        )?;
         let available = crate::machine::available_memory();
         let name = std::path::Path::new(path).file_name().map_or(path.into(), |n| n.to_string_lossy());
         let mut map = String::new();
@@ -645,6 +657,7 @@ fn write_json(
         writeln!(w, "  \"memory_plan\": {{")?;
         writeln!(w, "    \"n_ctx\": {},", plan.n_ctx)?;
         writeln!(w, "    \"kv_type\": \"{}\",", plan.kv_type.name())?;
+        writeln!(w, "    \"ubatch\": {},", plan.ubatch)?;
         writeln!(w, "    \"arena_bytes\": {},", plan.arena_bytes())?;
         writeln!(w, "    \"padding_bytes\": {},", plan.padding_bytes())?;
         writeln!(w, "    \"model_bytes\": {len},")?;

@@ -8,7 +8,7 @@ use crate::options::{self, Options, Request};
 use crate::text_glue::{ChatTurn, Text};
 use armlet_core::gguf;
 use armlet_core::model::{KvCacheType, Model};
-use armlet_core::plan::{Mib, Plan, PlanError};
+use armlet_core::plan::{Mib, Plan, PlanError, MAX_UBATCH};
 use armlet_core::sample::{Candidate, Sampler};
 use armlet_core::session::{arena_from_words, Session, SessionError};
 use std::io::{BufRead, IsTerminal, Write};
@@ -49,7 +49,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
         n => n,
     };
     let kv = if opts.kv_f32 { KvCacheType::F32 } else { KvCacheType::F16 };
-    let plan = Plan::new(h, n_ctx, kv).map_err(|e| format!("{path}: {e}"))?;
+    if opts.ubatch > MAX_UBATCH {
+        eprintln!("armlet: -ub {}: batches hold at most {MAX_UBATCH} tokens; using {MAX_UBATCH}", opts.ubatch);
+    }
+    let plan = Plan::with_ubatch(h, n_ctx, kv, opts.ubatch.min(MAX_UBATCH)).map_err(|e| format!("{path}: {e}"))?;
     let text_bytes = Text::memory_bytes(&file).map_err(|e| format!("{path}: {e}"))?;
     let sampler_bytes = h.n_vocab * std::mem::size_of::<Candidate>() + n_ctx * 4;
     let budget = plan.arena_bytes() as u64 + text_bytes as u64 + sampler_bytes as u64;

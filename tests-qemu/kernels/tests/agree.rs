@@ -253,3 +253,34 @@ fn f16_accumulation_agrees_with_its_twin() {
 mod quant_vectors;
 #[path = "../../../core/tests/quant_dot.rs"]
 mod quant_dot;
+
+/// A batch's product (`matmul`: bands of rows, every token over a band) against each
+/// token's own `matvec`, bit for bit, for every weight type with a product: batches of 2, 3
+/// and 7 tokens, matrices of one band and of several (a band is about 2.3 KB of weights),
+/// rows short and long.
+#[test]
+fn batched_products_equal_one_token_at_a_time() {
+    use armlet_core::kernels::matmul;
+    let mut rng = Rng(0xba7c_4ed0_0000_0021);
+    let others = [GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::F16, GgmlType::BF16, GgmlType::F32];
+    for ty in HOT_TYPES.into_iter().chain(others) {
+        for (rows, nb) in [(3, 2), (41, 2), (9, 18), (17, 3)] {
+            let cols = nb * if ty.block_size() == 256 { 256 } else { 32 * 8 };
+            let data = random_matrix(ty, rows, cols, &mut rng, false);
+            let w = Matrix::new(ty, rows, cols, &data).unwrap();
+            for n in [2, 3, 7] {
+                let xs: Vec<Vec<f32>> = (0..n).map(|_| random_activations(cols, &mut rng, 1.0)).collect();
+                let mut bufs = vec![vec![0u8; activation_bytes(ty, cols).unwrap()]; n];
+                let acts: Vec<_> = xs.iter().zip(bufs.iter_mut()).map(|(x, b)| quantize_activations(ty, x, b).unwrap()).collect();
+                let mut batched = vec![0f32; n * rows];
+                matmul(&w, &acts, &mut batched).unwrap();
+                for (t, a) in acts.iter().enumerate() {
+                    let mut single = vec![0f32; rows];
+                    matvec(&w, a, &mut single).unwrap();
+                    same(ty, &batched[t * rows..(t + 1) * rows], &single);
+                }
+                assert!(matmul(&w, &acts, &mut batched[1..]).is_err(), "{}: a short output is refused", ty.name());
+            }
+        }
+    }
+}
