@@ -9,8 +9,8 @@
 //! The modules, each using only those listed before it (no module imports one that imports
 //! it back): [`math`] (scalar functions), [`quant`] (what a weight format is), [`gguf`] (the
 //! file), [`kernels`] (the hot loops), [`model`] (the layers and architectures), [`plan`]
-//! (the memory plan), [`session`] (a conversation), [`sample`] and [`text`] (tokens in and
-//! out). `unsafe` is confined to the ARM kernels in `kernels::arm`.
+//! (the memory plan), [`session`] (a conversation), [`state`] (a conversation saved and
+//! restored), [`sample`] and [`text`] (tokens in and out). `unsafe` is confined to the ARM kernels in `kernels::arm`.
 #![no_std]
 #![deny(unsafe_code)]
 
@@ -22,6 +22,7 @@ pub mod plan;
 pub mod quant;
 pub mod sample;
 pub mod session;
+pub mod state;
 pub mod text;
 
 #[cfg(feature = "panic-handler")]

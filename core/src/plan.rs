@@ -1,6 +1,6 @@
 //! The memory plan: from the hyperparameters, the context size and the KV cache type,
 //! the exact bytes and offset of every buffer a session needs (KV cache, Mamba2 conv and
-//! SSM state, scratch vectors, the activation-quantization buffer, the logits), computed
+//! SSM state, the tokens fed so far, scratch vectors, the activation-quantization buffer, the logits), computed
 //! before any weight is touched. `Session::new` carves the arena at exactly these offsets,
 //! so the plan and the carving cannot disagree; [`write_memory_map`] prints the same
 //! numbers for `memory-map.md` and `armlet info --ctx N`.
@@ -93,6 +93,8 @@ pub struct Plan {
     pub conv_state: Region,
     /// Mamba2: the SSM state `[Hs][Ps][N]` per layer (f32).
     pub ssm_state: Region,
+    /// The token fed at each position (u32): what a saved state names as its prefix.
+    pub tokens: Region,
     /// The residual stream (E per token of a batch, as every region down to the activation
     /// quantization except the scores).
     pub hidden: Region,
@@ -204,6 +206,7 @@ impl Plan {
             cache.ok_or(PlanError::TooLarge)?,
             conv,
             ssm,
+            n_ctx.checked_mul(4).ok_or(PlanError::TooLarge)?,
             rows(e * 4)?,
             rows(e * 4)?,
             rows(qd * 4)?,
@@ -230,7 +233,7 @@ impl Plan {
         if at > isize::MAX as usize / 2 {
             return Err(PlanError::TooLarge);
         }
-        let [kv_keys, kv_values, conv_state, ssm_state, hidden, normed, queries, new_key, new_value, head_outputs, scores, ssm_projection, block_output, mixer_output, ffn_gate, ffn_up, rope_angles, activation_quant, logits] =
+        let [kv_keys, kv_values, conv_state, ssm_state, tokens, hidden, normed, queries, new_key, new_value, head_outputs, scores, ssm_projection, block_output, mixer_output, ffn_gate, ffn_up, rope_angles, activation_quant, logits] =
             regions;
         Ok(Plan {
             hparams: *h,
@@ -241,6 +244,7 @@ impl Plan {
             kv_values,
             conv_state,
             ssm_state,
+            tokens,
             hidden,
             normed,
             queries,
@@ -277,6 +281,7 @@ impl Plan {
             self.kv_values,
             self.conv_state,
             self.ssm_state,
+            self.tokens,
             self.hidden,
             self.normed,
             self.queries,
@@ -320,11 +325,12 @@ impl Plan {
 }
 
 /// Region names, in arena order (the order of [`Plan::region_list`]).
-pub const REGION_NAMES: [&str; 19] = [
+pub const REGION_NAMES: [&str; 20] = [
     "KV cache: keys",
     "KV cache: values",
     "Mamba2 conv state",
     "Mamba2 SSM state",
+    "token history",
     "hidden state",
     "normed input",
     "attention queries",
@@ -414,6 +420,7 @@ pub fn write_memory_map(w: &mut dyn fmt::Write, plan: &Plan, models: &[(&str, u6
     for (name, bytes) in plan.regions().filter(|(_, b)| *b > 0) {
         match name {
             "KV cache: keys" | "KV cache: values" => write!(w, "| {name} ({kv}, {} positions) |", plan.n_ctx)?,
+            "token history" => write!(w, "| {name} ({} positions) |", plan.n_ctx)?,
             _ if plan.is_per_token(name) => write!(w, "| {name} (× {} tokens of a batch) |", plan.ubatch)?,
             _ => write!(w, "| {name} |")?,
         }

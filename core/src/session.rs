@@ -1,7 +1,7 @@
 //! One conversation: [`Session::new`] carves the caller's arena at the offsets of a [`Plan`]
-//! into the model's buffers (KV cache, Mamba2 conv and SSM state, scratch vectors, the
-//! activation-quantization buffer, the logits); the session keeps the position and runs the
-//! feed loop ([`Session::feed`] one token, [`Session::feed_prompt`] batches of tokens) through
+//! into the model's buffers (KV cache, Mamba2 conv and SSM state, the tokens fed, scratch
+//! vectors, the activation-quantization buffer, the logits); the session keeps the position
+//! and runs the feed loop ([`Session::feed`] one token, [`Session::feed_prompt`] batches of tokens) through
 //! the model's forward pass, and returns the logits. Nothing is allocated and no weight is copied.
 //!
 //! The arena is bytes; each region is viewed as f32 or u16 through `bytemuck`'s checked
@@ -28,6 +28,8 @@ pub enum SessionError {
     TokenOutOfRange { token: u32, n_vocab: usize },
     /// Every position of the context is used; `reset` starts over.
     ContextFull { n_ctx: usize },
+    /// `rewind` to a later position, or on a model whose recurrent state cannot go back.
+    CannotRewind { from: usize, to: usize },
     /// The quant layer refused a product (cannot happen with a model from
     /// `Model::from_gguf` and its own plan; reported rather than trusted). The session's
     /// state is then undefined until `reset`.
@@ -46,6 +48,13 @@ impl fmt::Display for SessionError {
                 write!(f, "token id {token} is out of range (vocabulary of {n_vocab})")
             }
             SessionError::ContextFull { n_ctx } => write!(f, "the context is full ({n_ctx} tokens)"),
+            SessionError::CannotRewind { from, to } if to > from => {
+                write!(f, "cannot rewind from position {from} forward to {to}")
+            }
+            SessionError::CannotRewind { from, to } => write!(
+                f,
+                "cannot rewind from position {from} to {to}: the model's recurrent state cannot go back"
+            ),
             SessionError::Compute(e) => write!(f, "forward pass: {e}"),
         }
     }
@@ -91,15 +100,25 @@ impl<'a> Carver<'a> {
     fn u16s(&mut self, r: Region) -> Result<&'a mut [u16], SessionError> {
         bytemuck::try_cast_slice_mut(self.bytes(r)?).map_err(|_| SessionError::ArenaMisaligned)
     }
+
+    fn u32s(&mut self, r: Region) -> Result<&'a mut [u32], SessionError> {
+        bytemuck::try_cast_slice_mut(self.bytes(r)?).map_err(|_| SessionError::ArenaMisaligned)
+    }
 }
 
-/// A conversation with a model: its position and every buffer, in a caller's arena.
+/// A conversation with a model: its position, the tokens fed and every buffer, in a
+/// caller's arena. (`crate::state` saves and restores it.)
 pub struct Session<'m, 'a> {
-    model: &'m Model<'m>,
-    n_ctx: usize,
+    pub(crate) model: &'m Model<'m>,
+    pub(crate) n_ctx: usize,
     ubatch: usize,
-    position: usize,
-    buf: Buffers<'a>,
+    pub(crate) position: usize,
+    /// The token fed at each position (`[..position]` are valid).
+    pub(crate) tokens: &'a mut [u32],
+    /// Whether `buf.logits` predict the token after `position` (false when new, after a
+    /// reset or a rewind).
+    pub(crate) logits_valid: bool,
+    pub(crate) buf: Buffers<'a>,
 }
 
 impl<'m, 'a> Session<'m, 'a> {
@@ -123,10 +142,13 @@ impl<'m, 'a> Session<'m, 'a> {
             KvCacheType::F32 => KvCache::F32 { keys: c.f32s(plan.kv_keys)?, values: c.f32s(plan.kv_values)? },
             KvCacheType::F16 => KvCache::F16 { keys: c.u16s(plan.kv_keys)?, values: c.u16s(plan.kv_values)? },
         };
+        let conv_state = c.f32s(plan.conv_state)?;
+        let ssm_state = c.f32s(plan.ssm_state)?;
+        let tokens = c.u32s(plan.tokens)?;
         let buf = Buffers {
             kv,
-            conv_state: c.f32s(plan.conv_state)?,
-            ssm_state: c.f32s(plan.ssm_state)?,
+            conv_state,
+            ssm_state,
             hidden: c.f32s(plan.hidden)?,
             normed: c.f32s(plan.normed)?,
             queries: c.f32s(plan.queries)?,
@@ -143,7 +165,15 @@ impl<'m, 'a> Session<'m, 'a> {
             activation_quant: c.bytes(plan.activation_quant)?,
             logits: c.f32s(plan.logits)?,
         };
-        let mut s = Session { model, n_ctx: plan.n_ctx, ubatch: plan.ubatch.max(1), position: 0, buf };
+        let mut s = Session {
+            model,
+            n_ctx: plan.n_ctx,
+            ubatch: plan.ubatch.max(1),
+            position: 0,
+            tokens,
+            logits_valid: false,
+            buf,
+        };
         s.reset();
         Ok(s)
     }
@@ -197,8 +227,12 @@ impl<'m, 'a> Session<'m, 'a> {
         if tokens.len() > self.ubatch {
             return Err(SessionError::Compute(QuantError::BadLength { expected: self.ubatch, actual: tokens.len() }));
         }
+        // Mark the logits stale first: a failed pass leaves them half written.
+        self.logits_valid = false;
         self.model.forward(tokens, self.position, self.n_ctx, &mut self.buf, with_logits)?;
+        self.tokens[self.position..self.position + tokens.len()].copy_from_slice(tokens);
         self.position += tokens.len();
+        self.logits_valid = with_logits;
         Ok(())
     }
 
@@ -210,6 +244,41 @@ impl<'m, 'a> Session<'m, 'a> {
     /// Positions this session holds.
     pub fn n_ctx(&self) -> usize {
         self.n_ctx
+    }
+
+    /// The tokens fed so far, one per position.
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens[..self.position]
+    }
+
+    /// Whether [`logits`](Session::logits) predict the next token (false before the first
+    /// feed, after [`reset`](Session::reset) and after [`rewind`](Session::rewind)).
+    pub fn has_logits(&self) -> bool {
+        self.logits_valid
+    }
+
+    /// Whether the model's state can go back to an earlier position: true for attention-only
+    /// models (the cache rows beyond the position are simply never read), false for hybrid
+    /// ones, whose recurrent Mamba2 state holds every token seen and cannot be undone.
+    pub fn can_rewind(&self) -> bool {
+        self.model.hparams.ssm.is_none()
+    }
+
+    /// Goes back to `position` (at most the current one), as if only the first `position`
+    /// tokens had been fed. The logits are then stale: feed a token before sampling.
+    ///
+    /// Errors: `CannotRewind` for a model with recurrent state (see
+    /// [`can_rewind`](Session::can_rewind)) unless `position` is the current one.
+    pub fn rewind(&mut self, position: usize) -> Result<(), SessionError> {
+        if position == self.position {
+            return Ok(());
+        }
+        if position > self.position || !self.can_rewind() {
+            return Err(SessionError::CannotRewind { from: self.position, to: position });
+        }
+        self.position = position;
+        self.logits_valid = false;
+        Ok(())
     }
 
     /// Most tokens [`feed_prompt`](Session::feed_prompt) runs in one batch.
@@ -227,6 +296,7 @@ impl<'m, 'a> Session<'m, 'a> {
     /// beyond the position are never read, so they need no clearing).
     pub fn reset(&mut self) {
         self.position = 0;
+        self.logits_valid = false;
         self.buf.conv_state.fill(0.0);
         self.buf.ssm_state.fill(0.0);
         self.buf.logits.fill(0.0);

@@ -135,39 +135,6 @@ fn bases() -> Vec<(String, Vec<u8>)> {
     v
 }
 
-/// The falcon-h1 file with its architecture renamed to `llama`, the Mamba2 keys and tensors
-/// dropped and the pre-FFN norm spelled as llama spells it.
-fn as_llama(b: &[u8]) -> Vec<u8> {
-    let l = Layout::of(b);
-    let mut parts = Parts::of(b);
-    let mut ends: Vec<usize> = l.entries.iter().skip(1).map(|e| e.at).collect();
-    ends.push(l.metadata_end);
-    parts.kv = l
-        .entries
-        .iter()
-        .zip(ends)
-        .filter(|(e, _)| !e.key.starts_with("falcon-h1.ssm."))
-        .map(|(e, end)| {
-            let key = e.key.replace("falcon-h1.", "llama.");
-            if e.key == "general.architecture" {
-                kv(&key, 8, &gguf_string(b"llama"))
-            } else {
-                kv(&key, e.type_id, &b[e.value_at..end])
-            }
-        })
-        .collect();
-    parts.infos = l
-        .infos
-        .iter()
-        .filter(|t| !t.name.contains(".ssm_"))
-        .map(|t| {
-            let name = if t.name.ends_with(".ffn_norm") { format!("{}.weight", t.name) } else { t.name.clone() };
-            tensor_info(name.as_bytes(), &t.ne, t.type_id, t.offset)
-        })
-        .collect();
-    parts.to_bytes()
-}
-
 /// `b` with the tokenizer metadata dropped and the (tied) embedding cut to its first
 /// `n_vocab` rows: the same layers at a fraction of the cost per token, for Miri.
 fn cut_down(b: &[u8], n_vocab: u64) -> Vec<u8> {

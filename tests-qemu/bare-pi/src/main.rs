@@ -9,7 +9,10 @@
 //! kernel reads the prompt from the boot parameters, generates greedily (argmax, lowest id
 //! on ties) and streams the text to the UART, then the prompt and generated ids, then exits
 //! through semihosting (status 0 on success, 1 on an error it explains, 3 on a CPU
-//! exception, 101 on a panic).
+//! exception, 101 on a panic). Between the prompt and the first generated token it saves
+//! the session's state into the arena left over, empties the session and restores it
+//! (`armlet_core::state`, no allocation), so the text compared with Linux comes from a
+//! restored session.
 //!
 //! As on hardware: MMU on (flat map), caches and branch prediction on, VFP on in RunFast
 //! mode (FPSCR FZ | DN), unaligned loads allowed (the quant kernels need them).
@@ -31,11 +34,13 @@ use armlet_core::model::{KvCacheType, Model, ModelError};
 use armlet_core::plan::{Bytes, Mib, Plan, PlanError};
 use armlet_core::sample::argmax_logits;
 use armlet_core::session::{arena_from_words, Session, SessionError};
+use armlet_core::state::{Fingerprint, StateError};
 use armlet_core::text::{
     DetokenizeError, DetokenizeOptions, Detokenizer, TextError, Tokenizer, DEFAULT_MAX_FRAGMENT_BYTES,
 };
 use core::convert::Infallible;
 use core::fmt::{self, Write as _};
+use embedded_io::SliceWriteError;
 use params::{ParamsError, Prompt};
 use uart::Uart;
 
@@ -70,6 +75,9 @@ enum Error {
     TokenizerTooLarge { need: usize },
     ArenaTooSmall { need: usize, have: usize, n_ctx: usize },
     Session(SessionError),
+    /// The prompt's state, saved to the arena and restored, did not come back.
+    State(StateError<SliceWriteError>),
+    Restore(StateError<Infallible>),
 }
 
 impl fmt::Display for Error {
@@ -107,8 +115,24 @@ impl fmt::Display for Error {
                 Bytes(*have as u64)
             ),
             Error::Session(e) => write!(f, "session: {e}"),
+            Error::State(e) => write!(f, "saving the state: {e}"),
+            Error::Restore(e) => write!(f, "restoring the state: {e}"),
         }
     }
+}
+
+/// Saves the session's state into the arena left over, empties the session and restores it,
+/// so every run shows a saved state carrying a conversation on exactly (the generated text
+/// is compared with Linux's). Returns the state's bytes and whether there was room for it.
+fn round_trip_state(s: &mut Session<'_, '_>, fp: &Fingerprint, room: &mut [u8]) -> Result<(u64, bool), Error> {
+    let bytes = s.state_bytes(0);
+    let Some(buf) = usize::try_from(bytes).ok().and_then(|n| room.get_mut(..n)) else {
+        return Ok((bytes, false));
+    };
+    s.save(fp, &[], &mut *buf).map_err(Error::State)?;
+    s.reset();
+    s.restore(fp, &*buf, &mut []).map_err(Error::Restore)?;
+    Ok((bytes, true))
 }
 
 /// Detokenizing to the UART cannot fail on the sink side.
@@ -260,6 +284,7 @@ fn run(out: &mut Uart) -> Result<(), Error> {
     session.feed_prompt(prompt).map_err(Error::Session)?;
     cost::tick();
     let t1 = timer::micros();
+    let (state_bytes, restored) = round_trip_state(&mut session, &Fingerprint::of(&file), rest)?;
 
     let mut detok = Detokenizer::new(&tok, DetokenizeOptions::pieces(false));
     let mut n_generated = 0usize;
@@ -296,6 +321,8 @@ fn run(out: &mut Uart) -> Result<(), Error> {
     if n_generated > MAX_LISTED_IDS {
         let _ = write!(out, " ... ({} more)", n_generated - MAX_LISTED_IDS);
     }
+    let state = if restored { "saved after the prompt and restored" } else { "too large for the arena left" };
+    let _ = write!(out, "\n[armlet] state: {} bytes, {state}", Bytes(state_bytes));
     let prompt_us = t1.wrapping_sub(t0);
     let gen_us = t2.wrapping_sub(t1);
     let _ = writeln!(
