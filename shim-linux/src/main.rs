@@ -6,6 +6,7 @@ mod machine;
 mod model_file;
 mod options;
 mod quantize;
+mod state_file;
 mod text_glue;
 
 use std::process::ExitCode;

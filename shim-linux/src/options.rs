@@ -26,6 +26,7 @@ MODEL AND PROMPT
     -e, --escape              process escapes (\\n, \\t, \\\\, \\\", \\') in the prompt (the default)
         --no-escape           take the prompt literally
         --verbose-prompt      print the prompt's tokens before generating
+        --no-display-prompt   print only the generated text, not the prompt before it
     -sys, --system-prompt T   system message for chat mode
 
 GENERATION
@@ -48,6 +49,18 @@ GENERATION
                               As in llama-completion this is on by default when the model file
                               has a chat template
     -no-cnv, --no-conversation  plain completion of the prompt as given
+
+PROMPT CACHE (as llama-completion's; the file format is docs/state-format.md)
+        --prompt-cache FILE   keep the state after the prompt in FILE: when FILE holds the state of
+                              a prompt this one starts with, restore it and evaluate only the rest;
+                              then save the state reached after the prompt. A missing, damaged or
+                              foreign FILE (another model, KV type or too large for -c) is a warning
+                              and a run from scratch. An attention-only model (llama) also reuses a
+                              cache that shares only a beginning with the prompt; a hybrid one
+                              (falcon-h1) resumes only from exactly the saved tokens, because its
+                              recurrent Mamba2 state cannot be rewound
+        --prompt-cache-all    also save at the end, with the generated tokens
+        --prompt-cache-ro     use FILE but never write it
 
 MEMORY AND MACHINE
         --mem-limit SIZE      refuse to start if model + arena would exceed SIZE (e.g. 400M, 1G;
@@ -86,6 +99,10 @@ pub struct Options {
     pub ubatch: usize,
     pub json: bool,
     pub ignore_eos: bool,
+    pub display_prompt: bool,
+    pub prompt_cache: Option<PathBuf>,
+    pub prompt_cache_all: bool,
+    pub prompt_cache_ro: bool,
 }
 
 /// What the command line asks for.
@@ -114,6 +131,10 @@ pub fn parse(args: &[String]) -> Result<Request, String> {
         ubatch: armlet_core::plan::DEFAULT_UBATCH,
         json: false,
         ignore_eos: false,
+        display_prompt: true,
+        prompt_cache: None,
+        prompt_cache_all: false,
+        prompt_cache_ro: false,
     };
     let (mut ubatch, mut batch): (Option<usize>, Option<usize>) = (None, None);
     let mut cache_k: Option<bool> = None;
@@ -133,6 +154,10 @@ pub fn parse(args: &[String]) -> Result<Request, String> {
             "-e" | "--escape" => escape = true,
             "--no-escape" => escape = false,
             "--verbose-prompt" => o.verbose_prompt = true,
+            "--no-display-prompt" => o.display_prompt = false,
+            "--prompt-cache" => o.prompt_cache = Some(PathBuf::from(value()?)),
+            "--prompt-cache-all" => o.prompt_cache_all = true,
+            "--prompt-cache-ro" => o.prompt_cache_ro = true,
             "-sys" | "--system-prompt" => o.system_prompt = Some(value()?.clone()),
             "-n" | "--n-predict" => {
                 o.n_predict = number(flag, value()?)?;
@@ -182,6 +207,13 @@ pub fn parse(args: &[String]) -> Result<Request, String> {
         }
     }
     o.ubatch = ubatch.unwrap_or(o.ubatch).min(batch.unwrap_or(usize::MAX));
+    if o.prompt_cache.is_none() && (o.prompt_cache_all || o.prompt_cache_ro) {
+        let flag = if o.prompt_cache_all { "--prompt-cache-all" } else { "--prompt-cache-ro" };
+        return Err(format!("{flag} needs --prompt-cache FILE"));
+    }
+    if o.prompt_cache_all && o.prompt_cache_ro {
+        return Err("--prompt-cache-all and --prompt-cache-ro contradict each other".into());
+    }
     o.model = model.ok_or("no model given: use -m MODEL.gguf (see armlet --help)")?;
     o.kv_f32 = match (cache_k, cache_v) {
         (Some(k), Some(v)) if k != v => return Err("--cache-type-k and --cache-type-v must be the same".into()),
@@ -336,6 +368,10 @@ mod tests {
             (&["-m", "m", "-p", "x", "-ctk", "q8_0"][..], "cache type \"q8_0\" is not supported"),
             (&["-m", "m", "-p", "x", "-ub", "0"][..], "-ub must be at least 1"),
             (&["-m", "m", "-p", "x", "--batch-size", "x"][..], "--batch-size: \"x\" is not a valid number"),
+            (&["-m", "m", "-p", "x", "--prompt-cache-all"][..], "--prompt-cache-all needs --prompt-cache FILE"),
+            (&["-m", "m", "-p", "x", "--prompt-cache-ro"][..], "--prompt-cache-ro needs --prompt-cache FILE"),
+            (&["-m", "m", "-p", "x", "--prompt-cache", "f", "--prompt-cache-ro", "--prompt-cache-all"][..], "contradict"),
+            (&["-m", "m", "-p", "x", "--prompt-cache"][..], "--prompt-cache needs a value"),
         ] {
             let e = parse(&args(a)).unwrap_err();
             assert!(e.contains(want), "{a:?}: {e}");
@@ -348,6 +384,15 @@ mod tests {
         assert_eq!(opts(&["-m", "m", "-p", "x", "-ub", "1"]).ubatch, 1);
         assert_eq!(opts(&["-m", "m", "-p", "x", "--ubatch-size", "16", "-b", "2048"]).ubatch, 16);
         assert_eq!(opts(&["-m", "m", "-p", "x", "-b", "3"]).ubatch, 3);
+    }
+
+    #[test]
+    fn prompt_cache_flags() {
+        let o = opts(&["-m", "m", "-p", "x", "--prompt-cache", "pc.bin", "--prompt-cache-all", "--no-display-prompt"]);
+        assert_eq!(o.prompt_cache.as_deref(), Some(std::path::Path::new("pc.bin")));
+        assert!(o.prompt_cache_all && !o.prompt_cache_ro && !o.display_prompt);
+        let o = opts(&["-m", "m", "-p", "x", "--prompt-cache", "pc.bin", "--prompt-cache-ro"]);
+        assert!(o.prompt_cache_ro && o.display_prompt);
     }
 
     #[test]

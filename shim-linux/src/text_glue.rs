@@ -142,3 +142,40 @@ impl embedded_io::Write for VecSink {
         Ok(())
     }
 }
+
+/// The first bytes of a chat's notes in a saved state (`/save`), and their version.
+const CHAT_NOTES: &[u8] = b"armlet chat 1\n";
+
+/// A chat as the notes of a saved state: the text whose tokens are in the state, then each
+/// turn's role and content, every string as a little-endian u32 length and its bytes.
+pub fn chat_notes(turns: &[ChatTurn], fed: &str) -> Vec<u8> {
+    let mut out = CHAT_NOTES.to_vec();
+    let mut put = |s: &str| {
+        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    };
+    put(fed);
+    for t in turns {
+        put(t.role);
+        put(&t.content);
+    }
+    out
+}
+
+/// The turns and fed text of [`chat_notes`]; None for notes that are not a chat's.
+pub fn chat_from_notes(notes: &[u8]) -> Option<(Vec<ChatTurn>, String)> {
+    let mut rest = notes.strip_prefix(CHAT_NOTES)?;
+    let mut take = || -> Option<String> {
+        let (len, tail) = rest.split_first_chunk::<4>()?;
+        let (s, tail) = tail.split_at_checked(u32::from_le_bytes(*len) as usize)?;
+        rest = tail;
+        String::from_utf8(s.to_vec()).ok()
+    };
+    let fed = take()?;
+    let mut turns = Vec::new();
+    while let Some(role) = take() {
+        let role = ["system", "user", "assistant"].into_iter().find(|&r| r == role)?;
+        turns.push(ChatTurn { role, content: take()? });
+    }
+    rest.is_empty().then_some((turns, fed))
+}

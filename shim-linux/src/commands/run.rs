@@ -5,13 +5,17 @@
 use crate::machine::{self, cost_markers};
 use crate::model_file::ModelBytes;
 use crate::options::{self, Options, Request};
-use crate::text_glue::{ChatTurn, Text};
+use crate::state_file::{self, Opened};
+use crate::text_glue::{self, ChatTurn, Text};
 use armlet_core::gguf;
 use armlet_core::model::{KvCacheType, Model};
 use armlet_core::plan::{Mib, Plan, PlanError, MAX_UBATCH};
 use armlet_core::sample::{Candidate, Sampler};
 use armlet_core::session::{arena_from_words, Session, SessionError};
+use armlet_core::state::Fingerprint;
+use std::cell::OnceCell;
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Context size when the command line gives none (llama.cpp's default), capped by the model.
@@ -74,6 +78,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     let mut run = Run {
         session: &mut session,
+        file: &file,
+        fingerprint: OnceCell::new(),
         text: &text,
         sampler: Sampler::new(sampler_config),
         scratch: vec![Candidate::default(); h.n_vocab],
@@ -96,6 +102,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
 struct Stats {
     load: Duration,
     prompt_tokens: usize,
+    /// Prompt tokens restored from --prompt-cache instead of evaluated, and the time taken.
+    prompt_reused: Option<(usize, Duration)>,
     prompt_time: Duration,
     generated_tokens: usize,
     generation_time: Duration,
@@ -108,11 +116,13 @@ impl Stats {
         let ms = |t: Duration| t.as_secs_f64() * 1000.0;
         if opts.json {
             eprintln!(
-                "{{\"load_ms\":{:.1},\"prompt_tokens\":{},\"prompt_ms\":{:.1},\"prompt_tokens_per_s\":{:.3},\
+                "{{\"load_ms\":{:.1},\"prompt_tokens\":{},\"prompt_tokens_reused\":{},\"prompt_ms\":{:.1},\
+                 \"prompt_tokens_per_s\":{:.3},\
                  \"generated_tokens\":{},\"generation_ms\":{:.1},\"generation_tokens_per_s\":{:.3},\
                  \"peak_resident_bytes\":{},\"model_bytes\":{},\"plan_bytes\":{}}}",
                 ms(self.load),
                 self.prompt_tokens,
+                self.prompt_reused.map_or(0, |(n, _)| n),
                 ms(self.prompt_time),
                 rate(self.prompt_tokens, self.prompt_time),
                 self.generated_tokens,
@@ -126,6 +136,9 @@ impl Stats {
         }
         eprintln!();
         eprintln!("armlet:        load time = {:10.2} ms", ms(self.load));
+        if let Some((n, t)) = self.prompt_reused {
+            eprintln!("armlet:     prompt cache = {:10.2} ms / {n:5} tokens reused (restored, not evaluated)", ms(t));
+        }
         eprintln!(
             "armlet: prompt eval time = {:10.2} ms / {:5} tokens ({:8.2} ms per token, {:8.2} tokens per second)",
             ms(self.prompt_time),
@@ -155,6 +168,9 @@ impl Stats {
 /// Everything a completion or chat needs while it runs.
 struct Run<'r, 's, 'm, 'a> {
     session: &'s mut Session<'m, 'a>,
+    /// The model file, and its fingerprint once a state is saved or restored.
+    file: &'r gguf::File<'r>,
+    fingerprint: OnceCell<Fingerprint>,
     text: &'r Text<'r>,
     sampler: Sampler,
     scratch: Vec<Candidate>,
@@ -179,14 +195,79 @@ impl Run<'_, '_, '_, '_> {
             return Err("the prompt gives no tokens".into());
         }
         let mut out = std::io::stdout().lock();
-        let _ = out.write_all(self.opts.prompt.as_bytes());
-        let _ = out.flush();
-        self.feed_prompt(&ids)?;
+        if self.opts.display_prompt {
+            let _ = out.write_all(self.opts.prompt.as_bytes());
+            let _ = out.flush();
+        }
+        let cache = self.opts.prompt_cache.as_deref();
+        let reused = cache.map_or(0, |path| self.resume(path, &ids));
+        self.feed_prompt(&ids[reused..])?;
+        let writable = cache.filter(|_| !self.opts.prompt_cache_ro);
+        if let Some(path) = writable.filter(|_| reused < ids.len()) {
+            self.save_cache(path);
+        }
         if self.generate(&mut out)? == Ending::ContextFull {
             eprintln!("\narmlet: the context is full ({} tokens); use -c to make it larger", self.session.n_ctx());
         }
+        if let Some(path) = writable.filter(|_| self.opts.prompt_cache_all) {
+            self.save_cache(path);
+        }
         let _ = writeln!(out);
         Ok(())
+    }
+
+    fn fingerprint(&self) -> &Fingerprint {
+        self.fingerprint.get_or_init(|| Fingerprint::of(self.file))
+    }
+
+    /// Restores the --prompt-cache state when the prompt can go on from it; returns how
+    /// many of `ids` need no evaluation. A cache that cannot be used is one warning line.
+    fn resume(&mut self, path: &Path, ids: &[u32]) -> usize {
+        let t = Instant::now();
+        let fp = *self.fingerprint();
+        let shown = path.display();
+        let notes_len = match state_file::check(path, self.session, &fp) {
+            Opened::Nothing => return 0,
+            Opened::Bad(why) => {
+                eprintln!("armlet: warning: prompt cache {shown}: {why}; evaluating the prompt from scratch");
+                return 0;
+            }
+            Opened::Good { summary, .. } => summary.notes_len,
+        };
+        if let Err(why) = state_file::restore(path, self.session, &fp, notes_len) {
+            eprintln!("armlet: warning: prompt cache {shown}: {why}; evaluating the prompt from scratch");
+            return 0;
+        }
+        let cached = self.session.tokens();
+        let common = cached.iter().zip(ids).take_while(|(a, b)| a == b).count();
+        let keep = if common == cached.len() && (common < ids.len() || self.session.has_logits()) {
+            common
+        } else if self.session.can_rewind() {
+            // At least the last prompt token is fed again: its logits start the answer.
+            let keep = common.min(ids.len() - 1);
+            let _ = self.session.rewind(keep);
+            keep
+        } else {
+            eprintln!(
+                "armlet: prompt cache {shown}: it holds {} tokens this prompt does not continue, and {}'s \
+                 recurrent state cannot be rewound; evaluating the prompt from scratch",
+                cached.len(),
+                self.session.model().hparams.arch.name()
+            );
+            self.session.reset();
+            0
+        };
+        self.history = self.session.tokens().to_vec();
+        self.stats.prompt_reused = Some((keep, t.elapsed()));
+        keep
+    }
+
+    /// Writes the session's state to the --prompt-cache file; a failure is a warning.
+    fn save_cache(&mut self, path: &Path) {
+        let fp = *self.fingerprint();
+        if let Err(why) = state_file::save(path, self.session, &fp, &[]) {
+            eprintln!("armlet: warning: prompt cache {}: not saved: {why}; the old file is kept", path.display());
+        }
     }
 
     /// Interactive chat with the model's template; history stays in the KV cache and the
@@ -224,6 +305,14 @@ impl Run<'_, '_, '_, '_> {
                     if line == "/reset" {
                         self.restart(&mut turns, &mut fed);
                         let _ = writeln!(out, "(conversation reset)");
+                        continue;
+                    }
+                    if let Some(path) = line.strip_prefix("/save ") {
+                        let _ = writeln!(out, "{}", self.save_chat(Path::new(path.trim()), &turns, &fed));
+                        continue;
+                    }
+                    if let Some(path) = line.strip_prefix("/load ") {
+                        let _ = writeln!(out, "{}", self.load_chat(Path::new(path.trim()), &mut turns, &mut fed));
                         continue;
                     }
                     if line.trim().is_empty() {
@@ -277,6 +366,38 @@ impl Run<'_, '_, '_, '_> {
             }
         }
         Ok(())
+    }
+
+    /// `/save FILE`: the session's state with the turns and the text fed as its notes.
+    fn save_chat(&mut self, path: &Path, turns: &[ChatTurn], fed: &str) -> String {
+        let fp = *self.fingerprint();
+        match state_file::save(path, self.session, &fp, &text_glue::chat_notes(turns, fed)) {
+            Ok(bytes) => format!("(saved {} tokens to {}, {bytes} bytes)", self.session.position(), path.display()),
+            Err(why) => format!("armlet: cannot save to {}: {why}", path.display()),
+        }
+    }
+
+    /// `/load FILE`: a conversation saved by `/save`. A file that cannot be used leaves the
+    /// current conversation as it was.
+    fn load_chat(&mut self, path: &Path, turns: &mut Vec<ChatTurn>, fed: &mut String) -> String {
+        let fp = *self.fingerprint();
+        let shown = path.display();
+        let keep = "; the conversation goes on as it was";
+        let (summary, loaded) = match state_file::check(path, self.session, &fp) {
+            Opened::Nothing => return format!("armlet: cannot load {shown}: there is no such file (or it is empty){keep}"),
+            Opened::Bad(why) => return format!("armlet: cannot load {shown}: {why}{keep}"),
+            Opened::Good { summary, notes } => match text_glue::chat_from_notes(&notes) {
+                Some(loaded) => (summary, loaded),
+                None => return format!("armlet: cannot load {shown}: it holds no chat (not saved by /save){keep}"),
+            },
+        };
+        if let Err(why) = state_file::restore(path, self.session, &fp, summary.notes_len) {
+            self.restart(turns, fed);
+            return format!("armlet: cannot load {shown}: {why}; the conversation was reset");
+        }
+        (*turns, *fed) = loaded;
+        self.history = self.session.tokens().to_vec();
+        format!("(loaded {} tokens, {} messages, from {shown})", summary.position, turns.len())
     }
 
     /// Forgets the conversation (keeping the system message) and the session's state.
