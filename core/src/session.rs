@@ -246,6 +246,19 @@ impl<'m, 'a> Session<'m, 'a> {
         self.n_ctx
     }
 
+    /// The model this session runs.
+    pub fn model(&self) -> &'m Model<'m> {
+        self.model
+    }
+
+    /// The type of its KV cache.
+    pub fn kv_type(&self) -> KvCacheType {
+        match self.buf.kv {
+            KvCache::F32 { .. } => KvCacheType::F32,
+            KvCache::F16 { .. } => KvCacheType::F16,
+        }
+    }
+
     /// The tokens fed so far, one per position.
     pub fn tokens(&self) -> &[u32] {
         &self.tokens[..self.position]

@@ -308,13 +308,6 @@ impl Session<'_, '_> {
         HEADER_BYTES as u64 + body_bytes(&self.model.hparams, self.kv_type(), &summary) + 4
     }
 
-    fn kv_type(&self) -> KvCacheType {
-        match self.buf.kv {
-            KvCache::F32 { .. } => KvCacheType::F32,
-            KvCache::F16 { .. } => KvCacheType::F16,
-        }
-    }
-
     fn binding<'f>(&'f self, fingerprint: &'f Fingerprint) -> Binding<'f> {
         Binding { hparams: &self.model.hparams, kv: self.kv_type(), fingerprint, n_ctx: self.n_ctx }
     }

@@ -2,6 +2,7 @@
 //! error to a one-line message and exit status 1. All inference happens in armlet-core.
 
 mod commands;
+mod interrupt;
 mod machine;
 mod model_file;
 mod options;

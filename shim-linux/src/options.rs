@@ -46,9 +46,13 @@ GENERATION
         --ignore-eos          keep generating past end-of-text (for benchmarks)
     -cnv, --conversation      interactive chat with the model's chat template: the prompt, if
                               any, is the first user message; /reset starts over, Ctrl-D ends.
+                              Ctrl-C stops an answer (what it said stays in the conversation)
+                              and gives the prompt back; at the prompt, or twice within a
+                              second, it ends the chat with the statistics (exit status 130).
                               As in llama-completion this is on by default when the model file
                               has a chat template
-    -no-cnv, --no-conversation  plain completion of the prompt as given
+    -no-cnv, --no-conversation  plain completion of the prompt as given; Ctrl-C stops it with
+                              the statistics (exit status 130)
 
 PROMPT CACHE (as llama-completion's; the file format is docs/state-format.md)
         --prompt-cache FILE   keep the state after the prompt in FILE: when FILE holds the state of

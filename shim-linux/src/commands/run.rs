@@ -2,6 +2,7 @@
 //! llama.cpp-style statistics on stderr. The memory budget is settled before the arena is
 //! allocated: model file + arena + tokenizer + sampler scratch must fit `--mem-limit`.
 
+use crate::interrupt;
 use crate::machine::{self, cost_markers};
 use crate::model_file::ModelBytes;
 use crate::options::{self, Options, Request};
@@ -16,6 +17,7 @@ use armlet_core::state::Fingerprint;
 use std::cell::OnceCell;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Context size when the command line gives none (llama.cpp's default), capped by the model.
@@ -76,6 +78,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if opts.repeat_last_n_context {
         sampler_config.repeat_last_n = n_ctx;
     }
+    let stats = Arc::new(Mutex::new(Stats { load: started.elapsed(), ..Stats::default() }));
+    let (handler_stats, handler_opts) = (stats.clone(), opts.clone());
+    interrupt::install(move || lock(&handler_stats).report(&handler_opts, budget, file_len))?;
     let mut run = Run {
         session: &mut session,
         file: &file,
@@ -84,7 +89,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         sampler: Sampler::new(sampler_config),
         scratch: vec![Candidate::default(); h.n_vocab],
         history: Vec::with_capacity(n_ctx),
-        stats: Stats { load: started.elapsed(), ..Stats::default() },
+        stats: stats.clone(),
         opts: &opts,
     };
     let conversation = opts.conversation.unwrap_or(text.has_chat_template());
@@ -93,7 +98,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     } else {
         run.complete()?;
     }
-    run.stats.report(&opts, plan.arena_bytes() as u64 + text_bytes as u64 + sampler_bytes as u64, file_len);
+    lock(&stats).report(&opts, budget, file_len);
     Ok(())
 }
 
@@ -107,6 +112,11 @@ struct Stats {
     prompt_time: Duration,
     generated_tokens: usize,
     generation_time: Duration,
+}
+
+/// The statistics, also printed by the Ctrl-C handler when it ends the program.
+fn lock(stats: &Mutex<Stats>) -> MutexGuard<'_, Stats> {
+    stats.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Stats {
@@ -175,7 +185,7 @@ struct Run<'r, 's, 'm, 'a> {
     sampler: Sampler,
     scratch: Vec<Candidate>,
     history: Vec<u32>,
-    stats: Stats,
+    stats: Arc<Mutex<Stats>>,
     opts: &'r Options,
 }
 
@@ -185,6 +195,7 @@ enum Ending {
     EndOfText,
     Limit,
     ContextFull,
+    Interrupted,
 }
 
 impl Run<'_, '_, '_, '_> {
@@ -194,7 +205,8 @@ impl Run<'_, '_, '_, '_> {
         if ids.is_empty() {
             return Err("the prompt gives no tokens".into());
         }
-        let mut out = std::io::stdout().lock();
+        // Not locked for the whole run: the Ctrl-C handler prints from its own thread.
+        let mut out = std::io::stdout();
         if self.opts.display_prompt {
             let _ = out.write_all(self.opts.prompt.as_bytes());
             let _ = out.flush();
@@ -258,7 +270,7 @@ impl Run<'_, '_, '_, '_> {
             0
         };
         self.history = self.session.tokens().to_vec();
-        self.stats.prompt_reused = Some((keep, t.elapsed()));
+        lock(&self.stats).prompt_reused = Some((keep, t.elapsed()));
         keep
     }
 
@@ -285,7 +297,8 @@ impl Run<'_, '_, '_, '_> {
         let mut first_user = (!self.opts.prompt.is_empty()).then(|| self.opts.prompt.clone());
         let stdin = std::io::stdin();
         let interactive = stdin.is_terminal();
-        let mut out = std::io::stdout().lock();
+        // Not locked for the whole run: the Ctrl-C handler prints from its own thread.
+        let mut out = std::io::stdout();
         // The text whose tokens are in the session's state.
         let mut fed = String::new();
         loop {
@@ -342,10 +355,12 @@ impl Run<'_, '_, '_, '_> {
                 first_user = last.map(|t| t.content);
                 continue;
             }
+            interrupt::answering(true);
             self.feed_prompt(&ids)?;
             fed = rendered;
             let answer_start = self.history.len();
             let ending = self.generate(&mut out)?;
+            interrupt::answering(false);
             let _ = writeln!(out);
             let answer_ids = &self.history[answer_start..];
             let (content_ids, end_ids) = match answer_ids.last() {
@@ -445,15 +460,18 @@ impl Run<'_, '_, '_, '_> {
         self.session.feed_prompt(ids).map_err(|e| e.to_string())?;
         self.history.extend_from_slice(ids);
         cost_markers::tick();
-        self.stats.prompt_time += t.elapsed();
-        self.stats.prompt_tokens += ids.len();
+        let mut stats = lock(&self.stats);
+        stats.prompt_time += t.elapsed();
+        stats.prompt_tokens += ids.len();
         Ok(())
     }
 
-    /// Samples and streams tokens until end of text, the -n limit or a full context. The
-    /// end-of-text token itself is fed to the session (chat continues after it).
+    /// Samples and streams tokens until end of text, the -n limit, a full context or a
+    /// Ctrl-C. The end-of-text token itself is fed to the session (chat continues after it).
     fn generate(&mut self, out: &mut impl Write) -> Result<Ending, String> {
         let t = Instant::now();
+        // The statistics stay current token by token: a Ctrl-C may print them mid-answer.
+        let time_before = lock(&self.stats).generation_time;
         let mut detok = self.text.detokenizer();
         let mut produced: i64 = 0;
         cost_markers::region_begin();
@@ -461,13 +479,20 @@ impl Run<'_, '_, '_, '_> {
             if self.opts.n_predict >= 0 && produced >= self.opts.n_predict {
                 break Ending::Limit;
             }
+            if interrupt::stop_requested() {
+                break Ending::Interrupted;
+            }
             let logits = self.session.logits();
             let id = self
                 .sampler
                 .sample(logits, &self.history, &mut self.scratch)
                 .map_err(|e| e.to_string())?;
             produced += 1;
-            self.stats.generated_tokens += 1;
+            {
+                let mut stats = lock(&self.stats);
+                stats.generated_tokens += 1;
+                stats.generation_time = time_before + t.elapsed();
+            }
             let end_of_text = !self.opts.ignore_eos && self.text.is_end_of_generation(id);
             if !end_of_text {
                 let piece = detok.push(id);
@@ -487,7 +512,7 @@ impl Run<'_, '_, '_, '_> {
         cost_markers::region_end();
         let _ = out.write_all(&detok.finish());
         let _ = out.flush();
-        self.stats.generation_time += t.elapsed();
+        lock(&self.stats).generation_time = time_before + t.elapsed();
         Ok(ending)
     }
 }
