@@ -46,7 +46,7 @@ fn greedy(s: &mut Session<'_, '_>, n: usize) -> Vec<Vec<u32>> {
 
 /// Saves after `prompt[..cut]`, restores into a session of another context and batch size,
 /// feeds the rest of the prompt and generates: every row must equal the uninterrupted run.
-fn check_restore(name: &str, bytes: &[u8], prompt: &[u32], cut: usize, kv: KvCacheType) {
+fn check_restore(name: &str, bytes: &[u8], prompt: &[u32], cut: usize, kv: KvCacheType, n_gen: usize) {
     let file = gguf::File::parse(bytes).expect("parses");
     let model = Model::from_gguf(&file).expect("model");
     let fp = Fingerprint::of(&file);
@@ -55,7 +55,7 @@ fn check_restore(name: &str, bytes: &[u8], prompt: &[u32], cut: usize, kv: KvCac
     let mut words = arena(&plan);
     let mut s = Session::new(&model, &plan, arena_from_words(&mut words)).expect("session");
     s.feed_prompt(prompt).expect("prompt");
-    let expect = greedy(&mut s, 6);
+    let expect = greedy(&mut s, n_gen);
 
     s.reset();
     s.feed_prompt(&prompt[..cut]).expect("first part");
@@ -72,7 +72,7 @@ fn check_restore(name: &str, bytes: &[u8], prompt: &[u32], cut: usize, kv: KvCac
     assert_eq!(r.tokens(), &prompt[..cut]);
     assert_eq!(r.position(), cut);
     r.feed_prompt(&prompt[cut..]).expect("rest of the prompt");
-    let got = greedy(&mut r, 6);
+    let got = greedy(&mut r, n_gen);
     for (i, (g, e)) in got.iter().zip(&expect).enumerate() {
         let first = g.iter().zip(e).position(|(a, b)| a != b);
         assert!(first.is_none(), "{name} kv {}: row {i} differs first at logit {first:?}", kv.name());
@@ -89,7 +89,7 @@ fn falcon_h1_restored_goes_on_as_fed() {
     for name in ["micro-Q4_K_S", "small-Q4_K_S", "small-F32"] {
         let bytes = fixture(&format!("fixtures/falcon-h1-{name}.gguf"));
         for kv in [KvCacheType::F32, KvCacheType::F16] {
-            check_restore(name, &bytes, &micro_prompt(), 9, kv);
+            check_restore(name, &bytes, &micro_prompt(), 9, kv, 6);
         }
     }
 }
@@ -98,7 +98,7 @@ fn falcon_h1_restored_goes_on_as_fed() {
 fn llama_restored_goes_on_as_fed() {
     let bytes = as_llama(&fixture("fixtures/falcon-h1-micro-Q4_K_S.gguf"));
     for kv in [KvCacheType::F32, KvCacheType::F16] {
-        check_restore("micro-as-llama", &bytes, &micro_prompt(), 9, kv);
+        check_restore("micro-as-llama", &bytes, &micro_prompt(), 9, kv, 6);
     }
 }
 
@@ -108,8 +108,9 @@ fn smollm2_restored_goes_on_as_fed() {
         eprintln!("SKIPPED: {SMOLLM2} is not there (scripts/fetch-smollm2 fetches it)");
         return;
     };
-    let prompt: Vec<u32> = [1, 9690, 314, 253, 1345, 30, 2, 198, 1, 4093, 198, 19556, 17, 2683, 346].to_vec();
-    check_restore("SmolLM2", &bytes, &prompt, 11, KvCacheType::F16);
+    // Short: this test also runs under qemu-arm, at seconds per SmolLM2 token.
+    let prompt: Vec<u32> = [1, 9690, 314, 253, 1345, 30, 2].to_vec();
+    check_restore("SmolLM2", &bytes, &prompt, 5, KvCacheType::F16, 2);
 }
 
 /// An attention-only model rewinds to a shorter prefix and goes on as if only that prefix
