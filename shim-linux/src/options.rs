@@ -45,7 +45,9 @@ GENERATION
         --repeat-last-n N     how many recent tokens the penalty sees; -1 = the context (default 64)
         --ignore-eos          keep generating past end-of-text (for benchmarks)
     -cnv, --conversation      interactive chat with the model's chat template: the prompt, if
-                              any, is the first user message; /reset starts over, Ctrl-D ends.
+                              any, is the first user message; /reset starts over, /save FILE
+                              keeps the conversation in FILE and /load FILE takes it back,
+                              Ctrl-D ends.
                               Ctrl-C stops an answer (what it said stays in the conversation)
                               and gives the prompt back; at the prompt, or twice within a
                               second, it ends the chat with the statistics (exit status 130).
@@ -55,9 +57,10 @@ GENERATION
                               the statistics (exit status 130)
 
 PROMPT CACHE (as llama-completion's; the file format is docs/state-format.md)
-        --prompt-cache FILE   keep the state after the prompt in FILE: when FILE holds the state of
-                              a prompt this one starts with, restore it and evaluate only the rest;
-                              then save the state reached after the prompt. A missing, damaged or
+        --prompt-cache FILE   keep the state after the prompt in FILE (in a chat: after the first
+                              turn, system message and template included): when FILE holds the
+                              state of a prompt this one starts with, restore it and evaluate only
+                              the rest; then save the state reached after the prompt. A missing, damaged or
                               foreign FILE (another model, KV type or too large for -c) is a warning
                               and a run from scratch. An attention-only model (llama) also reuses a
                               cache that shares only a beginning with the prompt; a hybrid one

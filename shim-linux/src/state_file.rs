@@ -48,7 +48,8 @@ pub fn check(path: &Path, s: &Session<'_, '_>, fp: &Fingerprint) -> Opened {
         Ok(None) => return Opened::Nothing,
         Err(why) => return Opened::Bad(why),
     };
-    let summary = match state::check(&s.model().hparams, s.kv_type(), fp, s.n_ctx(), FromStd::new(BufReader::new(&file))) {
+    let reader = FromStd::new(BufReader::with_capacity(1 << 16, &file));
+    let summary = match state::check(&s.model().hparams, s.kv_type(), fp, s.n_ctx(), reader) {
         Ok(summary) => summary,
         Err(e) => return Opened::Bad(reason(e)),
     };
@@ -60,12 +61,41 @@ pub fn check(path: &Path, s: &Session<'_, '_>, fp: &Fingerprint) -> Opened {
     }
 }
 
-/// Restores `path` into `s` (after [`check`] said it is good). Notes are not read back: the
-/// caller has them from `check`. On an error the session is empty.
-pub fn restore(path: &Path, s: &mut Session<'_, '_>, fp: &Fingerprint, notes_len: usize) -> Result<Summary, String> {
+/// Restores `path` into `s` in one pass, for a caller who starts from scratch whatever goes
+/// wrong (`--prompt-cache`): a bad header leaves the session as it was, a bad body leaves it
+/// empty. The notes are read and dropped. Nothing there is [`Opened::Nothing`].
+pub fn restore(path: &Path, s: &mut Session<'_, '_>, fp: &Fingerprint) -> Opened {
+    let mut file = match open(path) {
+        Ok(Some(f)) => f,
+        Ok(None) => return Opened::Nothing,
+        Err(why) => return Opened::Bad(why),
+    };
+    // The notes' length is the header's last field; a short or foreign file fails below.
+    let mut header = [0u8; HEADER_BYTES];
+    let notes_len = match file.read_exact(&mut header) {
+        Ok(()) => u32::from_le_bytes([header[84], header[85], header[86], header[87]]) as usize,
+        Err(_) => 0,
+    };
+    let file_len = file.metadata().map_or(0, |m| m.len());
+    if notes_len as u64 > file_len {
+        return Opened::Bad(format!("truncated: its header announces {notes_len} bytes of notes, the file has {file_len}"));
+    }
+    let mut notes = vec![0u8; notes_len];
+    if let Err(e) = file.seek(SeekFrom::Start(0)) {
+        return Opened::Bad(format!("cannot read it: {e}"));
+    }
+    match s.restore(fp, FromStd::new(BufReader::with_capacity(1 << 16, file)), &mut notes) {
+        Ok(summary) => Opened::Good { summary, notes },
+        Err(e) => Opened::Bad(reason(e)),
+    }
+}
+
+/// Restores `path` into `s` after [`check`] said it is good (the chat's `/load`): the file
+/// is read a second time. On an error the session is empty.
+pub fn restore_checked(path: &Path, s: &mut Session<'_, '_>, fp: &Fingerprint, notes_len: usize) -> Result<Summary, String> {
     let file = open(path)?.ok_or("the file is gone")?;
     let mut notes = vec![0u8; notes_len];
-    s.restore(fp, FromStd::new(BufReader::new(file)), &mut notes).map_err(reason)
+    s.restore(fp, FromStd::new(BufReader::with_capacity(1 << 16, file)), &mut notes).map_err(reason)
 }
 
 /// Writes the state of `s` with `notes` to `path` through a temporary file and a rename.

@@ -52,7 +52,7 @@ fn reused(o: &Output) -> Option<usize> {
 /// too), the prompt not echoed, and `extra` flags.
 fn complete(model: &Path, prompt: &str, extra: &[&str]) -> Output {
     let m = model.to_str().unwrap();
-    let mut args = vec!["-m", m, "-p", prompt, "-n", "12", "-s", "7", "-c", "64", "-no-cnv", "--no-display-prompt"];
+    let mut args = vec!["-m", m, "-p", prompt, "-n", "12", "-s", "7", "-c", "64", "-no-cnv", "--no-display-prompt", "--ignore-eos"];
     args.extend(extra);
     armlet(&args)
 }
@@ -71,6 +71,7 @@ fn check_longer_prompt(model: &Path, test: &str) {
     assert!(Path::new(pc).is_file(), "the cache was not written");
 
     let plain = complete(model, LONG, &[]);
+    assert!(text(&plain).trim().len() > 8, "too little text to compare: {:?}", text(&plain));
     let cached = complete(model, LONG, &["--prompt-cache", pc]);
     assert_eq!(text(&cached), text(&plain), "the cache changed the text");
     let n_short = evaluated(&first);
@@ -144,7 +145,7 @@ fn all_and_read_only() {
         std::fs::metadata(&pc).expect("cache").len()
     };
     std::fs::remove_file(&pc).expect("remove");
-    text(&complete(&model, SHORT, &["--prompt-cache", pcs, "--prompt-cache-all", "--ignore-eos"]));
+    text(&complete(&model, SHORT, &["--prompt-cache", pcs, "--prompt-cache-all"]));
     let with_output = std::fs::metadata(&pc).expect("cache").len();
     // 12 more positions of K and V; the logits and the Mamba2 state are there in both.
     assert!(with_output > prompt_only, "{with_output} <= {prompt_only}");
@@ -220,7 +221,7 @@ fn an_unreadable_cache_and_an_unwritable_folder_are_warnings() {
     let run = |extra: &[&str]| {
         let m = model.to_str().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_armlet"));
-        cmd.args(["-m", m, "-p", SHORT, "-n", "12", "-s", "7", "-c", "64", "-no-cnv", "--no-display-prompt"]);
+        cmd.args(["-m", m, "-p", SHORT, "-n", "12", "-s", "7", "-c", "64", "-no-cnv", "--no-display-prompt", "--ignore-eos"]);
         cmd.args(extra).stdin(Stdio::null());
         unprivileged(&mut cmd);
         cmd.output().expect("run armlet")
@@ -250,7 +251,7 @@ fn a_full_disk_keeps_the_old_cache() {
     let before = std::fs::read(&pc).expect("cache");
     let limit_blocks = before.len() / 1024 / 2;
     let script = format!(
-        "trap '' XFSZ; ulimit -f {limit_blocks}; exec \"$0\" -m {} -p 'Hello there' -n 12 -s 7 -c 64 -no-cnv --no-display-prompt --prompt-cache {}",
+        "trap '' XFSZ; ulimit -f {limit_blocks}; exec \"$0\" -m {} -p 'Hello there' -n 12 -s 7 -c 64 -no-cnv --no-display-prompt --ignore-eos --prompt-cache {}",
         model.display(),
         pc.display()
     );
@@ -306,5 +307,38 @@ fn a_chat_saved_reset_and_loaded_goes_on_as_before() {
     let (missing, _) = chat(&["What is the capital of Belgium?", "/load /nonexistent/chat.state", "And of France?"]);
     assert!(missing.contains("no such file"), "{missing}");
     assert_eq!(last(&missing), last(&straight));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// In a chat the cache holds the first turn (system message and template included): the
+/// same first question again is answered from it, with the same answer.
+#[test]
+fn a_chat_reuses_the_cache_for_its_first_turn() {
+    let dir = scratch("chat-cache");
+    let pc = dir.join("pc.bin");
+    let model = fixture("falcon-h1-small-Q4_K_S.gguf");
+    let run = |cache: bool| {
+        let mut args = vec!["-m", model.to_str().unwrap(), "-cnv", "-sys", "Be brief.", "-n", "8", "--temp", "0", "--ignore-eos"];
+        if cache {
+            args.extend(["--prompt-cache", pc.to_str().unwrap()]);
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_armlet"))
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run armlet");
+        use std::io::Write;
+        writeln!(child.stdin.take().expect("stdin"), "What is the capital of Belgium?").expect("type");
+        child.wait_with_output().expect("armlet")
+    };
+    let plain = run(false);
+    let first = run(true);
+    let second = run(true);
+    assert_eq!(text(&first), text(&plain));
+    assert_eq!(text(&second), text(&plain));
+    assert_eq!(reused(&second), Some(evaluated(&first)), "{}", stderr(&second));
+    assert_eq!(evaluated(&second), 0, "{}", stderr(&second));
     let _ = std::fs::remove_dir_all(&dir);
 }

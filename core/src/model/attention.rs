@@ -360,7 +360,8 @@ mod tests {
         // Runs of eight consecutive codes: all-normal runs, and runs mixing zeros,
         // subnormals, Inf and NaN with normal values; then a tail shorter than a run.
         let mut out = [0f32; 8];
-        for base in (0..=u16::MAX).step_by(8) {
+        // Every run natively; every 61st under Miri, which only needs the paths.
+        for base in (0..=u16::MAX).step_by(if cfg!(miri) { 8 * 61 } else { 8 }) {
             let row: [u16; 8] = core::array::from_fn(|i| base + i as u16);
             widen(&row, &mut out);
             for (&h, o) in row.iter().zip(&out) {

@@ -198,7 +198,7 @@ enum Ending {
     Interrupted,
 }
 
-impl Run<'_, '_, '_, '_> {
+impl<'r> Run<'r, '_, '_, '_> {
     /// Plain completion: the prompt as given (special tokens recognised, BOS as the file says).
     fn complete(&mut self) -> Result<(), String> {
         let ids = self.text.encode(&self.opts.prompt, true)?;
@@ -211,21 +211,32 @@ impl Run<'_, '_, '_, '_> {
             let _ = out.write_all(self.opts.prompt.as_bytes());
             let _ = out.flush();
         }
-        let cache = self.opts.prompt_cache.as_deref();
-        let reused = cache.map_or(0, |path| self.resume(path, &ids));
-        self.feed_prompt(&ids[reused..])?;
-        let writable = cache.filter(|_| !self.opts.prompt_cache_ro);
-        if let Some(path) = writable.filter(|_| reused < ids.len()) {
-            self.save_cache(path);
-        }
+        self.feed_first_prompt(&ids)?;
         if self.generate(&mut out)? == Ending::ContextFull {
             eprintln!("\narmlet: the context is full ({} tokens); use -c to make it larger", self.session.n_ctx());
         }
-        if let Some(path) = writable.filter(|_| self.opts.prompt_cache_all) {
+        if let Some(path) = self.writable_cache().filter(|_| self.opts.prompt_cache_all) {
             self.save_cache(path);
         }
         let _ = writeln!(out);
         Ok(())
+    }
+
+    /// Feeds the first prompt of a run (a completion's, or a chat's first turn with its
+    /// system message): with --prompt-cache, from the cached state as far as it goes, then
+    /// the state after the prompt is saved.
+    fn feed_first_prompt(&mut self, ids: &[u32]) -> Result<(), String> {
+        let cache = self.opts.prompt_cache.as_deref();
+        let reused = cache.map_or(0, |path| self.resume(path, ids));
+        self.feed_prompt(&ids[reused..])?;
+        if let Some(path) = self.writable_cache().filter(|_| reused < ids.len()) {
+            self.save_cache(path);
+        }
+        Ok(())
+    }
+
+    fn writable_cache(&self) -> Option<&'r Path> {
+        self.opts.prompt_cache.as_deref().filter(|_| !self.opts.prompt_cache_ro)
     }
 
     fn fingerprint(&self) -> &Fingerprint {
@@ -238,17 +249,13 @@ impl Run<'_, '_, '_, '_> {
         let t = Instant::now();
         let fp = *self.fingerprint();
         let shown = path.display();
-        let notes_len = match state_file::check(path, self.session, &fp) {
+        match state_file::restore(path, self.session, &fp) {
             Opened::Nothing => return 0,
             Opened::Bad(why) => {
                 eprintln!("armlet: warning: prompt cache {shown}: {why}; evaluating the prompt from scratch");
                 return 0;
             }
-            Opened::Good { summary, .. } => summary.notes_len,
-        };
-        if let Err(why) = state_file::restore(path, self.session, &fp, notes_len) {
-            eprintln!("armlet: warning: prompt cache {shown}: {why}; evaluating the prompt from scratch");
-            return 0;
+            Opened::Good { .. } => {}
         }
         let cached = self.session.tokens();
         let common = cached.iter().zip(ids).take_while(|(a, b)| a == b).count();
@@ -356,7 +363,11 @@ impl Run<'_, '_, '_, '_> {
                 continue;
             }
             interrupt::answering(true);
-            self.feed_prompt(&ids)?;
+            if self.session.position() == 0 && self.history.is_empty() {
+                self.feed_first_prompt(&ids)?;
+            } else {
+                self.feed_prompt(&ids)?;
+            }
             fed = rendered;
             let answer_start = self.history.len();
             let ending = self.generate(&mut out)?;
@@ -406,7 +417,7 @@ impl Run<'_, '_, '_, '_> {
                 None => return format!("armlet: cannot load {shown}: it holds no chat (not saved by /save){keep}"),
             },
         };
-        if let Err(why) = state_file::restore(path, self.session, &fp, summary.notes_len) {
+        if let Err(why) = state_file::restore_checked(path, self.session, &fp, summary.notes_len) {
             self.restart(turns, fed);
             return format!("armlet: cannot load {shown}: {why}; the conversation was reset");
         }
