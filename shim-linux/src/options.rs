@@ -14,6 +14,7 @@ USAGE
     armlet info MODEL.gguf [--json] [--ctx N]           what a model file holds, and its memory plan
     armlet logits -m MODEL -p PROMPT -n N -o FILE       logits of every position (.alog golden format)
     armlet tokenize -m MODEL -p TEXT                    the token ids of a text
+    armlet perplexity -m MODEL -f TEXT [-c N]           how well a model predicts a text (llama-perplexity)
     armlet quantize IN.gguf OUT.gguf TYPE               convert a model to another weight type
 
     The flags follow llama.cpp's llama-completion, so its command lines work with `armlet`

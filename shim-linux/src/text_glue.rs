@@ -48,9 +48,15 @@ impl<'t> Text<'t> {
     /// Token ids of `text`, special tokens recognised; `add_special` adds BOS/EOS as the
     /// file asks (only at the start of a sequence).
     pub fn encode(&self, text: &str, add_special: bool) -> Result<Vec<u32>, String> {
+        self.encode_with(text, add_special, true)
+    }
+
+    /// [`encode`](Text::encode), choosing whether special-token text is recognised
+    /// (llama-perplexity reads its text with `parse_special = false`).
+    pub fn encode_with(&self, text: &str, add_special: bool, parse_special: bool) -> Result<Vec<u32>, String> {
         let mut ids = vec![0u32; text.len() + 4];
         loop {
-            match self.tok.encode(text.as_bytes(), add_special, true, &mut ids) {
+            match self.tok.encode(text.as_bytes(), add_special, parse_special, &mut ids) {
                 Ok(n) => {
                     ids.truncate(n);
                     return Ok(ids);
@@ -64,6 +70,11 @@ impl<'t> Text<'t> {
     /// The text of one token, for --verbose-prompt.
     pub fn piece(&self, id: u32) -> String {
         String::from_utf8_lossy(self.tok.token_piece(id).unwrap_or(b"?")).into_owned()
+    }
+
+    /// The BOS token, when the file asks for one at the start of a sequence.
+    pub fn bos_to_add(&self) -> Option<u32> {
+        self.tok.bos().filter(|_| self.tok.adds_bos())
     }
 
     pub fn is_end_of_generation(&self, id: u32) -> bool {
