@@ -140,12 +140,8 @@ fn bases() -> Vec<(String, Vec<u8>)> {
 fn cut_down(b: &[u8], n_vocab: u64) -> Vec<u8> {
     let l = Layout::of(b);
     let mut parts = Parts::of(b);
-    let mut ends: Vec<usize> = l.entries.iter().skip(1).map(|e| e.at).collect();
-    ends.push(l.metadata_end);
     parts.kv = l
-        .entries
-        .iter()
-        .zip(ends)
+        .entry_ends()
         .filter(|(e, _)| !e.key.starts_with("tokenizer.") && !e.key.ends_with(".vocab_size"))
         .map(|(e, end)| b[e.at..end].to_vec())
         .collect();

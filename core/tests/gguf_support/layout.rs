@@ -115,6 +115,12 @@ impl Walk<'_> {
 }
 
 impl Layout {
+    /// Each metadata entry with the offset where it ends (the next one's start).
+    pub fn entry_ends(&self) -> impl Iterator<Item = (&Entry, usize)> {
+        let ends = self.entries.iter().skip(1).map(|e| e.at).chain([self.metadata_end]);
+        self.entries.iter().zip(ends)
+    }
+
     pub fn of(b: &[u8]) -> Layout {
         assert_eq!(&b[..4], b"GGUF");
         let mut w = Walk { b, i: 4, fields: Vec::new() };
@@ -181,9 +187,7 @@ pub struct Parts {
 impl Parts {
     pub fn of(b: &[u8]) -> Parts {
         let l = Layout::of(b);
-        let mut kv_ends: Vec<usize> = l.entries.iter().skip(1).map(|e| e.at).collect();
-        kv_ends.push(l.metadata_end);
-        let kv = l.entries.iter().zip(&kv_ends).map(|(e, &end)| b[e.at..end].to_vec()).collect();
+        let kv = l.entry_ends().map(|(e, end)| b[e.at..end].to_vec()).collect();
         let mut info_ends: Vec<usize> = l.infos.iter().skip(1).map(|t| t.at).collect();
         info_ends.push(l.infos_end);
         let infos = l.infos.iter().zip(&info_ends).map(|(t, &end)| b[t.at..end].to_vec()).collect();
@@ -275,12 +279,8 @@ impl Rng {
 pub fn as_llama(b: &[u8]) -> Vec<u8> {
     let l = Layout::of(b);
     let mut parts = Parts::of(b);
-    let mut ends: Vec<usize> = l.entries.iter().skip(1).map(|e| e.at).collect();
-    ends.push(l.metadata_end);
     parts.kv = l
-        .entries
-        .iter()
-        .zip(ends)
+        .entry_ends()
         .filter(|(e, _)| !e.key.starts_with("falcon-h1.ssm."))
         .map(|(e, end)| {
             let key = e.key.replace("falcon-h1.", "llama.");
