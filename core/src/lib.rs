@@ -10,11 +10,14 @@
 //! it back): [`math`] (scalar functions), [`quant`] (what a weight format is), [`gguf`] (the
 //! file), [`kernels`] (the hot loops), [`model`] (the layers and architectures), [`plan`]
 //! (the memory plan), [`session`] (a conversation), [`state`] (a conversation saved and
-//! restored), [`sample`] and [`text`] (tokens in and out). `unsafe` is confined to the ARM kernels in `kernels::arm`.
+//! restored), [`sample`] and [`text`] (tokens in and out), [`grammar`] (GBNF grammars) and
+//! [`constrain`] (sampling under a grammar). `unsafe` is confined to the ARM kernels in `kernels::arm`.
 #![no_std]
 #![deny(unsafe_code)]
 
+pub mod constrain;
 pub mod gguf;
+pub mod grammar;
 pub mod kernels;
 pub mod math;
 pub mod model;

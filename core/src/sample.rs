@@ -162,6 +162,93 @@ impl Sampler {
             // candidates per token on a 16 KB cache.
             top_k_sorted(logits, &mut scratch[..k])
         };
+        Ok(self.pick(cands))
+    }
+
+    /// [`Sampler::sample`] over only the tokens `allowed` accepts: the same choice as
+    /// setting every other logit to minus infinity first, as llama.cpp's grammar sampler
+    /// does. `None` when no token is allowed.
+    ///
+    /// `allowed` is asked lazily where that gives the same answer: when top-k keeps k
+    /// tokens, the best logits are tried in order until k are allowed, so a greedy choice
+    /// usually checks a handful of tokens, not the vocabulary.
+    pub fn sample_filtered<E: From<SampleError>>(
+        &mut self,
+        logits: &[f32],
+        recent: &[u32],
+        scratch: &mut [Candidate],
+        allowed: &mut dyn FnMut(u32) -> Result<bool, E>,
+    ) -> Result<Option<u32>, E> {
+        if logits.is_empty() {
+            return Err(SampleError::EmptyVocabulary.into());
+        }
+        if let Some(bad) = logits.iter().position(|l| !l.is_finite()) {
+            return Err(SampleError::NonFiniteLogit { token: bad as u32 }.into());
+        }
+        let too_small = SampleError::ScratchTooSmall { needed: logits.len(), got: scratch.len() };
+        let scratch = scratch.get_mut(..logits.len()).ok_or(too_small)?;
+        let penalised = self.config.repeat_penalty != 1.0 && self.config.repeat_last_n > 0;
+        let greedy = self.config.temperature <= 0.0;
+        let n = logits.len();
+        let k = match self.config.top_k {
+            _ if greedy => 1,
+            0 => n,
+            k => k.min(n),
+        };
+        if !penalised && k < n {
+            // The best few by logit, in order; keep the allowed ones until there are k.
+            let tried = (4 * k).max(64).min(n);
+            let best = top_k_sorted(logits, &mut scratch[..tried]);
+            let mut kept = 0;
+            for i in 0..best.len() {
+                if allowed(best[i].id)? {
+                    best[kept] = best[i];
+                    kept += 1;
+                    if kept == k {
+                        break;
+                    }
+                }
+            }
+            if kept == k || tried == n {
+                return Ok(if kept == 0 { None } else { Some(self.finish(&mut best[..kept])) });
+            }
+        }
+        // Every token: the penalty first, as in `sample`, then the mask.
+        for (i, (c, &l)) in scratch.iter_mut().zip(logits).enumerate() {
+            *c = Candidate { id: i as u32, logit: l, p: 0.0 };
+        }
+        self.apply_repeat_penalty(scratch, recent);
+        let mut n_allowed = 0;
+        for c in scratch.iter_mut() {
+            if allowed(c.id)? {
+                n_allowed += 1;
+            } else {
+                c.logit = f32::NEG_INFINITY;
+            }
+        }
+        if n_allowed == 0 {
+            return Ok(None);
+        }
+        let k = k.min(n_allowed);
+        if k < scratch.len() {
+            scratch.select_nth_unstable_by(k - 1, by_logit_desc);
+        }
+        let cands = &mut scratch[..k];
+        cands.sort_unstable_by(by_logit_desc);
+        Ok(Some(self.finish(cands)))
+    }
+
+    /// The end of the chain on candidates sorted best first: greedy takes the first;
+    /// otherwise top-p, min-p, temperature and the seeded draw.
+    fn finish(&mut self, cands: &mut [Candidate]) -> u32 {
+        if self.config.temperature <= 0.0 {
+            return cands.first().map_or(0, |c| c.id);
+        }
+        self.pick(cands)
+    }
+
+    /// Top-p, min-p, temperature and the draw, on candidates sorted best first.
+    fn pick(&mut self, cands: &mut [Candidate]) -> u32 {
         softmax(cands);
         let mut n = keep_top_p(cands, self.config.top_p);
         n = keep_min_p(&cands[..n], self.config.min_p);
@@ -176,11 +263,11 @@ impl Sampler {
         for c in cands.iter() {
             acc += c.p;
             if r < acc {
-                return Ok(c.id);
+                return c.id;
             }
         }
         // Rounding left the sum just under r: the last candidate takes the remainder.
-        Ok(cands.last().map_or(0, |c| c.id))
+        cands.last().map_or(0, |c| c.id)
     }
 
     fn apply_repeat_penalty(&self, cands: &mut [Candidate], recent: &[u32]) {

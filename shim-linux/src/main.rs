@@ -2,6 +2,7 @@
 //! error to a one-line message and exit status 1. All inference happens in armlet-core.
 
 mod commands;
+mod grammar_glue;
 mod interrupt;
 mod machine;
 mod model_file;
@@ -24,7 +25,7 @@ fn main() -> ExitCode {
         }
     };
     match commands::dispatch(&args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(status) => status,
         Err(message) => {
             eprintln!("armlet: {message}");
             ExitCode::FAILURE

@@ -2,6 +2,7 @@
 //! works unchanged) plus armlet's own. Parsing only: every value is checked here, and a bad
 //! one is an error that names the flag.
 
+use crate::grammar_glue::Source;
 use armlet_core::sample::SamplerConfig;
 use std::path::PathBuf;
 
@@ -45,6 +46,13 @@ GENERATION
         --repeat-penalty F    penalise recently seen tokens; 1.0 = off (default 1.0)
         --repeat-last-n N     how many recent tokens the penalty sees; -1 = the context (default 64)
         --ignore-eos          keep generating past end-of-text (for benchmarks)
+
+GRAMMARS (constrain the output, as llama-completion's; see armlet grammar-check)
+        --grammar TEXT        a GBNF grammar the generated text must match: every token is
+                              allowed by it, and the text ends only where the grammar may end.
+                              In a chat each answer starts the grammar anew
+        --grammar-file FILE   the grammar from FILE
+        --json                the output is one JSON value (a built-in grammar)
     -cnv, --conversation      interactive chat with the model's chat template: the prompt, if
                               any, is the first user message; /reset starts over, /save FILE
                               keeps the conversation in FILE and /load FILE takes it back,
@@ -80,7 +88,7 @@ MEMORY AND MACHINE
     -t, --threads N           accepted for compatibility; armlet uses one core
 
 OUTPUT
-        --json                print the statistics as one JSON object on stderr at the end
+        --stats-json          print the statistics as one JSON object on stderr at the end
     -h, --help                this text
 
 The generated text goes to stdout as it is produced; statistics (load time, prompt and
@@ -105,7 +113,9 @@ pub struct Options {
     pub kv_f32: bool,
     /// Prompt tokens per batch as asked: the smaller of -ub and -b (the plan caps it).
     pub ubatch: usize,
-    pub json: bool,
+    pub stats_json: bool,
+    /// The grammar the output must match (--grammar, --grammar-file, --json).
+    pub grammar: Option<Source>,
     pub ignore_eos: bool,
     pub display_prompt: bool,
     pub prompt_cache: Option<PathBuf>,
@@ -137,7 +147,8 @@ pub fn parse(args: &[String]) -> Result<Request, String> {
         mem_limit: None,
         kv_f32: false,
         ubatch: armlet_core::plan::DEFAULT_UBATCH,
-        json: false,
+        stats_json: false,
+        grammar: None,
         ignore_eos: false,
         display_prompt: true,
         prompt_cache: None,
@@ -206,7 +217,18 @@ pub fn parse(args: &[String]) -> Result<Request, String> {
                     return Err(format!("{flag} must be a positive number of threads"));
                 }
             }
-            "--json" => o.json = true,
+            "--stats-json" => o.stats_json = true,
+            "--grammar" | "--grammar-file" | "--json" => {
+                let source = match flag.as_str() {
+                    "--grammar" => Source::Text(value()?.clone()),
+                    "--grammar-file" => Source::File(PathBuf::from(value()?)),
+                    _ => Source::Json,
+                };
+                if o.grammar.is_some() {
+                    return Err("give one grammar: --grammar, --grammar-file or --json".into());
+                }
+                o.grammar = Some(source);
+            }
             "--ignore-eos" => o.ignore_eos = true,
             other if other.starts_with('-') => {
                 return Err(format!("unknown option {other} (see armlet --help)"))

@@ -67,6 +67,11 @@ impl<'t> Text<'t> {
         }
     }
 
+    /// The core's tokenizer (token pieces for a grammar).
+    pub fn tokenizer(&self) -> &Tokenizer<'t> {
+        &self.tok
+    }
+
     /// The text of one token, for --verbose-prompt.
     pub fn piece(&self, id: u32) -> String {
         String::from_utf8_lossy(self.tok.token_piece(id).unwrap_or(b"?")).into_owned()

@@ -51,7 +51,7 @@ fn same_seed_same_text_other_seed_other_text() {
 #[test]
 fn json_statistics_are_one_object() {
     let model = fixture("falcon-h1-micro-Q4_K_S.gguf");
-    let o = armlet(&["-m", model.to_str().unwrap(), "-p", "Hi", "-n", "4", "-no-cnv", "--json", "--ignore-eos"]);
+    let o = armlet(&["-m", model.to_str().unwrap(), "-p", "Hi", "-n", "4", "-no-cnv", "--stats-json", "--ignore-eos"]);
     assert!(o.status.success());
     let line = stderr(&o).lines().last().unwrap_or_default().to_string();
     assert!(line.starts_with('{') && line.ends_with('}'), "{line}");

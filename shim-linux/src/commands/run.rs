@@ -2,13 +2,16 @@
 //! llama.cpp-style statistics on stderr. The memory budget is settled before the arena is
 //! allocated: model file + arena + tokenizer + sampler scratch must fit `--mem-limit`.
 
+use crate::grammar_glue::{self, Loaded};
 use crate::interrupt;
 use crate::machine::{self, cost_markers};
 use crate::model_file::ModelBytes;
 use crate::options::{self, Options, Request};
 use crate::state_file::{self, Opened};
 use crate::text_glue::{self, ChatTurn, Text};
+use armlet_core::constrain;
 use armlet_core::gguf;
+use armlet_core::grammar::Matcher;
 use armlet_core::model::{KvCacheType, Model};
 use armlet_core::plan::{Mib, Plan, PlanError, MAX_UBATCH};
 use armlet_core::sample::{Candidate, Sampler};
@@ -61,13 +64,27 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let plan = Plan::with_ubatch(h, n_ctx, kv, opts.ubatch.min(MAX_UBATCH)).map_err(|e| format!("{path}: {e}"))?;
     let text_bytes = Text::memory_bytes(&file).map_err(|e| format!("{path}: {e}"))?;
     let sampler_bytes = h.n_vocab * std::mem::size_of::<Candidate>() + n_ctx * 4;
-    let budget = plan.arena_bytes() as u64 + text_bytes as u64 + sampler_bytes as u64;
+    let mut grammar = opts.grammar.as_ref().map(Loaded::read).transpose()?;
+    let grammar_bytes = match &grammar {
+        Some(g) => g.memory_bytes().map_err(|e| format!("grammar {}: {e}", g.name))?,
+        None => 0,
+    };
+    let budget = plan.arena_bytes() as u64 + text_bytes as u64 + sampler_bytes as u64 + grammar_bytes as u64;
     if file_len + budget > limit {
         let e = PlanError::OutOfMemory { need: file_len + budget, have: limit };
         return Err(format!("{e} (model {} + buffers {}; see --mem-limit, -c)", Mib(file_len), Mib(budget)));
     }
     let mut text_arena = vec![0u8; text_bytes];
     let text = Text::new(&file, &mut text_arena).map_err(|e| format!("{path}: {e}"))?;
+    let mut stacks = Vec::new();
+    let matcher = match grammar.as_mut() {
+        Some(g) => {
+            let name = g.name.clone();
+            let rules = g.parse().map_err(|e| format!("grammar {name}: {e}"))?;
+            Some(grammar_glue::matcher(rules, &mut stacks).map_err(|e| format!("grammar {name}: {e}"))?)
+        }
+        None => None,
+    };
     let mut words = Vec::new();
     words
         .try_reserve_exact(plan.arena_bytes().div_ceil(8))
@@ -87,6 +104,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         fingerprint: OnceCell::new(),
         text: &text,
         sampler: Sampler::new(sampler_config),
+        grammar: matcher,
         scratch: vec![Candidate::default(); h.n_vocab],
         history: Vec::with_capacity(n_ctx),
         stats: stats.clone(),
@@ -124,7 +142,7 @@ impl Stats {
         let rate = |n: usize, t: Duration| if t.as_secs_f64() > 0.0 { n as f64 / t.as_secs_f64() } else { 0.0 };
         let peak = machine::peak_resident();
         let ms = |t: Duration| t.as_secs_f64() * 1000.0;
-        if opts.json {
+        if opts.stats_json {
             eprintln!(
                 "{{\"load_ms\":{:.1},\"prompt_tokens\":{},\"prompt_tokens_reused\":{},\"prompt_ms\":{:.1},\
                  \"prompt_tokens_per_s\":{:.3},\
@@ -183,6 +201,8 @@ struct Run<'r, 's, 'm, 'a> {
     fingerprint: OnceCell<Fingerprint>,
     text: &'r Text<'r>,
     sampler: Sampler,
+    /// The grammar the answer must match, when one was given.
+    grammar: Option<Matcher<'r, 'r>>,
     scratch: Vec<Candidate>,
     history: Vec<u32>,
     stats: Arc<Mutex<Stats>>,
@@ -485,6 +505,10 @@ impl<'r> Run<'r, '_, '_, '_> {
         let time_before = lock(&self.stats).generation_time;
         let mut detok = self.text.detokenizer();
         let mut produced: i64 = 0;
+        // Every answer starts the grammar anew (llama-completion resets its sampler per turn).
+        if let Some(g) = self.grammar.as_mut() {
+            g.reset().map_err(|e| format!("grammar: {e}"))?;
+        }
         cost_markers::region_begin();
         let ending = loop {
             if self.opts.n_predict >= 0 && produced >= self.opts.n_predict {
@@ -494,10 +518,16 @@ impl<'r> Run<'r, '_, '_, '_> {
                 break Ending::Interrupted;
             }
             let logits = self.session.logits();
-            let id = self
-                .sampler
-                .sample(logits, &self.history, &mut self.scratch)
-                .map_err(|e| e.to_string())?;
+            let id = match self.grammar.as_mut() {
+                Some(g) => {
+                    let tok = self.text.tokenizer();
+                    let id = constrain::sample(&mut self.sampler, g, tok, logits, &self.history, &mut self.scratch)
+                        .map_err(|e| e.to_string())?;
+                    constrain::accept(g, tok, id).map_err(|e| e.to_string())?;
+                    id
+                }
+                None => self.sampler.sample(logits, &self.history, &mut self.scratch).map_err(|e| e.to_string())?,
+            };
             produced += 1;
             {
                 let mut stats = lock(&self.stats);
