@@ -218,6 +218,11 @@ impl<'g, 'm> Matcher<'g, 'm> {
             if !matched {
                 continue;
             }
+            // A one-character piece that matches is allowed: a matched stack always advances
+            // to at least one stack.
+            if decoded.end.n_remain == 0 && chars.clone().next().is_none() {
+                return Ok(true);
+            }
             self.try_a.clear();
             let after: &[u32] = if at_end_of_sequence(&g, next) { &[] } else { &[next] };
             advance(&g, base, after, &mut self.work, &mut self.try_a)?;

@@ -48,6 +48,7 @@ impl<'p> Decoded<'p> {
 }
 
 /// Iterator over the characters a piece completes.
+#[derive(Clone)]
 pub(crate) struct Chars<'p> {
     bytes: &'p [u8],
     at: usize,
