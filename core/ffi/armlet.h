@@ -7,6 +7,20 @@
  * returns); the buffer and the model's bytes must stay valid and unmoved while a handle
  * made from them is used. Handles are not thread-safe: one thread at a time per handle.
  * Every function returns an ArmletStatus; armlet_status_message() explains it.
+ * No function allocates, and none panics or aborts on any argument.
+ *
+ * Sizes: always ask the *_size function (they depend on the target and the model). On
+ * the ARM1176 builds (32-bit) a model handle takes 19424 bytes and a detokenizer 64
+ * (alignment 8 and 4); a tokenizer 227 KB for the fixtures' 3072-token vocabulary (its tables);
+ * a sampler 64 bytes plus 12 per vocabulary entry; a session its memory plan (the KV
+ * cache grows with n_ctx: 0.6 MB for the micro fixture at n_ctx 2048, 2.4 MB for the
+ * small one). Every handle buffer must be ARMLET_ALIGN-aligned.
+ *
+ * The path: armlet_model_init -> armlet_tokenizer_init -> armlet_tokenize ->
+ * armlet_session_init -> armlet_session_feed(prompt) -> loop { armlet_session_next_greedy
+ * (or armlet_sampler_next) -> armlet_token_is_eog -> armlet_detokenize ->
+ * armlet_session_feed(token) } -> armlet_detokenizer_finish. core/ffi/examples/generate.c
+ * is a complete program.
  */
 
 #ifndef ARMLET_H

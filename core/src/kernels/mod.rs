@@ -85,8 +85,8 @@ const GROUP_BYTES: usize = 6144;
 
 /// `out[t · w.rows + r] = W[r] . xs[t]` for every token `t` and row `r`: the product of a
 /// batch, each output the same bits as [`matvec`] of that token gives. The tokens go in
-/// groups whose activations fit [`GROUP_BYTES`], and the rows in bands of about
-/// [`BAND_BYTES`]; every token of a group runs over a band before the next band is read, so
+/// groups whose activations fit `GROUP_BYTES`, and the rows in bands of about
+/// `BAND_BYTES`; every token of a group runs over a band before the next band is read, so
 /// the weights are read from memory once per group instead of once per token. Errors: those
 /// of [`matvec`] for any token, and `BadLength` when `out.len() != xs.len() · w.rows`.
 pub fn matmul(w: &Matrix, xs: &[Activations], out: &mut [f32]) -> Result<(), QuantError> {

@@ -377,7 +377,7 @@ impl<'a> Tensors<'_, 'a> {
     }
 }
 
-/// The most tokens a batch may hold ([`linear`] keeps one activation view per token on the
+/// The most tokens a batch may hold (`linear` keeps one activation view per token on the
 /// stack).
 pub const MAX_UBATCH: usize = 64;
 // `linear` marks a batch's non-finite rows in one u64.
