@@ -128,25 +128,15 @@ impl Sampler {
         recent: &[u32],
         scratch: &mut [Candidate],
     ) -> Result<u32, SampleError> {
-        if logits.is_empty() {
-            return Err(SampleError::EmptyVocabulary);
-        }
-        if let Some(bad) = logits.iter().position(|l| !l.is_finite()) {
-            return Err(SampleError::NonFiniteLogit { token: bad as u32 });
-        }
-        let too_small = SampleError::ScratchTooSmall { needed: logits.len(), got: scratch.len() };
-        let scratch = scratch.get_mut(..logits.len()).ok_or(too_small)?;
-        let penalised = self.config.repeat_penalty != 1.0 && self.config.repeat_last_n > 0;
+        let scratch = checked_scratch(logits, scratch)?;
+        let penalised = self.penalised();
         if self.config.temperature <= 0.0 && !penalised {
             return Ok(argmax_logits(logits));
         }
         let k = if self.config.top_k == 0 { logits.len() } else { self.config.top_k.min(logits.len()) };
         // Sorted by logit, highest first: every later filter keeps a prefix.
         let cands = if penalised || k == logits.len() {
-            for (i, (c, &l)) in scratch.iter_mut().zip(logits).enumerate() {
-                *c = Candidate { id: i as u32, logit: l, p: 0.0 };
-            }
-            self.apply_repeat_penalty(scratch, recent);
+            self.all_candidates(logits, recent, scratch);
             if self.config.temperature <= 0.0 {
                 return Ok(argmax(scratch));
             }
@@ -179,15 +169,8 @@ impl Sampler {
         scratch: &mut [Candidate],
         allowed: &mut dyn FnMut(u32) -> Result<bool, E>,
     ) -> Result<Option<u32>, E> {
-        if logits.is_empty() {
-            return Err(SampleError::EmptyVocabulary.into());
-        }
-        if let Some(bad) = logits.iter().position(|l| !l.is_finite()) {
-            return Err(SampleError::NonFiniteLogit { token: bad as u32 }.into());
-        }
-        let too_small = SampleError::ScratchTooSmall { needed: logits.len(), got: scratch.len() };
-        let scratch = scratch.get_mut(..logits.len()).ok_or(too_small)?;
-        let penalised = self.config.repeat_penalty != 1.0 && self.config.repeat_last_n > 0;
+        let scratch = checked_scratch(logits, scratch)?;
+        let penalised = self.penalised();
         let greedy = self.config.temperature <= 0.0;
         let n = logits.len();
         let k = match self.config.top_k {
@@ -214,10 +197,7 @@ impl Sampler {
             }
         }
         // Every token: the penalty first, as in `sample`, then the mask.
-        for (i, (c, &l)) in scratch.iter_mut().zip(logits).enumerate() {
-            *c = Candidate { id: i as u32, logit: l, p: 0.0 };
-        }
-        self.apply_repeat_penalty(scratch, recent);
+        self.all_candidates(logits, recent, scratch);
         let mut n_allowed = 0;
         for c in scratch.iter_mut() {
             if allowed(c.id)? {
@@ -270,6 +250,18 @@ impl Sampler {
         cands.last().map_or(0, |c| c.id)
     }
 
+    fn penalised(&self) -> bool {
+        self.config.repeat_penalty != 1.0 && self.config.repeat_last_n > 0
+    }
+
+    /// Every token as a candidate, in id order, with the repeat penalty applied.
+    fn all_candidates(&self, logits: &[f32], recent: &[u32], scratch: &mut [Candidate]) {
+        for (i, (c, &l)) in scratch.iter_mut().zip(logits).enumerate() {
+            *c = Candidate { id: i as u32, logit: l, p: 0.0 };
+        }
+        self.apply_repeat_penalty(scratch, recent);
+    }
+
     fn apply_repeat_penalty(&self, cands: &mut [Candidate], recent: &[u32]) {
         let penalty = self.config.repeat_penalty;
         if penalty == 1.0 || self.config.repeat_last_n == 0 {
@@ -286,6 +278,19 @@ impl Sampler {
             }
         }
     }
+}
+
+/// The part of `scratch` that holds one candidate per logit, once the logits are known to
+/// be usable (not empty, all finite).
+fn checked_scratch<'s>(logits: &[f32], scratch: &'s mut [Candidate]) -> Result<&'s mut [Candidate], SampleError> {
+    if logits.is_empty() {
+        return Err(SampleError::EmptyVocabulary);
+    }
+    if let Some(bad) = logits.iter().position(|l| !l.is_finite()) {
+        return Err(SampleError::NonFiniteLogit { token: bad as u32 });
+    }
+    let too_small = SampleError::ScratchTooSmall { needed: logits.len(), got: scratch.len() };
+    scratch.get_mut(..logits.len()).ok_or(too_small)
 }
 
 /// The highest logit, lowest id on ties.

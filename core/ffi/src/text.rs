@@ -132,14 +132,7 @@ pub unsafe extern "C" fn armlet_tokenize(
         let t = place::get(tokenizer)?;
         let text = place::slice(text, text_len)?;
         let ids = place::slice_mut(ids, capacity)?;
-        match t.tok.encode(text, add_special, parse_special, ids) {
-            Ok(n) => place::out(n_ids, n),
-            Err(TextError::OutputFull { needed }) => {
-                place::out(n_ids, needed)?;
-                Err(ARMLET_ERR_OUTPUT_FULL)
-            }
-            Err(e) => Err(e.into()),
-        }
+        count_or_needed(t.tok.encode(text, add_special, parse_special, ids), n_ids)
     })())
 }
 
@@ -209,14 +202,7 @@ pub unsafe extern "C" fn armlet_detokenize(
     status((|| {
         let d = place::get_mut(detokenizer)?;
         let buf = place::slice_mut(out, capacity)?;
-        match d.detok.push_into(token, buf) {
-            Ok(n) => place::out(written, n),
-            Err(TextError::OutputFull { needed }) => {
-                place::out(written, needed)?;
-                Err(ARMLET_ERR_OUTPUT_FULL)
-            }
-            Err(e) => Err(e.into()),
-        }
+        count_or_needed(d.detok.push_into(token, buf), written)
     })())
 }
 
@@ -246,4 +232,17 @@ pub unsafe extern "C" fn armlet_detokenizer_finish(
         dst.copy_from_slice(&held);
         place::out(written, n.min(MAX_HELD_BYTES))
     })())
+}
+
+/// Writes a count to `*count`; when the output was too short, the count it needs, and
+/// ARMLET_ERR_OUTPUT_FULL.
+fn count_or_needed(result: core::result::Result<usize, TextError>, count: *mut usize) -> crate::status::Result<()> {
+    match result {
+        Ok(n) => place::out(count, n),
+        Err(TextError::OutputFull { needed }) => {
+            place::out(count, needed)?;
+            Err(ARMLET_ERR_OUTPUT_FULL)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
