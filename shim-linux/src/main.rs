@@ -8,6 +8,7 @@ mod machine;
 mod model_file;
 mod options;
 mod quantize;
+mod serve;
 mod state_file;
 mod text_glue;
 

@@ -17,6 +17,7 @@ USAGE
     armlet tokenize -m MODEL -p TEXT                    the token ids of a text
     armlet perplexity -m MODEL -f TEXT [-c N]           how well a model predicts a text (llama-perplexity)
     armlet quantize IN.gguf OUT.gguf TYPE               convert a model to another weight type
+    armlet serve -m MODEL.gguf [--host H] [--port N]    llama-server's HTTP API (armlet serve --help)
 
     The flags follow llama.cpp's llama-completion, so its command lines work with `armlet`
     in front, e.g. armlet -m model.gguf -p \"Hello! How are you?\" -n 32 --threads 1 --ctx-size 128 --no-mmap

@@ -7,6 +7,7 @@ pub mod logits;
 pub mod perplexity;
 pub mod quantize;
 pub mod run;
+pub mod serve;
 pub mod tokenize;
 
 use std::process::ExitCode;
@@ -18,6 +19,7 @@ usage: armlet -m MODEL.gguf -p PROMPT [-n N] [options]   run a completion (llama
        armlet logits -m MODEL -p PROMPT -n N -o FILE      write logits in the golden (.alog) format
        armlet perplexity -m MODEL -f TEXT [-c N]          score a text as llama-perplexity does
        armlet quantize IN.gguf OUT.gguf TYPE             rewrite a model with another weight type
+       armlet serve -m MODEL [--host H] [--port N]        llama-server's HTTP API (armlet serve --help)
        armlet tokenize -m MODEL [-p TEXT | -f FILE] [--ids] [--no-bos] [--parse-special]
 run `armlet --help` for every option";
 
@@ -30,6 +32,7 @@ pub fn dispatch(args: &[String]) -> Result<ExitCode, String> {
         Some("logits") => done(logits::run(&args[1..])),
         Some("perplexity") => done(perplexity::run(&args[1..])),
         Some("quantize") => done(quantize::run(&args[1..])),
+        Some("serve") => done(serve::run(&args[1..])),
         Some("tokenize") => done(tokenize::run(&args[1..])),
         Some("-h") | Some("--help") => {
             print!("{}", crate::options::HELP);
