@@ -122,7 +122,7 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
 /// What the worker is asked to do, with the socket to answer on.
 enum Work {
     Generate(Box<Generate>),
-    Tokenize(String, bool),
+    Tokenize(api::Tokenize),
     Detokenize(Vec<u32>),
 }
 
@@ -382,10 +382,7 @@ fn route(req: &Request, shared: &Shared) -> Result<Route, Refusal> {
         "/v1/chat/completions" | "/chat/completions" => {
             Work::Generate(Box::new(api::chat(body).map_err(no_extra)?))
         }
-        "/tokenize" => {
-            let (content, add_special) = api::tokenize(body).map_err(no_extra)?;
-            Work::Tokenize(content, add_special)
-        }
+        "/tokenize" => Work::Tokenize(api::tokenize(body).map_err(no_extra)?),
         _ => Work::Detokenize(api::detokenize(body).map_err(no_extra)?),
     };
     Ok(Route::Work(work))
@@ -436,7 +433,7 @@ impl Worker<'_, '_, '_, '_> {
             let what = std::mem::take(&mut job.what);
             let result = match job.work {
                 Work::Generate(g) => self.generate(&g, &mut job.stream),
-                Work::Tokenize(content, add) => self.tokenize(&content, add, &mut job.stream),
+                Work::Tokenize(t) => self.tokenize(&t, &mut job.stream),
                 Work::Detokenize(ids) => self.detokenize(&ids, &mut job.stream),
             };
             let secs = job.received.elapsed().as_secs_f64();
@@ -457,15 +454,10 @@ impl Worker<'_, '_, '_, '_> {
         }
     }
 
-    fn tokenize(
-        &mut self,
-        content: &str,
-        add_special: bool,
-        out: &mut TcpStream,
-    ) -> Result<Option<Counts>, Fail> {
+    fn tokenize(&mut self, t: &api::Tokenize, out: &mut TcpStream) -> Result<Option<Counts>, Fail> {
         let ids = self
             .text
-            .encode(content, add_special)
+            .encode_with(&t.content, t.add_special, t.parse_special)
             .map_err(|e| Fail::new(400, e))?;
         let _ = http::respond(
             out,

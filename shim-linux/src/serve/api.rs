@@ -337,13 +337,24 @@ pub fn chat(body: &[u8]) -> Result<Generate, Fail> {
     common(Flavor::Chat, &m, Prompt::Chat(turns), "max_tokens")
 }
 
-/// `/tokenize`: the text, and whether to add BOS (llama-server's default: no).
-pub fn tokenize(body: &[u8]) -> Result<(String, bool), Fail> {
+/// `/tokenize`'s request.
+pub struct Tokenize {
+    pub content: String,
+    /// Add BOS (llama-server's default: no).
+    pub add_special: bool,
+    /// Read `<|im_start|>` and the like as special tokens (llama-server's default: yes).
+    pub parse_special: bool,
+}
+
+/// `/tokenize`: the text and llama-server's two switches.
+pub fn tokenize(body: &[u8]) -> Result<Tokenize, Fail> {
     let m = object(body)?;
     only(&m, &["content", "add_special", "parse_special"])?;
-    let content = string(&m, "content")?.ok_or_else(|| bad("content", "a string"))?;
-    boolean(&m, "parse_special")?;
-    Ok((content, boolean(&m, "add_special")?.unwrap_or(false)))
+    Ok(Tokenize {
+        content: string(&m, "content")?.ok_or_else(|| bad("content", "a string"))?,
+        add_special: boolean(&m, "add_special")?.unwrap_or(false),
+        parse_special: boolean(&m, "parse_special")?.unwrap_or(true),
+    })
 }
 
 /// `/detokenize`: the token ids.
