@@ -294,6 +294,22 @@ impl<'m, 'a> Session<'m, 'a> {
         Ok(())
     }
 
+    /// Keeps the longest part of the state that `prompt` begins with, so that only the rest
+    /// needs feeding, and returns how many of its tokens are kept. The last prompt token is
+    /// left to feed (its logits start the answer) unless the logits already follow it.
+    /// `None`: the state holds tokens the prompt does not continue and cannot be rewound (a
+    /// recurrent model); nothing is changed, and the caller starts over with
+    /// [`reset`](Session::reset).
+    pub fn keep_prefix_of(&mut self, prompt: &[u32]) -> Option<usize> {
+        let held = self.tokens();
+        let common = held.iter().zip(prompt).take_while(|(a, b)| a == b).count();
+        if common == held.len() && (common < prompt.len() || self.logits_valid) {
+            return Some(common);
+        }
+        let keep = common.min(prompt.len().saturating_sub(1));
+        self.rewind(keep).ok().map(|()| keep)
+    }
+
     /// Most tokens [`feed_prompt`](Session::feed_prompt) runs in one batch.
     pub fn ubatch(&self) -> usize {
         self.ubatch

@@ -277,24 +277,18 @@ impl<'r> Run<'r, '_, '_, '_> {
             }
             Opened::Good { .. } => {}
         }
-        let cached = self.session.tokens();
-        let common = cached.iter().zip(ids).take_while(|(a, b)| a == b).count();
-        let keep = if common == cached.len() && (common < ids.len() || self.session.has_logits()) {
-            common
-        } else if self.session.can_rewind() {
-            // At least the last prompt token is fed again: its logits start the answer.
-            let keep = common.min(ids.len() - 1);
-            let _ = self.session.rewind(keep);
-            keep
-        } else {
-            eprintln!(
-                "armlet: prompt cache {shown}: it holds {} tokens this prompt does not continue, and {}'s \
-                 recurrent state cannot be rewound; evaluating the prompt from scratch",
-                cached.len(),
-                self.session.model().hparams.arch.name()
-            );
-            self.session.reset();
-            0
+        let keep = match self.session.keep_prefix_of(ids) {
+            Some(keep) => keep,
+            None => {
+                eprintln!(
+                    "armlet: prompt cache {shown}: it holds {} tokens this prompt does not continue, and {}'s \
+                     recurrent state cannot be rewound; evaluating the prompt from scratch",
+                    self.session.tokens().len(),
+                    self.session.model().hparams.arch.name()
+                );
+                self.session.reset();
+                0
+            }
         };
         self.history = self.session.tokens().to_vec();
         lock(&self.stats).prompt_reused = Some((keep, t.elapsed()));

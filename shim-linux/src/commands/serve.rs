@@ -527,20 +527,11 @@ impl Worker<'_, '_, '_, '_> {
     /// Brings the session to the prompt, feeding only what it does not hold yet; returns
     /// how many prompt tokens were reused.
     fn feed(&mut self, ids: &[u32]) -> Result<usize, Fail> {
-        let held = self.session.tokens();
-        let common = held.iter().zip(ids).take_while(|(a, b)| a == b).count();
-        let keep = if common == held.len() && (common < ids.len() || self.session.has_logits()) {
-            common
-        } else if self.session.can_rewind() {
-            // At least the last prompt token is fed again: its logits start the answer.
-            let keep = common.min(ids.len() - 1);
-            let _ = self.session.rewind(keep);
-            keep
-        } else {
+        let keep = self.session.keep_prefix_of(ids).unwrap_or_else(|| {
             // A recurrent state holds every token it saw: it goes on only from all of them.
             self.session.reset();
             0
-        };
+        });
         if let Err(e) = self.session.feed_prompt(&ids[keep..]) {
             self.session.reset();
             return Err(Fail::new(500, format!("evaluating the prompt: {e}")));

@@ -231,27 +231,26 @@ pub fn llama_completion(body: &[u8]) -> Result<Generate, Fail> {
     common(Flavor::Llama, &m, Prompt::Text(prompt), "n_predict")
 }
 
+/// The fields both of OpenAI's generation endpoints take.
+const OPENAI_FIELDS: &[&str] = &[
+    "model",
+    "stream",
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "seed",
+    "stop",
+    "n",
+    "response_format",
+    "stream_options",
+    "frequency_penalty",
+    "presence_penalty",
+];
+
 /// OpenAI's `/v1/completions`.
 pub fn completions(body: &[u8]) -> Result<Generate, Fail> {
     let m = object(body)?;
-    only(
-        &m,
-        &[
-            "model",
-            "prompt",
-            "stream",
-            "max_tokens",
-            "temperature",
-            "top_p",
-            "seed",
-            "stop",
-            "n",
-            "response_format",
-            "stream_options",
-            "frequency_penalty",
-            "presence_penalty",
-        ],
-    )?;
+    only(&m, &[OPENAI_FIELDS, &["prompt"]].concat())?;
     string(&m, "model")?;
     let prompt = match get(&m, "prompt") {
         Some(Value::String(s)) => s.clone(),
@@ -266,25 +265,7 @@ pub fn completions(body: &[u8]) -> Result<Generate, Fail> {
 /// OpenAI's `/v1/chat/completions`.
 pub fn chat(body: &[u8]) -> Result<Generate, Fail> {
     let m = object(body)?;
-    only(
-        &m,
-        &[
-            "model",
-            "messages",
-            "stream",
-            "max_tokens",
-            "max_completion_tokens",
-            "temperature",
-            "top_p",
-            "seed",
-            "stop",
-            "n",
-            "response_format",
-            "stream_options",
-            "frequency_penalty",
-            "presence_penalty",
-        ],
-    )?;
+    only(&m, &[OPENAI_FIELDS, &["messages", "max_completion_tokens"]].concat())?;
     string(&m, "model")?;
     let list = get(&m, "messages")
         .and_then(Value::as_array)
