@@ -109,6 +109,13 @@ pub enum TextError {
     /// Merge `rank` of `tokenizer.ggml.merges` is not two known tokens separated by a
     /// space.
     BadMerge { rank: u32 },
+    /// The special-token id at metadata key `key` (BOS, EOS, EOT, PAD, UNK, FIM...) is not
+    /// a token of the `n_tokens`-token vocabulary.
+    SpecialTokenOutOfRange {
+        key: &'static str,
+        id: u64,
+        n_tokens: usize,
+    },
 }
 
 impl core::fmt::Display for TextError {
@@ -146,6 +153,10 @@ impl core::fmt::Display for TextError {
             TextError::BadMerge { rank } => write!(
                 f,
                 "tokenizer.ggml.merges[{rank}] is not two tokens of the vocabulary separated by a space"
+            ),
+            TextError::SpecialTokenOutOfRange { key, id, n_tokens } => write!(
+                f,
+                "{key} is {id}, outside the vocabulary of {n_tokens} tokens"
             ),
         }
     }
