@@ -50,7 +50,9 @@
 //! throws; empty token texts are never matched (llama.cpp renames them `[EMPTY_<id>]`);
 //! when several tokens carry one FIM text list's texts the lowest id is taken (llama.cpp
 //! takes whichever its hash map yields first); special tokens of equal length are tried
-//! by id (llama.cpp's sort leaves their order unspecified).
+//! by id (llama.cpp's sort leaves their order unspecified). One difference is chosen: a
+//! special-token id in the metadata outside the vocabulary is refused
+//! ([`TextError::SpecialTokenOutOfRange`]) where llama.cpp warns and uses its default id.
 #![forbid(unsafe_code)]
 
 mod chat;
