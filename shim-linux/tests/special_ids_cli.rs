@@ -50,29 +50,41 @@ fn a_special_token_id_outside_the_vocabulary_is_one_clear_error() {
         ("pad", "tokenizer.ggml.padding_token_id", N_VOCAB),
         ("unk", "tokenizer.ggml.unknown_token_id", u32::MAX),
     ];
+    let text = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("special_ids_cli-text.txt");
+    std::fs::write(&text, "Hello world. ".repeat(20)).unwrap();
+    let t = text.to_str().unwrap();
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("special_ids_cli-logits.txt");
+    let l = out.to_str().unwrap();
     for (name, key, id) in cases {
         let path = micro_with(name, &[(key, id)]);
         let p = path.to_str().unwrap();
-        let expected = format!("armlet: {p}: tokenizer: {key} is {id}, outside the vocabulary of {N_VOCAB} tokens\n");
-        for args in [
-            &["-m", p, "-p", "Hi", "-n", "4", "-no-cnv"][..],
-            &["-m", p, "-p", "Hi"],
-            &["tokenize", "-m", p, "-p", "Hi"],
-        ] {
+        let message = format!("{key} is {id}, outside the vocabulary of {N_VOCAB} tokens");
+        // A completion, a chat (the fixture has a template), and the tools that tokenize.
+        let runs: [(&[&str], String); 5] = [
+            (
+                &["-m", p, "-p", "Hi", "-n", "4", "-no-cnv"],
+                format!("armlet: {p}: tokenizer: {message}"),
+            ),
+            (&["-m", p, "-p", "Hi"], format!("armlet: {p}: tokenizer: {message}")),
+            (&["tokenize", "-m", p, "-p", "Hi"], format!("armlet: {p}: {message}")),
+            (
+                &["perplexity", "-m", p, "-f", t, "-c", "16"],
+                format!("armlet: {p}: tokenizer: {message}"),
+            ),
+            (
+                &["logits", "-m", p, "-p", "Hi", "-n", "1", "-o", l],
+                format!("armlet: {p}: tokenizer: {message}"),
+            ),
+        ];
+        for (args, expected) in runs {
             let o = armlet(args);
-            assert_eq!(
-                o.status.code(),
-                Some(1),
-                "{args:?}: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
             let err = String::from_utf8_lossy(&o.stderr);
-            let expected = if args[0] == "tokenize" {
-                expected.replace(": tokenizer:", ":")
-            } else {
-                expected.clone()
-            };
-            assert_eq!(err, expected, "{args:?}");
+            assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+            assert_eq!(
+                err.lines().collect::<Vec<_>>(),
+                [expected.as_str()],
+                "{args:?}: one line"
+            );
             assert!(o.stdout.is_empty(), "{args:?}: nothing generated");
         }
     }
