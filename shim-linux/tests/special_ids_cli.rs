@@ -1,7 +1,8 @@
 //! `armlet` on a model whose metadata names a special token the vocabulary does not have
-//! (BOS 2^31, EOS one past the last token, EOT, PAD, UNK out of range): the run and
-//! `armlet tokenize` stop before any work with one line naming the file, the key and the id,
-//! and exit status 1. The same file with ids inside the vocabulary runs.
+//! (BOS 2^31, EOS one past the last token, EOT, PAD, UNK out of range): a run, a chat,
+//! `armlet serve`, `tokenize`, `perplexity` and `logits` stop before any work with one
+//! line naming the file, the key and the id, and exit status 1. The same file with ids
+//! inside the vocabulary runs.
 
 #[path = "../../core/tests/gguf_support/layout.rs"]
 mod layout;
@@ -59,13 +60,18 @@ fn a_special_token_id_outside_the_vocabulary_is_one_clear_error() {
         let path = micro_with(name, &[(key, id)]);
         let p = path.to_str().unwrap();
         let message = format!("{key} is {id}, outside the vocabulary of {N_VOCAB} tokens");
-        // A completion, a chat (the fixture has a template), and the tools that tokenize.
-        let runs: [(&[&str], String); 5] = [
+        // A completion, a chat (the fixture has a template), the server (refused before it
+        // listens), and the tools that tokenize.
+        let runs: [(&[&str], String); 6] = [
             (
                 &["-m", p, "-p", "Hi", "-n", "4", "-no-cnv"],
                 format!("armlet: {p}: tokenizer: {message}"),
             ),
             (&["-m", p, "-p", "Hi"], format!("armlet: {p}: tokenizer: {message}")),
+            (
+                &["serve", "-m", p, "--port", "0"],
+                format!("armlet: {p}: tokenizer: {message}"),
+            ),
             (&["tokenize", "-m", p, "-p", "Hi"], format!("armlet: {p}: {message}")),
             (
                 &["perplexity", "-m", p, "-f", t, "-c", "16"],
