@@ -72,7 +72,10 @@ fn a_special_token_id_outside_the_vocabulary_is_one_clear_error() {
                 &["serve", "-m", p, "--port", "0"],
                 format!("armlet: {p}: tokenizer: {message}"),
             ),
-            (&["tokenize", "-m", p, "-p", "Hi"], format!("armlet: {p}: {message}")),
+            (
+                &["tokenize", "-m", p, "-p", "Hi"],
+                format!("armlet: {p}: tokenizer: {message}"),
+            ),
             (
                 &["perplexity", "-m", p, "-f", t, "-c", "16"],
                 format!("armlet: {p}: tokenizer: {message}"),
