@@ -5,7 +5,7 @@
 mod text_support;
 
 use armlet_core::text::{
-    ChatTemplate, DetokenizeOptions, Detokenizer, Message, TextError, Tokenizer,
+    ChatFamily, ChatTemplate, DetokenizeOptions, Detokenizer, Message, TextError, Tokenizer,
 };
 use text_support::{leak_file, load_vocab, shared, tokenizer_for, vocab_names, VecSink};
 
@@ -78,6 +78,69 @@ fn smollm2_prompt_bos_and_eog() {
         detokenize(tok, &generated, DetokenizeOptions::pieces(false)),
         b"The capital of France is Paris."
     );
+}
+
+/// The turn-format lines of Gemma 3's instruction-tuned chat template (the base model's
+/// file, the one in ../shared/vocab, has no template).
+const GEMMA3_IT_TEMPLATE: &str = "{{ bos_token }}\n{%- if messages[0]['role'] == 'system' -%}\n    {%- set first_user_prefix = messages[0]['content'] + '\n\n' -%}\n    {%- set loop_messages = messages[1:] -%}\n{%- else -%}\n    {%- set first_user_prefix = \"\" -%}\n    {%- set loop_messages = messages -%}\n{%- endif -%}\n{%- for message in loop_messages -%}\n    {%- if (message['role'] == 'assistant') -%}{%- set role = \"model\" -%}{%- else -%}{%- set role = message['role'] -%}{%- endif -%}\n    {{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else \"\") }}{{ message['content'] | trim }}{{ '<end_of_turn>\n' }}\n{%- endfor -%}\n{%- if add_generation_prompt -%}{{'<start_of_turn>model\n'}}{%- endif -%}";
+
+/// llama.cpp's ids for the `.special.inp` case of `vocab` whose text is `text`.
+fn special_case_ids(vocab: &str, text: &[u8]) -> Vec<u32> {
+    let path = |ext: &str| text_support::vocab_dir().join(format!("ggml-vocab-{vocab}.gguf.special.{ext}"));
+    let inp = std::fs::read(path("inp")).unwrap();
+    let out = std::fs::read_to_string(path("out")).unwrap();
+    let i = text_support::split_cases(&inp).iter().position(|c| *c == text).expect("case present");
+    out.lines().nth(i).unwrap().split_whitespace().map(|t| t.parse().unwrap()).collect()
+}
+
+#[test]
+fn gemma3_bos_eog_and_chat_turns_as_llama_cpp() {
+    let v = load_vocab("gemma3");
+    let tok = v.tokenizer();
+    let id = |key: &str| v.file.get(key).and_then(|x| x.as_u32());
+    // The metadata (models/gemma3.md) and what the tokenizer makes of it.
+    assert_eq!(tok.n_tokens(), 262144);
+    assert_eq!((id("tokenizer.ggml.bos_token_id"), tok.bos()), (Some(2), Some(2)));
+    assert_eq!((id("tokenizer.ggml.eos_token_id"), tok.eos()), (Some(1), Some(1)));
+    assert_eq!((id("tokenizer.ggml.unknown_token_id"), id("tokenizer.ggml.padding_token_id")), (Some(3), Some(0)));
+    assert!(tok.adds_bos() && !tok.adds_eos());
+    // End of generation: <eos> by id, <end_of_turn> (llama_vocab_eot) and </s> by their
+    // text; </s> is USER_DEFINED in the file and made CONTROL, as llama.cpp does.
+    let mut eog = tok.eog_ids().to_vec();
+    eog.sort();
+    assert_eq!(eog, [1, 106, 212]);
+    assert_eq!(tok.token_piece(106), Some(&b"<end_of_turn>"[..]));
+    assert_eq!(tok.token_piece(212), Some(&b"</s>"[..]));
+    assert!(tok.is_control(106) && tok.is_control(212) && !tok.is_eog(105));
+    // The base model's file has no template: no chat (llama-completion starts none).
+    assert_eq!(tok.chat_template(), None);
+    assert!(!ChatTemplate::detect(tok.chat_template()).recognized);
+    // The instruction-tuned template is recognised, and its turns, encoded as a prompt
+    // (BOS added, special tokens parsed), are llama.cpp's ids for the same text.
+    let template = ChatTemplate::detect(Some(GEMMA3_IT_TEMPLATE.as_bytes()));
+    assert!(template.recognized && template.family == ChatFamily::Gemma);
+    let m = |role: &'static [u8], content: &'static [u8]| Message { role, content };
+    let conversations: [(&[Message], &[u8]); 2] = [
+        (
+            &[m(b"user", b"What is the capital of France?")],
+            b"<bos><start_of_turn>user\nWhat is the capital of France?<end_of_turn>\n<start_of_turn>model\n",
+        ),
+        (
+            &[
+                m(b"system", b"You are a helpful assistant."),
+                m(b"user", b"Hello!"),
+                m(b"assistant", b"Hi there!"),
+                m(b"user", b"Tell me a joke."),
+            ],
+            b"<bos><start_of_turn>user\nYou are a helpful assistant.\n\nHello!<end_of_turn>\n<start_of_turn>model\nHi there!<end_of_turn>\n<start_of_turn>user\nTell me a joke.<end_of_turn>\n<start_of_turn>model\n",
+        ),
+    ];
+    for (messages, text) in conversations {
+        let mut buf = [0u8; 512];
+        let n = template.render(messages, true, &mut buf).unwrap();
+        assert_eq!(&buf[..n], &text[5..], "rendered without BOS, which encoding adds");
+        assert_eq!(encode(tok, &buf[..n], true, true), special_case_ids("gemma3", text));
+    }
 }
 
 #[test]

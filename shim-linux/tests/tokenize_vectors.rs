@@ -3,10 +3,12 @@
 //! `.out` ids; `.special` cases use `--parse-special`; `--no-bos` everywhere because the
 //! vectors were made with add_special = false. Also the piece listing, BOS, and errors.
 //!
-//! One process per case loads the vocab and builds its tables (0.15 s for llama-bpe and
+//! Every `ggml-vocab-NAME.gguf` of the folder is taken. One process per case loads the
+//! vocab and builds its tables (0.2 s for gemma3's 262,144 tokens, 0.15 s for llama-bpe and
 //! qwen2, 0.03 s for the 50k-65k vocabs), so by default every 8th case of llama-bpe and
-//! qwen2, every 2nd of gpt-2, smollm and falcon, and every case of llama-spm and the
-//! fixture vocab are run; `ARMLET_TOKENIZE_ALL=1` runs every case (about 3 CPU-minutes).
+//! qwen2, every 4th of gemma3, every 2nd of gpt-2, smollm and falcon (and of a vocab added
+//! later), and every case of llama-spm and the fixture vocab are run;
+//! `ARMLET_TOKENIZE_ALL=1` runs every case (about 4 CPU-minutes).
 //! `ARMLET_TOKENIZE_SPARSE=K` runs only every K-th of those (scripts/test under qemu-arm,
 //! where loading the big vocabs takes seconds a case; the host run keeps the default).
 //! The core's `text_vocab` test runs every case of every vocab in-process.
@@ -118,15 +120,16 @@ fn check_file(
 fn every_vocab_vector_through_the_command_line() {
     let scratch = std::env::temp_dir().join(format!("armlet-tokenize-test-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).unwrap();
-    let vocabs = [
-        "falcon",
-        "falcon-h1-fixture",
-        "gpt-2",
-        "llama-bpe",
-        "llama-spm",
-        "qwen2",
-        "smollm",
-    ];
+    // Every vocab of the folder, so that one added there is tested here too.
+    let mut vocabs: Vec<String> = std::fs::read_dir(vocab_dir())
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().ok()?;
+            Some(name.strip_prefix("ggml-vocab-")?.strip_suffix(".gguf")?.to_string())
+        })
+        .collect();
+    vocabs.sort();
+    assert!(vocabs.iter().any(|v| v == "gemma3") && vocabs.len() >= 8, "vocabs found: {vocabs:?}");
     let sparse: usize = std::env::var("ARMLET_TOKENIZE_SPARSE").ok().and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
     // Two vocabs at a time (the machine has two cores).
     let results: Vec<(usize, Vec<String>)> = std::thread::scope(|s| {
@@ -136,11 +139,12 @@ fn every_vocab_vector_through_the_command_line() {
                 let scratch = &scratch;
                 s.spawn(move || {
                     let mut all = (0, Vec::new());
-                    for &v in group {
+                    for v in group.iter().map(String::as_str) {
                         let stride = sparse
                             * match (std::env::var_os("ARMLET_TOKENIZE_ALL").is_some(), v) {
                                 (true, _) | (_, "llama-spm" | "falcon-h1-fixture") => 1,
                                 (_, "llama-bpe" | "qwen2") => 8,
+                                (_, "gemma3") => 4,
                                 _ => 2,
                             };
                         for suffix in ["", ".extra", ".special"] {

@@ -190,13 +190,13 @@ impl<'a> ChatTemplate<'a> {
                 }
             }
             ChatFamily::Gemma => {
-                // Gemma has no system turn: system text goes in front of the next user turn.
-                let mut system: Option<&[u8]> = None;
-                let mut system_pending = false;
-                for m in messages {
+                // Gemma has no system turn: llama.cpp joins the system texts (trimmed) given
+                // since the last user turn and puts them in front of the next one. The first
+                // of them is remembered by index, so that nothing is copied.
+                let mut pending_from: Option<usize> = None;
+                for (i, m) in messages.iter().enumerate() {
                     if m.role == b"system" {
-                        system = Some(trim(m.content));
-                        system_pending = true;
+                        pending_from.get_or_insert(i);
                         continue;
                     }
                     let role: &[u8] = if m.role == b"assistant" {
@@ -205,11 +205,19 @@ impl<'a> ChatTemplate<'a> {
                         m.role
                     };
                     w.put_all(&[b"<start_of_turn>", role, b"\n"]);
-                    if let (true, Some(s), false) = (system_pending, system, role == b"model") {
-                        if !s.is_empty() {
-                            w.put_all(&[s, b"\n\n"]);
+                    if let (Some(from), false) = (pending_from, role == b"model") {
+                        let mut joined_any = false;
+                        for s in messages.get(from..i).unwrap_or(&[]) {
+                            if s.role == b"system" {
+                                let text = trim(s.content);
+                                w.put(text);
+                                joined_any |= !text.is_empty();
+                            }
                         }
-                        system_pending = false;
+                        if joined_any {
+                            w.put(b"\n\n");
+                        }
+                        pending_from = None;
                     }
                     w.put_all(&[trim(m.content), b"<end_of_turn>\n"]);
                 }
@@ -357,6 +365,29 @@ mod tests {
         assert_eq!(
             render(&t, &[system, user], false),
             "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nWhat is 2 + 2?<|im_end|>\n"
+        );
+    }
+
+    #[test]
+    fn gemma_joins_the_system_texts_before_the_next_user_turn() {
+        let gemma = ChatTemplate::detect(Some(b"{{ '<start_of_turn>' + role + '\n' }}"));
+        assert!(gemma.recognized && gemma.family == ChatFamily::Gemma);
+        let m = |role: &'static [u8], content: &'static [u8]| Message { role, content };
+        let conversation = [
+            m(b"system", b" A "),
+            m(b"system", b"B"),
+            m(b"user", b"Hi"),
+            m(b"system", b"C"),
+            m(b"assistant", b"Yes"),
+            m(b"user", b"More"),
+            m(b"system", b"  "),
+            m(b"user", b"End"),
+        ];
+        // As llama.cpp's `system_prompt += trim(content)`: no separator between system
+        // texts, held over a model turn, nothing written for an empty one.
+        assert_eq!(
+            render(&gemma, &conversation, false),
+            "<start_of_turn>user\nAB\n\nHi<end_of_turn>\n<start_of_turn>model\nYes<end_of_turn>\n<start_of_turn>user\nC\n\nMore<end_of_turn>\n<start_of_turn>user\nEnd<end_of_turn>\n"
         );
     }
 

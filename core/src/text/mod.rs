@@ -50,7 +50,9 @@
 //! throws; empty token texts are never matched (llama.cpp renames them `[EMPTY_<id>]`);
 //! when several tokens carry one FIM text list's texts the lowest id is taken (llama.cpp
 //! takes whichever its hash map yields first); special tokens of equal length are tried
-//! by id (llama.cpp's sort leaves their order unspecified).
+//! by id (llama.cpp's sort leaves their order unspecified). One difference is chosen: a
+//! special-token id in the metadata outside the vocabulary is refused
+//! ([`TextError::SpecialTokenOutOfRange`]) where llama.cpp warns and uses its default id.
 #![forbid(unsafe_code)]
 
 mod chat;
@@ -109,6 +111,13 @@ pub enum TextError {
     /// Merge `rank` of `tokenizer.ggml.merges` is not two known tokens separated by a
     /// space.
     BadMerge { rank: u32 },
+    /// The special-token id at metadata key `key` (BOS, EOS, EOT, PAD, UNK, FIM...) is not
+    /// a token of the `n_tokens`-token vocabulary.
+    SpecialTokenOutOfRange {
+        key: &'static str,
+        id: u64,
+        n_tokens: usize,
+    },
 }
 
 impl core::fmt::Display for TextError {
@@ -146,6 +155,10 @@ impl core::fmt::Display for TextError {
             TextError::BadMerge { rank } => write!(
                 f,
                 "tokenizer.ggml.merges[{rank}] is not two tokens of the vocabulary separated by a space"
+            ),
+            TextError::SpecialTokenOutOfRange { key, id, n_tokens } => write!(
+                f,
+                "{key} is {id}, outside the vocabulary of {n_tokens} tokens"
             ),
         }
     }

@@ -321,6 +321,43 @@ fn key_u32(file: &File, key: &'static str) -> Option<u32> {
     file.get(key).and_then(|v| v.as_u32())
 }
 
+/// Every special-token id key llama.cpp's vocab loader reads (`tokenizer.ggml.seperator_token_id`
+/// is spelled as llama.cpp spells it).
+const SPECIAL_ID_KEYS: [&str; 17] = [
+    "tokenizer.ggml.bos_token_id",
+    "tokenizer.ggml.eos_token_id",
+    "tokenizer.ggml.eot_token_id",
+    "tokenizer.ggml.eom_token_id",
+    "tokenizer.ggml.unknown_token_id",
+    "tokenizer.ggml.seperator_token_id",
+    "tokenizer.ggml.padding_token_id",
+    "tokenizer.ggml.mask_token_id",
+    "tokenizer.ggml.fim_pre_token_id",
+    "tokenizer.ggml.fim_suf_token_id",
+    "tokenizer.ggml.fim_mid_token_id",
+    "tokenizer.ggml.fim_pad_token_id",
+    "tokenizer.ggml.fim_rep_token_id",
+    "tokenizer.ggml.fim_sep_token_id",
+    "tokenizer.ggml.prefix_token_id",
+    "tokenizer.ggml.suffix_token_id",
+    "tokenizer.ggml.middle_token_id",
+];
+
+/// Refuses a special-token id outside the vocabulary, or one that is not a non-negative
+/// integer. llama.cpp only warns about the first and falls back to its default id; armlet
+/// refuses, since a file that names a token it does not have is damaged or hostile, and a
+/// run with a BOS or end-of-generation token other than the file says is not the model's.
+fn check_special_id(file: &File, key: &'static str, n_tokens: usize) -> Result<(), TextError> {
+    let Some(value) = file.get(key) else {
+        return Ok(());
+    };
+    match value.as_u64() {
+        Some(id) if id < n_tokens as u64 => Ok(()),
+        Some(id) => Err(TextError::SpecialTokenOutOfRange { key, id, n_tokens }),
+        None => Err(TextError::WrongType { key }),
+    }
+}
+
 fn key_bool(file: &File, key: &'static str) -> Option<bool> {
     file.get(key).and_then(|v| v.as_bool())
 }
@@ -444,15 +481,14 @@ impl<'a> Source<'a> {
             None => 0,
         };
 
-        // Special ids: llama.cpp's defaults per model, dropped when out of range, replaced
-        // by the metadata when it names a valid id.
-        let in_range = |id: u32| (id as usize) < n_tokens;
+        // Special ids: llama.cpp's defaults per model (dropped when the vocab is too small
+        // for them), replaced by the metadata's id. An id the metadata gives is checked
+        // first, for every key llama.cpp reads, used here or not.
+        for key in SPECIAL_ID_KEYS {
+            check_special_id(file, key, n_tokens)?;
+        }
         let special = |key: &'static str, default: Option<u32>| {
-            let default = default.filter(|&id| in_range(id));
-            match key_u32(file, key) {
-                Some(id) if in_range(id) => Some(id),
-                _ => default,
-            }
+            key_u32(file, key).or(default.filter(|&id| (id as usize) < n_tokens))
         };
         let (bos_default, eos_default) = match model {
             VocabModel::BytePairGpt2 => (Some(11), Some(11)),
@@ -466,7 +502,7 @@ impl<'a> Source<'a> {
         for (slot, (keys, _)) in fim_from_key.iter_mut().zip(FIM_KINDS.iter()) {
             // The deprecated keys come later in llama.cpp's list and win when both exist.
             for key in keys.iter() {
-                if let Some(id) = key_u32(file, key).filter(|&id| in_range(id)) {
+                if let Some(id) = key_u32(file, key) {
                     *slot = Some(id);
                 }
             }
@@ -938,7 +974,9 @@ impl<'a> Tokenizer<'a> {
     /// [`TextError::ArrayTooShort`], [`TextError::UnsupportedModel`],
     /// [`TextError::UnsupportedPreTokenizer`], [`TextError::BadTokenCount`],
     /// [`TextError::DuplicateToken`], [`TextError::ArenaTooSmall`], [`TextError::TooLarge`],
-    /// [`TextError::BadMerge`] for a merge that is not two known tokens.
+    /// [`TextError::BadMerge`] for a merge that is not two known tokens,
+    /// [`TextError::SpecialTokenOutOfRange`] for a BOS, EOS, EOT, PAD, UNK, FIM... id
+    /// outside the vocabulary (`WrongType` if it is not a non-negative integer).
     pub fn new(file: &File<'a>, arena: &'a mut [u8]) -> Result<Tokenizer<'a>, TextError> {
         let src = Source::read(file)?;
         let layout = src.layout(0)?;

@@ -123,7 +123,11 @@ impl Layout {
 
     pub fn of(b: &[u8]) -> Layout {
         assert_eq!(&b[..4], b"GGUF");
-        let mut w = Walk { b, i: 4, fields: Vec::new() };
+        let mut w = Walk {
+            b,
+            i: 4,
+            fields: Vec::new(),
+        };
         w.u32();
         let n_tensors = w.u64();
         let n_kv = w.u64();
@@ -139,7 +143,13 @@ impl Layout {
                 alignment = u32::from_le_bytes(b[value_at..value_at + 4].try_into().unwrap()) as usize;
             }
             w.value(type_id);
-            entries.push(Entry { at, key, type_at, value_at, type_id });
+            entries.push(Entry {
+                at,
+                key,
+                type_at,
+                value_at,
+                type_id,
+            });
         }
         let metadata_end = w.i;
         let mut infos = Vec::new();
@@ -158,19 +168,43 @@ impl Layout {
             let type_id = w.u32();
             let offset_at = w.i;
             let offset = w.u64();
-            infos.push(Info { at, name, n_dims_at, dims_at, ne, type_at, type_id, offset_at, offset });
+            infos.push(Info {
+                at,
+                name,
+                n_dims_at,
+                dims_at,
+                ne,
+                type_at,
+                type_id,
+                offset_at,
+                offset,
+            });
         }
         let infos_end = w.i;
         let data_start = infos_end.next_multiple_of(alignment);
-        Layout { entries, infos, metadata_end, infos_end, data_start, alignment, fields: w.fields }
+        Layout {
+            entries,
+            infos,
+            metadata_end,
+            infos_end,
+            data_start,
+            alignment,
+            fields: w.fields,
+        }
     }
 
     pub fn entry(&self, key: &str) -> &Entry {
-        self.entries.iter().find(|e| e.key == key).unwrap_or_else(|| panic!("no key {key}"))
+        self.entries
+            .iter()
+            .find(|e| e.key == key)
+            .unwrap_or_else(|| panic!("no key {key}"))
     }
 
     pub fn info(&self, name: &str) -> &Info {
-        self.infos.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("no tensor {name}"))
+        self.infos
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("no tensor {name}"))
     }
 }
 
@@ -190,9 +224,20 @@ impl Parts {
         let kv = l.entry_ends().map(|(e, end)| b[e.at..end].to_vec()).collect();
         let mut info_ends: Vec<usize> = l.infos.iter().skip(1).map(|t| t.at).collect();
         info_ends.push(l.infos_end);
-        let infos = l.infos.iter().zip(&info_ends).map(|(t, &end)| b[t.at..end].to_vec()).collect();
+        let infos = l
+            .infos
+            .iter()
+            .zip(&info_ends)
+            .map(|(t, &end)| b[t.at..end].to_vec())
+            .collect();
         let data = b.get(l.data_start..).unwrap_or(&[]).to_vec();
-        Parts { version: 3, kv, infos, data, alignment: l.alignment }
+        Parts {
+            version: 3,
+            kv,
+            infos,
+            data,
+            alignment: l.alignment,
+        }
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -296,7 +341,11 @@ pub fn as_llama(b: &[u8]) -> Vec<u8> {
         .iter()
         .filter(|t| !t.name.contains(".ssm_"))
         .map(|t| {
-            let name = if t.name.ends_with(".ffn_norm") { format!("{}.weight", t.name) } else { t.name.clone() };
+            let name = if t.name.ends_with(".ffn_norm") {
+                format!("{}.weight", t.name)
+            } else {
+                t.name.clone()
+            };
             tensor_info(name.as_bytes(), &t.ne, t.type_id, t.offset)
         })
         .collect();

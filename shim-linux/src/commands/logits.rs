@@ -102,8 +102,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let tokens = match &a.input {
         Input::Tokens(t) => t.clone(),
         Input::Prompt(prompt) => {
-            let mut tokenizer_arena = vec![0u64; Text::memory_bytes(&file)?.div_ceil(8)];
-            let text = Text::new(&file, arena_from_words(&mut tokenizer_arena))?;
+            let tokenizer_bytes = Text::memory_bytes(&file).map_err(|e| format!("{}: {e}", a.model))?;
+            let mut tokenizer_arena = vec![0u64; tokenizer_bytes.div_ceil(8)];
+            let text = Text::new(&file, arena_from_words(&mut tokenizer_arena)).map_err(|e| format!("{}: {e}", a.model))?;
             text.encode(prompt, true)?
         }
     };

@@ -143,14 +143,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let file = gguf::File::parse(bytes.bytes()).map_err(|e| format!("{path}: {e}"))?;
     let model = Model::from_gguf(&file).map_err(|e| format!("{path}: {e}"))?;
     let plan = Plan::with_ubatch(&model.hparams, a.n_ctx, a.kv, a.ubatch).map_err(|e| format!("{path}: {e}"))?;
-    let text_bytes = Text::memory_bytes(&file)?;
+    let text_bytes = Text::memory_bytes(&file).map_err(|e| format!("{path}: {e}"))?;
     let limit = a.mem_limit.or_else(machine::available_memory).unwrap_or(u64::MAX);
     let need = bytes.bytes().len() as u64 + plan.arena_bytes() as u64 + text_bytes as u64 + 4 * text.len() as u64;
     if need > limit {
         return Err(format!("{} (see --mem-limit, -c)", PlanError::OutOfMemory { need, have: limit }));
     }
     let mut text_arena = vec![0u8; text_bytes];
-    let tok = Text::new(&file, &mut text_arena)?;
+    let tok = Text::new(&file, &mut text_arena).map_err(|e| format!("{path}: {e}"))?;
     eprintln!("perplexity: tokenizing the input ..");
     let tokens = tok.encode_with(&text, true, false)?;
     if tokens.len() < 2 * a.n_ctx {

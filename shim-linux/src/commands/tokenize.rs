@@ -133,11 +133,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
 
     let bytes = ModelBytes::read(&o.model)?;
     let file = File::parse(bytes.bytes()).map_err(|e| format!("{}: {e}", o.model.display()))?;
+    // Worded as the other commands word a tokenizer that cannot be built.
     let arena_len = Tokenizer::arena_bytes_for(&file, text.len())
-        .map_err(|e| format!("{}: {e}", o.model.display()))?;
+        .map_err(|e| format!("{}: tokenizer: {e}", o.model.display()))?;
     let mut arena = vec![0u8; arena_len];
-    let tok =
-        Tokenizer::new(&file, &mut arena).map_err(|e| format!("{}: {e}", o.model.display()))?;
+    let tok = Tokenizer::new(&file, &mut arena)
+        .map_err(|e| format!("{}: tokenizer: {e}", o.model.display()))?;
 
     let add_special = tok.adds_bos() && !o.no_bos;
     let mut ids = vec![0u32; text.len() + 2];
