@@ -15,7 +15,7 @@
 
 use crate::gguf;
 use crate::model::attention::KvCache;
-use crate::model::{Architecture, HParams, KvCacheType};
+use crate::model::{Architecture, HParams, KvCacheType, KvLayout};
 use crate::session::Session;
 use core::fmt;
 use embedded_io::{Read, Write};
@@ -130,6 +130,7 @@ fn arch_code(a: Architecture) -> u32 {
     match a {
         Architecture::FalconH1 => 1,
         Architecture::Llama => 2,
+        Architecture::Gemma3 => 3,
     }
 }
 
@@ -137,6 +138,7 @@ fn arch_name(code: u32) -> &'static str {
     match code {
         1 => Architecture::FalconH1.name(),
         2 => Architecture::Llama.name(),
+        3 => Architecture::Gemma3.name(),
         _ => "unknown",
     }
 }
@@ -198,8 +200,30 @@ struct Binding<'h> {
 fn body_bytes(h: &HParams, kv: KvCacheType, s: &Summary) -> u64 {
     let (conv, ssm) = h.ssm.map_or((0, 0), |m| (m.conv_state_len() as u64, m.ssm_state_len() as u64));
     let logits = if s.has_logits { h.n_vocab as u64 * 4 } else { 0 };
-    let kv = 2 * (h.n_layer as u64) * (s.position as u64) * (h.kv_dim() as u64) * kv.bytes() as u64;
+    let rows: u64 = (0..h.n_layer).map(|l| (s.position - first_kept(h, l, s.position)) as u64).sum();
+    let kv = 2 * rows * (h.kv_dim() as u64) * kv.bytes() as u64;
     s.notes_len as u64 + s.position as u64 * 4 + logits + kv + (h.n_layer as u64) * (conv + ssm) * 4
+}
+
+/// The first position of layer `l` a state at `position` holds: 0, or on a sliding layer
+/// the first of the `window - 1` positions the next token attends to besides itself (the
+/// others may already be overwritten in its ring; the file is the same whatever the
+/// session's layout).
+fn first_kept(h: &HParams, l: usize, position: usize) -> usize {
+    h.window(l).map_or(0, |w| position.saturating_sub(w.saturating_sub(1)))
+}
+
+/// The cache ranges (in values) of the rows a state at `position` holds, layer by layer,
+/// oldest position first.
+fn kept_rows(h: &HParams, layout: KvLayout, position: usize) -> impl Iterator<Item = core::ops::Range<usize>> + '_ {
+    let kvd = h.kv_dim();
+    (0..h.n_layer).flat_map(move |l| {
+        let (offset, slots) = (layout.offset(h, l).unwrap_or(0), layout.slots(h, l).max(1));
+        (first_kept(h, l, position)..position).map(move |j| {
+            let at = (offset + j % slots) * kvd;
+            at..at + kvd
+        })
+    })
 }
 
 /// Reads token ids, refusing any beyond the vocabulary.
@@ -339,16 +363,16 @@ impl Session<'_, '_> {
         if self.logits_valid {
             w.words(self.buf.logits)?;
         }
-        let (layer_len, used) = (self.n_ctx * h.kv_dim(), self.position * h.kv_dim());
+        let rows = || kept_rows(h, self.kv_layout, self.position);
         match &self.buf.kv {
             KvCache::F32 { keys, values } => {
-                for rows in keys.chunks_exact(layer_len).chain(values.chunks_exact(layer_len)) {
-                    w.words(&rows[..used])?;
+                for r in rows().map(|r| keys.get(r)).chain(rows().map(|r| values.get(r))) {
+                    w.words(r.ok_or(StateError::Corrupt { what: "a cache row beyond the session's cache" })?)?;
                 }
             }
             KvCache::F16 { keys, values } => {
-                for rows in keys.chunks_exact(layer_len).chain(values.chunks_exact(layer_len)) {
-                    w.words(&rows[..used])?;
+                for r in rows().map(|r| keys.get(r)).chain(rows().map(|r| values.get(r))) {
+                    w.words(r.ok_or(StateError::Corrupt { what: "a cache row beyond the session's cache" })?)?;
                 }
             }
         }
@@ -383,6 +407,11 @@ impl Session<'_, '_> {
         match self.read_body(&mut r, &summary, notes) {
             Ok(()) => {
                 self.position = summary.position;
+                // A sliding layer got only the window before the position back.
+                self.kept_from = (0..self.model.hparams.n_layer)
+                    .map(|l| first_kept(&self.model.hparams, l, summary.position))
+                    .max()
+                    .unwrap_or(0);
                 self.logits_valid = summary.has_logits;
                 Ok(summary)
             }
@@ -399,22 +428,27 @@ impl Session<'_, '_> {
         s: &Summary,
         notes: &mut [u8],
     ) -> Result<(), StateError<R::Error>> {
-        let (hparams, n_ctx) = (self.model.hparams, self.n_ctx);
+        let (hparams, layout) = (self.model.hparams, self.kv_layout);
         r.read_exact(notes)?;
         read_tokens(r, hparams.n_vocab, &mut self.tokens[..s.position])?;
         if s.has_logits {
             r.words(self.buf.logits)?;
         }
-        let (layer_len, used) = (n_ctx * hparams.kv_dim(), s.position * hparams.kv_dim());
         match &mut self.buf.kv {
             KvCache::F32 { keys, values } => {
-                for rows in keys.chunks_exact_mut(layer_len).chain(values.chunks_exact_mut(layer_len)) {
-                    r.words(&mut rows[..used])?;
+                for cache in [keys, values] {
+                    for rows in kept_rows(&hparams, layout, s.position) {
+                        let row = cache.get_mut(rows).ok_or(StateError::Corrupt { what: "a cache row beyond the session's cache" })?;
+                        r.words(row)?;
+                    }
                 }
             }
             KvCache::F16 { keys, values } => {
-                for rows in keys.chunks_exact_mut(layer_len).chain(values.chunks_exact_mut(layer_len)) {
-                    r.words(&mut rows[..used])?;
+                for cache in [keys, values] {
+                    for rows in kept_rows(&hparams, layout, s.position) {
+                        let row = cache.get_mut(rows).ok_or(StateError::Corrupt { what: "a cache row beyond the session's cache" })?;
+                        r.words(row)?;
+                    }
                 }
             }
         }

@@ -42,6 +42,8 @@ pub fn hparams_90m() -> HParams {
         rms_eps: 1e-5,
         rope: RopeParams { mode: RopeMode::Neox, n_rot: 64, freq_base: 1e11, freq_scale: 1.0, attn_factor: 1.0 },
         ssm: Some(SsmParams { conv_kernel: 4, inner_size: 768, state_size: 64, n_heads: 24, n_groups: 1 }),
+        swa: None,
+        query_scale: None,
     }
 }
 
