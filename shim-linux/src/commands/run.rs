@@ -278,20 +278,23 @@ impl<'r> Run<'r, '_, '_, '_> {
             Opened::Good { .. } => {}
         }
         let cached = self.session.tokens();
-        let common = cached.iter().zip(ids).take_while(|(a, b)| a == b).count();
-        let keep = if common == cached.len() && (common < ids.len() || self.session.has_logits()) {
+        let (common, n_cached) = (cached.iter().zip(ids).take_while(|(a, b)| a == b).count(), cached.len());
+        let keep = if common == n_cached && (common < ids.len() || self.session.has_logits()) {
             common
-        } else if self.session.can_rewind() {
+        } else if self.session.rewind(common.min(ids.len() - 1)).is_ok() {
             // At least the last prompt token is fed again: its logits start the answer.
-            let keep = common.min(ids.len() - 1);
-            let _ = self.session.rewind(keep);
-            keep
+            common.min(ids.len() - 1)
         } else {
+            let arch = self.session.model().hparams.arch.name();
+            let why = if self.session.can_rewind() {
+                format!("{arch}'s sliding-window layers no longer hold the positions before that point")
+            } else {
+                format!("{arch}'s recurrent state cannot be rewound")
+            };
             eprintln!(
-                "armlet: prompt cache {shown}: it holds {} tokens this prompt does not continue, and {}'s \
-                 recurrent state cannot be rewound; evaluating the prompt from scratch",
-                cached.len(),
-                self.session.model().hparams.arch.name()
+                "armlet: prompt cache {shown}: it holds {} tokens this prompt does not continue, and {why}; \
+                 evaluating the prompt from scratch",
+                n_cached
             );
             self.session.reset();
             0
