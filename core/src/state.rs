@@ -438,7 +438,9 @@ impl Session<'_, '_> {
             KvCache::F32 { keys, values } => {
                 for cache in [keys, values] {
                     for rows in kept_rows(&hparams, layout, s.position) {
-                        let row = cache.get_mut(rows).ok_or(StateError::Corrupt { what: "a cache row beyond the session's cache" })?;
+                        let row = cache
+                            .get_mut(rows)
+                            .ok_or(StateError::Corrupt { what: "a cache row beyond the session's cache" })?;
                         r.words(row)?;
                     }
                 }
@@ -446,7 +448,9 @@ impl Session<'_, '_> {
             KvCache::F16 { keys, values } => {
                 for cache in [keys, values] {
                     for rows in kept_rows(&hparams, layout, s.position) {
-                        let row = cache.get_mut(rows).ok_or(StateError::Corrupt { what: "a cache row beyond the session's cache" })?;
+                        let row = cache
+                            .get_mut(rows)
+                            .ok_or(StateError::Corrupt { what: "a cache row beyond the session's cache" })?;
                         r.words(row)?;
                     }
                 }

@@ -12,7 +12,9 @@
 //! must start llama.cpp's text (all of it when no step is fragile).
 //!
 //! The model is not in the repository: `scripts/fetch-gemma3` puts it in `.cache/gemma3/`.
-//! Without it every test here prints a notice and passes. About 10 s per case on the host
+//! Without it every test here prints a notice and passes. Under `qemu-arm` (`scripts/test`'s
+//! ARM step reads the same host path) only the first [`STEPS`] steps of each run are checked:
+//! each token costs seconds there. About 10 s per case on the host
 //! (the tied 262144 x 640 Q8_0 output head dominates every generated token).
 
 use armlet_core::gguf;
@@ -23,10 +25,7 @@ use armlet_core::text::{DetokenizeOptions, Detokenizer, Tokenizer, MAX_HELD_BYTE
 use std::fmt::Write;
 use std::sync::OnceLock;
 
-const MODEL: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../.cache/gemma3/gemma-3-270m-q4_k_m.gguf"
-);
+const MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../.cache/gemma3/gemma-3-270m-q4_k_m.gguf");
 
 /// Positions per session: the longest prompt is 17 tokens, then 32 generated.
 const N_CTX: usize = 64;
@@ -54,6 +53,9 @@ struct Run {
     margins: &'static [f32],
 }
 
+/// Generated steps checked per run.
+const STEPS: usize = if cfg!(target_arch = "arm") { 4 } else { 32 };
+
 /// Below this margin llama.cpp's own choice is fragile: its two settings, and its runs
 /// against itself, flip steps of up to ~0.2 on this model (gemma3.md "The real model
 /// amplifies rounding").
@@ -79,36 +81,31 @@ const FRANCE: Case = Case {
 const MATH: Case = Case {
     name: "math",
     prompt: "<start_of_turn>user\nWhat is 2 + 2?<end_of_turn>\n<start_of_turn>model\n",
-    prompt_ids: &[
-        2, 105, 2364, 107, 3689, 563, 236743, 236778, 900, 236743, 236778, 236881, 106, 107, 105,
-        4368, 107,
-    ],
+    prompt_ids: &[2, 105, 2364, 107, 3689, 563, 236743, 236778, 900, 236743, 236778, 236881, 106, 107, 105, 4368, 107],
     f32_kv: Run {
         ids: &[
-            3689, 563, 236743, 236778, 900, 236743, 236778, 236881, 217716, 107, 3689, 563, 236743,
-            236778, 900, 236743, 236778, 236881, 217716, 107, 3689, 563, 236743, 236778, 900,
-            236743, 236778, 236881, 217716, 107, 3689, 563,
+            3689, 563, 236743, 236778, 900, 236743, 236778, 236881, 217716, 107, 3689, 563, 236743, 236778, 900,
+            236743, 236778, 236881, 217716, 107, 3689, 563, 236743, 236778, 900, 236743, 236778, 236881, 217716, 107,
+            3689, 563,
         ],
-        text:
-            "What is 2 + 2? mendatang\nWhat is 2 + 2? mendatang\nWhat is 2 + 2? mendatang\nWhat is",
+        text: "What is 2 + 2? mendatang\nWhat is 2 + 2? mendatang\nWhat is 2 + 2? mendatang\nWhat is",
         margins: &[
-            1.287, 3.0439, 1.718, 1.4453, 2.3325, 3.4347, 2.7413, 3.2617, 1.6048, 0.076, 1.271,
-            3.6615, 3.6096, 3.2922, 3.7125, 4.2834, 4.366, 4.2659, 4.8428, 2.5761, 2.7207, 4.7458,
-            5.1481, 4.0507, 4.083, 4.8723, 5.2433, 4.3443, 7.2594, 3.7109, 3.9511, 5.4579,
+            1.287, 3.0439, 1.718, 1.4453, 2.3325, 3.4347, 2.7413, 3.2617, 1.6048, 0.076, 1.271, 3.6615, 3.6096, 3.2922,
+            3.7125, 4.2834, 4.366, 4.2659, 4.8428, 2.5761, 2.7207, 4.7458, 5.1481, 4.0507, 4.083, 4.8723, 5.2433,
+            4.3443, 7.2594, 3.7109, 3.9511, 5.4579,
         ],
     },
     f16_kv: Run {
         ids: &[
-            3689, 563, 236743, 236778, 900, 236743, 236778, 236881, 217716, 107, 3689, 563, 236743,
-            236778, 900, 236743, 236778, 236881, 217716, 107, 3689, 563, 236743, 236778, 900,
-            236743, 236778, 236881, 217716, 107, 3689, 563,
+            3689, 563, 236743, 236778, 900, 236743, 236778, 236881, 217716, 107, 3689, 563, 236743, 236778, 900,
+            236743, 236778, 236881, 217716, 107, 3689, 563, 236743, 236778, 900, 236743, 236778, 236881, 217716, 107,
+            3689, 563,
         ],
-        text:
-            "What is 2 + 2? mendatang\nWhat is 2 + 2? mendatang\nWhat is 2 + 2? mendatang\nWhat is",
+        text: "What is 2 + 2? mendatang\nWhat is 2 + 2? mendatang\nWhat is 2 + 2? mendatang\nWhat is",
         margins: &[
-            1.5857, 3.0794, 1.5909, 1.3286, 2.2781, 3.5661, 2.5785, 3.2593, 1.982, 0.1213, 1.5633,
-            3.6172, 3.5269, 3.1027, 3.5885, 4.4588, 3.9115, 4.0326, 5.3313, 2.3108, 2.9482, 4.6864,
-            5.013, 3.89, 4.0141, 4.7846, 5.2461, 4.1632, 7.4731, 3.5501, 3.9375, 5.096,
+            1.5857, 3.0794, 1.5909, 1.3286, 2.2781, 3.5661, 2.5785, 3.2593, 1.982, 0.1213, 1.5633, 3.6172, 3.5269,
+            3.1027, 3.5885, 4.4588, 3.9115, 4.0326, 5.3313, 2.3108, 2.9482, 4.6864, 5.013, 3.89, 4.0141, 4.7846,
+            5.2461, 4.1632, 7.4731, 3.5501, 3.9375, 5.096,
         ],
     },
 };
@@ -161,31 +158,18 @@ fn run(case: &Case) {
     let mut text_arena = vec![0u8; Tokenizer::arena_bytes(&file).expect("tokenizer size")];
     let tok = Tokenizer::new(&file, &mut text_arena).expect("tokenizer");
     let mut prompt_ids = [0u32; N_CTX];
-    let n = tok
-        .encode(case.prompt.as_bytes(), true, true, &mut prompt_ids)
-        .expect("the prompt encodes");
-    assert_eq!(
-        &prompt_ids[..n],
-        case.prompt_ids,
-        "prompt ids of {}",
-        case.name
-    );
+    let n = tok.encode(case.prompt.as_bytes(), true, true, &mut prompt_ids).expect("the prompt encodes");
+    assert_eq!(&prompt_ids[..n], case.prompt_ids, "prompt ids of {}", case.name);
 
-    for (kv, want) in [
-        (KvCacheType::F32, &case.f32_kv),
-        (KvCacheType::F16, &case.f16_kv),
-    ] {
+    for (kv, want) in [(KvCacheType::F32, &case.f32_kv), (KvCacheType::F16, &case.f16_kv)] {
         let plan = Plan::new(&model.hparams, N_CTX, kv).expect("plan");
         let mut words = vec![0u64; plan.arena_bytes().div_ceil(8)];
-        let mut session =
-            Session::new(&model, &plan, arena_from_words(&mut words)).expect("session");
-        session
-            .feed_prompt(case.prompt_ids)
-            .expect("feed the prompt");
+        let mut session = Session::new(&model, &plan, arena_from_words(&mut words)).expect("session");
+        session.feed_prompt(case.prompt_ids).expect("feed the prompt");
         // Teacher forcing: llama.cpp's ids are fed, so up to its first fragile step this is
         // exactly a greedy run, and after it every clear step is still checked.
         let (mut ours, mut report) = (Vec::new(), String::new());
-        for (step, (&llama, &margin)) in want.ids.iter().zip(want.margins).enumerate() {
+        for (step, (&llama, &margin)) in want.ids.iter().zip(want.margins).take(STEPS).enumerate() {
             let ((id, logit), (second, second_logit)) = top_two(session.logits());
             let _ = writeln!(
                 report,
@@ -197,11 +181,7 @@ fn run(case: &Case) {
             session.feed(llama).expect("feed llama.cpp's token");
         }
         println!("{} kv {}:\n{report}", case.name, kv.name());
-        let fragile = want
-            .margins
-            .iter()
-            .position(|&m| m < FRAGILE)
-            .unwrap_or(want.ids.len());
+        let fragile = want.margins.iter().take(ours.len()).position(|&m| m < FRAGILE).unwrap_or(ours.len());
         assert_eq!(
             &ours[..fragile],
             &want.ids[..fragile],
@@ -209,16 +189,8 @@ fn run(case: &Case) {
             case.name,
             kv.name()
         );
-        let clear_differ = (0..ours.len())
-            .filter(|&i| ours[i] != want.ids[i] && want.margins[i] >= FRAGILE)
-            .count();
-        assert_eq!(
-            clear_differ,
-            0,
-            "{} kv {}: argmax differs on a clear step\n{report}",
-            case.name,
-            kv.name()
-        );
+        let clear_differ = (0..ours.len()).filter(|&i| ours[i] != want.ids[i] && want.margins[i] >= FRAGILE).count();
+        assert_eq!(clear_differ, 0, "{} kv {}: argmax differs on a clear step\n{report}", case.name, kv.name());
 
         // The text of the greedy ids before the first fragile step: a prefix of llama.cpp's.
         let mut detok = Detokenizer::new(&tok, DetokenizeOptions::pieces(true));
@@ -238,7 +210,7 @@ fn run(case: &Case) {
             kv.name(),
             want.text
         );
-        if fragile == want.ids.len() {
+        if fragile == want.ids.len() && ours.len() == want.ids.len() {
             assert_eq!(text, want.text, "{} kv {}", case.name, kv.name());
         }
     }

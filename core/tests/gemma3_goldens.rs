@@ -23,9 +23,7 @@ fn read(path: &str) -> Vec<u8> {
 /// batched prompt, whose last row must be the same bits) and checks every row.
 fn check(file_name: &str, prompt: &str, kv: KvCacheType, expected_tier: Tolerance) {
     let bytes = read(&format!("{FIXTURES}/gemma3-tiny-{file_name}.gguf"));
-    let golden_bytes = read(&format!(
-        "{FIXTURES}/golden/gemma3-tiny-{file_name}.{prompt}.alog"
-    ));
+    let golden_bytes = read(&format!("{FIXTURES}/golden/gemma3-tiny-{file_name}.{prompt}.alog"));
     let file = gguf::File::parse(&bytes).expect("fixture parses");
     let model = Model::from_gguf(&file).unwrap_or_else(|e| panic!("{file_name}: {e}"));
     let golden = Alog::parse(&golden_bytes).expect("golden parses");
@@ -55,25 +53,14 @@ fn check(file_name: &str, prompt: &str, kv: KvCacheType, expected_tier: Toleranc
             if ok { "" } else { "  <-- out of tolerance" }
         );
     }
-    println!(
-        "gemma3-tiny-{file_name} {prompt} kv {}: {verdict}",
-        kv.name()
-    );
-    assert!(
-        verdict.passed(),
-        "gemma3-tiny-{file_name} {prompt} kv {}: {verdict}\n{report}",
-        kv.name()
-    );
+    println!("gemma3-tiny-{file_name} {prompt} kv {}: {verdict}", kv.name());
+    assert!(verdict.passed(), "gemma3-tiny-{file_name} {prompt} kv {}: {verdict}\n{report}", kv.name());
 
     // The prompt in batches gives the same bits as token by token.
     session.reset();
     let prompt_ids: Vec<u32> = golden.tokens().take(golden.n_prompt as usize).collect();
     let batched = session.feed_prompt(&prompt_ids).expect("prompt");
-    assert_eq!(
-        bits(batched),
-        bits(&last_prompt_row),
-        "batched prompt vs one token at a time"
-    );
+    assert_eq!(bits(batched), bits(&last_prompt_row), "batched prompt vs one token at a time");
 }
 
 fn bits(v: &[f32]) -> Vec<u32> {
@@ -114,25 +101,10 @@ fn hyperparameters_of_the_tiny_file() {
     // Layer 0 keeps a ring of 8 positions, layer 1 the whole context.
     let plan = Plan::new(h, 64, KvCacheType::F32).expect("plan");
     assert_eq!(plan.kv_keys.bytes, (8 + 64) * h.kv_dim() * 4);
-    let full = Plan::with_layout(
-        h,
-        KvLayout {
-            n_ctx: 64,
-            swa_full: true,
-        },
-        KvCacheType::F32,
-        8,
-    )
-    .expect("plan");
+    let full = Plan::with_layout(h, KvLayout { n_ctx: 64, swa_full: true }, KvCacheType::F32, 8).expect("plan");
     assert_eq!(full.kv_keys.bytes, 2 * 64 * h.kv_dim() * 4);
     // A context shorter than the window: the ring is the context.
-    assert_eq!(
-        Plan::new(h, 5, KvCacheType::F32)
-            .expect("plan")
-            .kv_keys
-            .bytes,
-        2 * 5 * h.kv_dim() * 4
-    );
+    assert_eq!(Plan::new(h, 5, KvCacheType::F32).expect("plan").kv_keys.bytes, 2 * 5 * h.kv_dim() * 4);
 }
 
 /// Logits of every position for `tokens`, fed in prompt batches of `ubatch` then one by one.
@@ -157,41 +129,18 @@ fn a_ring_gives_the_logits_of_a_full_cache() {
     let golden_bytes = read(&format!("{FIXTURES}/golden/gemma3-tiny-Q8_0.p2.alog"));
     let file = gguf::File::parse(&bytes).expect("fixture parses");
     let mut model = Model::from_gguf(&file).expect("model");
-    let tokens: Vec<u32> = Alog::parse(&golden_bytes)
-        .expect("golden")
-        .tokens()
-        .collect();
+    let tokens: Vec<u32> = Alog::parse(&golden_bytes).expect("golden").tokens().collect();
     let n_ctx = tokens.len();
     let mut previous = None;
     for window in [3, 5] {
         let swa = model.hparams.swa.as_mut().expect("sliding window");
         swa.window = window;
         for kv in [KvCacheType::F32, KvCacheType::F16] {
-            let ring = run(
-                &model,
-                KvLayout {
-                    n_ctx,
-                    swa_full: false,
-                },
-                kv,
-                &tokens,
-            );
-            let full = run(
-                &model,
-                KvLayout {
-                    n_ctx,
-                    swa_full: true,
-                },
-                kv,
-                &tokens,
-            );
+            let ring = run(&model, KvLayout { n_ctx, swa_full: false }, kv, &tokens);
+            let full = run(&model, KvLayout { n_ctx, swa_full: true }, kv, &tokens);
             assert_eq!(ring, full, "window {window}, kv {}", kv.name());
             if kv == KvCacheType::F32 {
-                assert_ne!(
-                    previous.as_ref(),
-                    Some(&ring),
-                    "windows 3 and 5 give the same logits"
-                );
+                assert_ne!(previous.as_ref(), Some(&ring), "windows 3 and 5 give the same logits");
                 previous = Some(ring);
             }
         }
@@ -207,19 +156,10 @@ fn rewinding_within_and_beyond_the_ring() {
     let golden_bytes = read(&format!("{FIXTURES}/golden/gemma3-tiny-Q8_0.p2.alog"));
     let file = gguf::File::parse(&bytes).expect("fixture parses");
     let model = Model::from_gguf(&file).expect("model");
-    let tokens: Vec<u32> = Alog::parse(&golden_bytes)
-        .expect("golden")
-        .tokens()
-        .collect();
+    let tokens: Vec<u32> = Alog::parse(&golden_bytes).expect("golden").tokens().collect();
     let n_ctx = tokens.len();
     for swa_full in [false, true] {
-        let plan = Plan::with_layout(
-            &model.hparams,
-            KvLayout { n_ctx, swa_full },
-            KvCacheType::F32,
-            8,
-        )
-        .expect("plan");
+        let plan = Plan::with_layout(&model.hparams, KvLayout { n_ctx, swa_full }, KvCacheType::F32, 8).expect("plan");
         let mut words = vec![0u64; plan.arena_bytes().div_ceil(8)];
         let mut s = Session::new(&model, &plan, arena_from_words(&mut words)).expect("session");
         s.feed_prompt(&tokens[..30]).expect("prompt");

@@ -4,7 +4,9 @@
 //! differs. Regenerate with
 //! `ARMLET_BLESS=1 cargo test -p armlet-core --test model_memory_map`.
 
-use armlet_core::model::{Architecture, HParams, KvCacheType, KvLayout, RopeMode, RopeParams, SlidingWindow, SsmParams};
+use armlet_core::model::{
+    Architecture, HParams, KvCacheType, KvLayout, RopeMode, RopeParams, SlidingWindow, SsmParams,
+};
 use armlet_core::plan::{write_memory_map, Bytes, Mib, Plan};
 use std::fmt::Write;
 

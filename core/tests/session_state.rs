@@ -321,7 +321,10 @@ fn states_of_other_models_and_settings_are_refused() {
         b.restore(&b.file, &b.good, 16, KvCacheType::F32),
         (Err(StateError::OtherKvType { saved: 1, have: KvCacheType::F32 }), 3)
     );
-    assert_eq!(b.restore(&b.file, &b.good, 8, KvCacheType::F16), (Err(StateError::ContextTooSmall { need: 9, have: 8 }), 3));
+    assert_eq!(
+        b.restore(&b.file, &b.good, 8, KvCacheType::F16),
+        (Err(StateError::ContextTooSmall { need: 9, have: 8 }), 3)
+    );
     // A larger context takes it.
     assert_eq!(b.restore(&b.file, &b.good, 64, KvCacheType::F16).1, 9);
 }

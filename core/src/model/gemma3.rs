@@ -22,24 +22,13 @@ use crate::quant::QuantError;
 /// Loads layer `l`: the llama tensors (`attn_norm`, attention with optional biases,
 /// `ffn_norm`, the FFN) plus the head norms `attn_q_norm` / `attn_k_norm` (`Dh` values each)
 /// and the output norms `post_attention_norm` / `post_ffw_norm` (`E` each).
-pub(crate) fn load_layer<'a>(
-    t: &Tensors<'_, 'a>,
-    h: &HParams,
-    l: usize,
-) -> Result<Layer<'a>, ModelError> {
+pub(crate) fn load_layer<'a>(t: &Tensors<'_, 'a>, h: &HParams, l: usize) -> Result<Layer<'a>, ModelError> {
     let name = |s: &str| Name::layer_tensor(l, s);
     // llama.cpp's gemma3 graph never adds an attention-output bias.
-    let mut layer = Layer::load_transformer(
-        t,
-        h,
-        l,
-        OutputBias::NotInGraph,
-        name("ffn_norm.weight").as_str(),
-    )?;
+    let mut layer = Layer::load_transformer(t, h, l, OutputBias::NotInGraph, name("ffn_norm.weight").as_str())?;
     layer.attention.q_norm = Some(t.vector(name("attn_q_norm.weight").as_str(), h.head_dim)?);
     layer.attention.k_norm = Some(t.vector(name("attn_k_norm.weight").as_str(), h.head_dim)?);
-    layer.post_attention_norm =
-        Some(t.vector(name("post_attention_norm.weight").as_str(), h.n_embd)?);
+    layer.post_attention_norm = Some(t.vector(name("post_attention_norm.weight").as_str(), h.n_embd)?);
     layer.post_ffw_norm = Some(t.vector(name("post_ffw_norm.weight").as_str(), h.n_embd)?);
     Ok(layer)
 }
@@ -52,18 +41,12 @@ pub(crate) fn scale_embedding(h: &HParams, x: &mut [f32]) {
 }
 
 /// Runs the layer for the batch `at` on the hidden states in `b.hidden`.
-pub(crate) fn forward_layer(
-    h: &HParams,
-    layer: &Layer<'_>,
-    at: Step,
-    b: &mut Buffers<'_>,
-) -> Result<(), QuantError> {
+pub(crate) fn forward_layer(h: &HParams, layer: &Layer<'_>, at: Step, b: &mut Buffers<'_>) -> Result<(), QuantError> {
     attention::block(h, layer, at, b)?;
     let e = h.n_embd;
     let out = b.block_output.get_mut(..e * at.n).unwrap_or_default();
     if let Some(norm) = layer.post_attention_norm {
-        out.chunks_exact_mut(e)
-            .for_each(|row| rms_norm_in_place(row, norm, h.rms_eps));
+        out.chunks_exact_mut(e).for_each(|row| rms_norm_in_place(row, norm, h.rms_eps));
     }
     for (x, a) in b.hidden.iter_mut().zip(out.iter()) {
         *x += a;

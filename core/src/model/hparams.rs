@@ -309,7 +309,10 @@ impl HParams {
         };
         if let Some(w) = &self.swa {
             if w.window == 0 || w.window > MAX_DIM {
-                return Err(ModelError::Invalid { what: "attention.sliding_window", rule: "must be between 1 and 2^24" });
+                return Err(ModelError::Invalid {
+                    what: "attention.sliding_window",
+                    rule: "must be between 1 and 2^24",
+                });
             }
             if !(w.freq_base.is_finite() && w.freq_base > 0.0) {
                 return Err(ModelError::Invalid { what: "rope.freq_base_swa", rule: "must be finite and > 0" });
