@@ -279,10 +279,17 @@ struct CachedHead<'c, T> {
 impl<'c, T> CachedHead<'c, T> {
     /// The head's slice `[offset, offset + len)` of every attended position, oldest first
     /// (the order is the position's, not the slot's, so a ring sums exactly as a full cache).
+    /// The slot advances and wraps by a compare: the ARM1176 has no divide instruction, and
+    /// a `%` per position would cost a library call on every key of every head.
     fn rows(&self, cache: &'c [T], len: usize) -> impl Iterator<Item = &'c [T]> + 'c {
         let (span, kv_dim, offset) = (self.span, self.kv_dim, self.offset);
-        (span.first..=span.pos).filter_map(move |j| {
-            let at = span.slot(j) * kv_dim + offset;
+        let mut slot = span.slot(span.first);
+        (span.first..=span.pos).filter_map(move |_| {
+            let at = slot * kv_dim + offset;
+            slot += 1;
+            if slot == span.slots {
+                slot = 0;
+            }
             cache.get(at..at + len)
         })
     }
