@@ -186,6 +186,10 @@ pub struct Summary {
     /// The context of the session that saved it (any session with `position` positions
     /// can restore it).
     pub saved_n_ctx: usize,
+    /// Whether it holds every position of every layer: saved by a session whose
+    /// sliding-window layers keep every position (`swa_full`); otherwise a sliding layer holds
+    /// only the window before `position`.
+    pub all_positions: bool,
 }
 
 /// The model side of a check: what a state must match.
@@ -200,26 +204,33 @@ struct Binding<'h> {
 fn body_bytes(h: &HParams, kv: KvCacheType, s: &Summary) -> u64 {
     let (conv, ssm) = h.ssm.map_or((0, 0), |m| (m.conv_state_len() as u64, m.ssm_state_len() as u64));
     let logits = if s.has_logits { h.n_vocab as u64 * 4 } else { 0 };
-    let rows: u64 = (0..h.n_layer).map(|l| (s.position - first_kept(h, l, s.position)) as u64).sum();
+    let rows: u64 = (0..h.n_layer).map(|l| (s.position - first_kept(h, l, s)) as u64).sum();
     let kv = 2 * rows * (h.kv_dim() as u64) * kv.bytes() as u64;
     s.notes_len as u64 + s.position as u64 * 4 + logits + kv + (h.n_layer as u64) * (conv + ssm) * 4
 }
 
-/// The first position of layer `l` a state at `position` holds: 0, or on a sliding layer
-/// the first of the `window - 1` positions the next token attends to besides itself (the
-/// others may already be overwritten in its ring; the file is the same whatever the
-/// session's layout).
-fn first_kept(h: &HParams, l: usize, position: usize) -> usize {
-    h.window(l).map_or(0, |w| position.saturating_sub(w.saturating_sub(1)))
+/// The first position of layer `l` the state `s` holds: 0, or on a sliding layer (unless
+/// the state holds every position) the first of the `window - 1` positions the next token
+/// attends to besides itself (the others may already be overwritten in a ring).
+fn first_kept(h: &HParams, l: usize, s: &Summary) -> usize {
+    match h.window(l) {
+        Some(w) if !s.all_positions => s.position.saturating_sub(w.saturating_sub(1)),
+        _ => 0,
+    }
 }
 
-/// The cache ranges (in values) of the rows a state at `position` holds, layer by layer,
-/// oldest position first.
-fn kept_rows(h: &HParams, layout: KvLayout, position: usize) -> impl Iterator<Item = core::ops::Range<usize>> + '_ {
-    let kvd = h.kv_dim();
+/// The cache ranges (in values) of the rows the state `s` holds, layer by layer, oldest
+/// position first. Restored in this order into a ring, a later position overwrites an
+/// earlier one in its slot, so the ring ends holding the last positions, as if fed.
+fn kept_rows<'h>(
+    h: &'h HParams,
+    layout: KvLayout,
+    s: &'h Summary,
+) -> impl Iterator<Item = core::ops::Range<usize>> + 'h {
+    let (kvd, position) = (h.kv_dim(), s.position);
     (0..h.n_layer).flat_map(move |l| {
         let (offset, slots) = (layout.offset(h, l).unwrap_or(0), layout.slots(h, l).max(1));
-        (first_kept(h, l, position)..position).map(move |j| {
+        (first_kept(h, l, s)..position).map(move |j| {
             let at = (offset + j % slots) * kvd;
             at..at + kvd
         })
@@ -269,7 +280,7 @@ impl Binding<'_> {
         let position = r.u32()? as usize;
         let flags = r.u32()?;
         let notes_len = r.u32()? as usize;
-        if flags > 1 {
+        if flags > 3 {
             return Err(StateError::Corrupt { what: "unknown flags" });
         }
         if position > saved_n_ctx {
@@ -278,7 +289,7 @@ impl Binding<'_> {
         if position > self.n_ctx {
             return Err(StateError::ContextTooSmall { need: position, have: self.n_ctx });
         }
-        Ok(Summary { position, has_logits: flags == 1, notes_len, saved_n_ctx })
+        Ok(Summary { position, has_logits: flags & 1 != 0, notes_len, saved_n_ctx, all_positions: flags & 2 != 0 })
     }
 }
 
@@ -323,13 +334,20 @@ pub fn check<R: Read>(
 impl Session<'_, '_> {
     /// Bytes [`save`](Session::save) writes with `notes_len` bytes of notes.
     pub fn state_bytes(&self, notes_len: usize) -> u64 {
-        let summary = Summary {
+        let summary = self.summary(notes_len);
+        HEADER_BYTES as u64 + body_bytes(&self.model.hparams, self.kv_type(), &summary) + 4
+    }
+
+    /// What [`save`](Session::save) writes in the header: a session whose sliding layers
+    /// keep every position (`swa_full`, and not already restored with less) saves them all.
+    fn summary(&self, notes_len: usize) -> Summary {
+        Summary {
             position: self.position,
             has_logits: self.logits_valid,
             notes_len,
             saved_n_ctx: self.n_ctx,
-        };
-        HEADER_BYTES as u64 + body_bytes(&self.model.hparams, self.kv_type(), &summary) + 4
+            all_positions: self.model.hparams.swa.is_some() && self.kv_layout.swa_full && self.kept_from == 0,
+        }
     }
 
     fn binding<'f>(&'f self, fingerprint: &'f Fingerprint) -> Binding<'f> {
@@ -355,15 +373,16 @@ impl Session<'_, '_> {
         w.u32(fingerprint.header_crc)?;
         w.u32(fingerprint.weights_crc)?;
         w.u32(self.n_ctx as u32)?;
+        let summary = self.summary(notes.len());
         w.u32(self.position as u32)?;
-        w.u32(u32::from(self.logits_valid))?;
+        w.u32(u32::from(self.logits_valid) | u32::from(summary.all_positions) << 1)?;
         w.u32(notes_len)?;
         w.put(notes)?;
         w.words(&self.tokens[..self.position])?;
         if self.logits_valid {
             w.words(self.buf.logits)?;
         }
-        let rows = || kept_rows(h, self.kv_layout, self.position);
+        let rows = || kept_rows(h, self.kv_layout, &summary);
         match &self.buf.kv {
             KvCache::F32 { keys, values } => {
                 for r in rows().map(|r| keys.get(r)).chain(rows().map(|r| values.get(r))) {
@@ -407,11 +426,11 @@ impl Session<'_, '_> {
         match self.read_body(&mut r, &summary, notes) {
             Ok(()) => {
                 self.position = summary.position;
-                // A sliding layer got only the window before the position back.
-                self.kept_from = (0..self.model.hparams.n_layer)
-                    .map(|l| first_kept(&self.model.hparams, l, summary.position))
-                    .max()
-                    .unwrap_or(0);
+                // A sliding layer got back only the window before the position, or its ring
+                // kept only its last slots.
+                let h = &self.model.hparams;
+                let held = (0..h.n_layer).map(|l| first_kept(h, l, &summary)).max().unwrap_or(0);
+                self.kept_from = held.max(summary.position.saturating_sub(self.kv_layout.min_slots(h)));
                 self.logits_valid = summary.has_logits;
                 Ok(summary)
             }
@@ -437,7 +456,7 @@ impl Session<'_, '_> {
         match &mut self.buf.kv {
             KvCache::F32 { keys, values } => {
                 for cache in [keys, values] {
-                    for rows in kept_rows(&hparams, layout, s.position) {
+                    for rows in kept_rows(&hparams, layout, s) {
                         let row = cache
                             .get_mut(rows)
                             .ok_or(StateError::Corrupt { what: "a cache row beyond the session's cache" })?;
@@ -447,7 +466,7 @@ impl Session<'_, '_> {
             }
             KvCache::F16 { keys, values } => {
                 for cache in [keys, values] {
-                    for rows in kept_rows(&hparams, layout, s.position) {
+                    for rows in kept_rows(&hparams, layout, s) {
                         let row = cache
                             .get_mut(rows)
                             .ok_or(StateError::Corrupt { what: "a cache row beyond the session's cache" })?;

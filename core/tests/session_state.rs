@@ -67,7 +67,7 @@ fn check_restore(name: &str, bytes: &[u8], prompt: &[u32], cut: usize, kv: KvCac
     let mut r = Session::new(&model, &plan2, arena_from_words(&mut words2)).expect("session");
     let mut notes = [0u8; 8];
     let summary = r.restore(&fp, &saved[..], &mut notes).expect("restore");
-    assert_eq!(summary, Summary { position: cut, has_logits: true, notes_len: 3, saved_n_ctx: n_ctx });
+    assert_eq!(summary, Summary { position: cut, has_logits: true, notes_len: 3, saved_n_ctx: n_ctx, all_positions: false });
     assert_eq!(&notes[..3], b"abc");
     assert_eq!(r.tokens(), &prompt[..cut]);
     assert_eq!(r.position(), cut);
@@ -115,7 +115,8 @@ fn gemma3_restored_goes_on_as_fed() {
 
 /// A Gemma 3 state is the same file whatever the sessions' layouts: saved from a ring,
 /// restored into a session that keeps every position (`swa_full`) and back, it goes on as fed.
-/// A session restored past the window cannot rewind before its position.
+/// A session restored past the window cannot rewind before its position, unless the state
+/// came from a full session and goes into one.
 #[test]
 fn gemma3_state_moves_between_a_ring_and_a_full_cache() {
     let bytes = fixture("fixtures/gemma3-tiny-Q8_0.gguf");
@@ -148,6 +149,23 @@ fn gemma3_state_moves_between_a_ring_and_a_full_cache() {
     s.restore(&fp, &saved_full[..], &mut []).expect("restore into a ring");
     s.feed_prompt(&prompt[35..]).expect("rest");
     assert_eq!(greedy(&mut s, 6), expect);
+
+    // A full session that fed every token saves every position (flag bit 1): a ring takes the
+    // last of them, and a full session can then rewind anywhere.
+    f.reset();
+    f.feed_prompt(&prompt[..35]).expect("prompt");
+    let mut all = vec![0u8; f.state_bytes(0) as usize];
+    f.save(&fp, &[], &mut all[..]).expect("save");
+    assert!(all.len() > saved_full.len());
+    let summary = s.restore(&fp, &all[..], &mut []).expect("restore into a ring");
+    assert!(summary.all_positions);
+    assert_eq!(s.rewind(20), Err(SessionError::CannotRewind { from: 35, to: 20 }));
+    s.feed_prompt(&prompt[35..]).expect("rest");
+    assert_eq!(greedy(&mut s, 6), expect);
+    f.restore(&fp, &all[..], &mut []).expect("restore into a full cache");
+    f.rewind(20).expect("every position is there");
+    f.feed_prompt(&prompt[20..]).expect("rest");
+    assert_eq!(greedy(&mut f, 6), expect);
 }
 
 #[test]
