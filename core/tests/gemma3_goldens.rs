@@ -7,9 +7,12 @@
 //! with smaller windows, bit for bit, and rewinding within and beyond a ring.
 //! The same tests run under `qemu-arm -cpu arm1176` (`scripts/test`'s ARM step).
 
+#[path = "gguf_support/layout.rs"]
+mod layout;
+
 use armlet_core::gguf;
 use armlet_core::model::golden::{compare_row, Alog, Tolerance, Verdict};
-use armlet_core::model::{KvCacheType, KvLayout, Model};
+use armlet_core::model::{HParams, KvCacheType, KvLayout, Model, ModelError};
 use armlet_core::plan::Plan;
 use armlet_core::session::{arena_from_words, Session, SessionError};
 
@@ -178,4 +181,64 @@ fn rewinding_within_and_beyond_the_ring() {
             assert_eq!(s.position(), 40);
         }
     }
+}
+
+/// The tiny F32 file with metadata key `key` replaced by (or, absent, given) `value` (a GGUF
+/// type id and its encoded value), or removed when `value` is `None`.
+fn with_key(key: &str, value: Option<(u32, Vec<u8>)>) -> Vec<u8> {
+    let b = read(&format!("{FIXTURES}/gemma3-tiny-F32.gguf"));
+    let l = layout::Layout::of(&b);
+    let mut parts = layout::Parts::of(&b);
+    parts.kv = l.entry_ends().filter(|(e, _)| e.key != key).map(|(e, end)| b[e.at..end].to_vec()).collect();
+    if let Some((ty, v)) = value {
+        parts.kv.push(layout::kv(key, ty, &v));
+    }
+    parts.to_bytes()
+}
+
+fn hparams_of(bytes: &[u8]) -> Result<HParams, ModelError> {
+    HParams::from_gguf(&gguf::File::parse(bytes).expect("still a GGUF file"))
+}
+
+/// The forms of the layer pattern llama.cpp reads, its defaults, and refusals that name the
+/// key: no window means no sliding layer; pattern n (0: every layer), absent 6 (both of the
+/// two layers slide); one bool per layer; `rope.freq_base_swa` when present.
+#[test]
+fn sliding_window_metadata() {
+    let pattern = "gemma3.attention.sliding_window_pattern";
+    let layers = |b: &[u8]| hparams_of(b).expect("hparams").swa.map(|w| (w.window, w.layers, w.freq_base));
+    assert_eq!(layers(&with_key("gemma3.attention.sliding_window", None)), None);
+    assert_eq!(layers(&with_key(pattern, None)), Some((8, 0b11, 10000.0)));
+    assert_eq!(layers(&with_key(pattern, Some((4, 0u32.to_le_bytes().to_vec())))), Some((8, 0b11, 10000.0)));
+    assert_eq!(layers(&with_key(pattern, Some((4, 1u32.to_le_bytes().to_vec())))), Some((8, 0b00, 10000.0)));
+    let bools = layout::array(7, 2, &[0, 1]);
+    assert_eq!(layers(&with_key(pattern, Some((9, bools)))), Some((8, 0b10, 10000.0)));
+    let base = with_key("gemma3.rope.freq_base_swa", Some((6, 5e4f32.to_le_bytes().to_vec())));
+    assert_eq!(layers(&base), Some((8, 0b01, 5e4)));
+
+    let bad = |b: &[u8]| hparams_of(b).expect_err("refused").to_string();
+    let short = layout::array(7, 1, &[1]);
+    assert!(bad(&with_key(pattern, Some((9, short)))).contains(pattern));
+    let words = layout::array(4, 2, &[1, 0, 0, 0, 1, 0, 0, 0]);
+    assert!(bad(&with_key(pattern, Some((9, words)))).contains("must hold bools"));
+    let huge = with_key("gemma3.attention.sliding_window", Some((4, u32::MAX.to_le_bytes().to_vec())));
+    assert!(bad(&huge).contains("attention.sliding_window"), "{}", bad(&huge));
+    let nan = with_key("gemma3.rope.freq_base_swa", Some((6, f32::NAN.to_le_bytes().to_vec())));
+    assert!(bad(&nan).contains("rope.freq_base_swa"), "{}", bad(&nan));
+    let capped = with_key("gemma3.final_logit_softcapping", Some((6, 30f32.to_le_bytes().to_vec())));
+    assert_eq!(hparams_of(&capped), Err(ModelError::Unsupported { what: "final_logit_softcapping" }));
+}
+
+/// A Gemma 3 file without a head norm is refused, naming the tensor.
+#[test]
+fn a_missing_head_norm_is_named() {
+    let b = read(&format!("{FIXTURES}/gemma3-tiny-F32.gguf"));
+    let l = layout::Layout::of(&b);
+    let mut parts = layout::Parts::of(&b);
+    let keep: Vec<bool> = l.infos.iter().map(|t| t.name != "blk.1.attn_k_norm.weight").collect();
+    parts.infos = parts.infos.into_iter().zip(keep).filter(|(_, k)| *k).map(|(t, _)| t).collect();
+    let bytes = parts.to_bytes();
+    let file = gguf::File::parse(&bytes).expect("still a GGUF file");
+    let err = Model::from_gguf(&file).expect_err("refused");
+    assert_eq!(err.to_string(), "missing tensor blk.1.attn_k_norm.weight");
 }
