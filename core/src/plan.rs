@@ -1,5 +1,6 @@
 //! The memory plan: from the hyperparameters, the context size and the KV cache type,
-//! the exact bytes and offset of every buffer a session needs (KV cache, Mamba2 conv and
+//! the exact bytes and offset of every buffer a session needs (KV cache, sized layer by layer:
+//! a sliding-window layer keeps a ring of its window, `model::KvLayout`; Mamba2 conv and
 //! SSM state, the tokens fed so far, scratch vectors, the activation-quantization buffer, the logits), computed
 //! before any weight is touched. `Session::new` carves the arena at exactly these offsets,
 //! so the plan and the carving cannot disagree; [`write_memory_map`] prints the same
