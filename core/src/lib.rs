@@ -1,4 +1,4 @@
-//! armlet-core: GGUF parsing and LLM inference (Falcon-H1, llama) for the ARM1176, with no
+//! armlet-core: GGUF parsing and LLM inference (Falcon-H1, llama, Gemma 3) for the ARM1176, with no
 //! standard library and no allocator.
 //!
 //! The data path: model bytes -> [`gguf::File::parse`] -> [`Model::from_gguf`] ->

@@ -1,5 +1,6 @@
 //! The memory plan: from the hyperparameters, the context size and the KV cache type,
-//! the exact bytes and offset of every buffer a session needs (KV cache, Mamba2 conv and
+//! the exact bytes and offset of every buffer a session needs (KV cache, sized layer by layer:
+//! a sliding-window layer keeps a ring of its window, `model::KvLayout`; Mamba2 conv and
 //! SSM state, the tokens fed so far, scratch vectors, the activation-quantization buffer, the logits), computed
 //! before any weight is touched. `Session::new` carves the arena at exactly these offsets,
 //! so the plan and the carving cannot disagree; [`write_memory_map`] prints the same
@@ -13,7 +14,7 @@
 // PlanError can carry a ModelError (names by value, no allocator); plans are made once.
 #![allow(clippy::result_large_err)]
 
-use crate::model::{HParams, KvCacheType, ModelError};
+use crate::model::{HParams, KvCacheType, KvLayout, ModelError};
 use crate::quant::{self, types::ALL_TYPES};
 use core::fmt;
 
@@ -85,9 +86,11 @@ pub struct Plan {
     /// Tokens per batch: the rows of every per-token buffer (at most `n_ctx`: a batch never
     /// holds more tokens than the context).
     pub ubatch: usize,
-    /// Keys of every layer and position.
+    /// How many positions each layer's cache holds (sliding layers: a ring of `window`).
+    pub kv_layout: KvLayout,
+    /// Keys of every layer and position it holds.
     pub kv_keys: Region,
-    /// Values of every layer and position.
+    /// Values of every layer and position it holds.
     pub kv_values: Region,
     /// Mamba2: the last `K-1` conv inputs per channel and layer (f32).
     pub conv_state: Region,
@@ -167,6 +170,16 @@ impl Plan {
     ///
     /// Errors: those of [`Plan::new`], and `BadBatch` for 0 or more than [`MAX_UBATCH`].
     pub fn with_ubatch(h: &HParams, n_ctx: usize, kv: KvCacheType, ubatch: usize) -> Result<Plan, PlanError> {
+        Plan::with_layout(h, KvLayout { n_ctx, swa_full: false }, kv, ubatch)
+    }
+
+    /// [`Plan::with_ubatch`] with the KV layout chosen: `swa_full` keeps every position in the
+    /// sliding layers too (llama.cpp's `--swa-full`), so a session can go back to any
+    /// earlier position, at the memory of a global layer per sliding one.
+    ///
+    /// Errors: those of [`Plan::with_ubatch`].
+    pub fn with_layout(h: &HParams, layout: KvLayout, kv: KvCacheType, ubatch: usize) -> Result<Plan, PlanError> {
+        let n_ctx = layout.n_ctx;
         h.validate().map_err(PlanError::Model)?;
         if n_ctx == 0 {
             return Err(PlanError::ZeroContext);
@@ -180,7 +193,7 @@ impl Plan {
         let ub = ubatch.min(n_ctx);
         // Validation bounds every single vector; only the context-sized products can overflow.
         let (e, qd, kvd, l) = (h.n_embd, h.q_dim(), h.kv_dim(), h.n_layer);
-        let cache = l.checked_mul(n_ctx).and_then(|v| v.checked_mul(kvd)).and_then(|v| v.checked_mul(kv.bytes()));
+        let cache = layout.total(h).and_then(|v| v.checked_mul(kvd)).and_then(|v| v.checked_mul(kv.bytes()));
         // A model without a Mamba2 mixer (llama) gets 0 bytes for its state and scratch.
         let (conv, ssm, proj, mixer_out) = match &h.ssm {
             Some(s) => (
@@ -219,7 +232,7 @@ impl Plan {
             rows(mixer_out)?,
             rows(h.n_ff * 4)?,
             rows(h.n_ff * 4)?,
-            rows(h.rope.table_len() * 4)?,
+            rows(h.rope.table_len() * h.rope_tables() * 4)?,
             rows(activation_scratch(&widths))?,
             h.n_vocab * 4,
         ];
@@ -240,6 +253,7 @@ impl Plan {
             n_ctx,
             kv_type: kv,
             ubatch: ub,
+            kv_layout: layout,
             kv_keys,
             kv_values,
             conv_state,
@@ -419,7 +433,19 @@ pub fn write_memory_map(w: &mut dyn fmt::Write, plan: &Plan, models: &[(&str, u6
     let kv = plan.kv_type.name();
     for (name, bytes) in plan.regions().filter(|(_, b)| *b > 0) {
         match name {
-            "KV cache: keys" | "KV cache: values" => write!(w, "| {name} ({kv}, {} positions) |", plan.n_ctx)?,
+            "KV cache: keys" | "KV cache: values" => match plan.hparams.swa {
+                Some(s) if !plan.kv_layout.swa_full => {
+                    let sliding = (0..plan.hparams.n_layer).filter(|&l| plan.hparams.window(l).is_some()).count();
+                    let global = plan.hparams.n_layer - sliding;
+                    let ring = s.window.min(plan.n_ctx);
+                    write!(
+                        w,
+                        "| {name} ({kv}; {global} global layers × {} positions, {sliding} sliding × {ring}) |",
+                        plan.n_ctx
+                    )?
+                }
+                _ => write!(w, "| {name} ({kv}, {} positions) |", plan.n_ctx)?,
+            },
             "token history" => write!(w, "| {name} ({} positions) |", plan.n_ctx)?,
             _ if plan.is_per_token(name) => write!(w, "| {name} (× {} tokens of a batch) |", plan.ubatch)?,
             _ => write!(w, "| {name} |")?,

@@ -10,7 +10,7 @@
 #![forbid(unsafe_code)]
 
 use crate::model::attention::KvCache;
-use crate::model::{Buffers, KvCacheType, Model};
+use crate::model::{Buffers, KvCacheType, KvLayout, Model};
 use crate::plan::{Plan, Region};
 use crate::quant::QuantError;
 use core::fmt;
@@ -28,7 +28,8 @@ pub enum SessionError {
     TokenOutOfRange { token: u32, n_vocab: usize },
     /// Every position of the context is used; `reset` starts over.
     ContextFull { n_ctx: usize },
-    /// `rewind` to a later position, or on a model whose recurrent state cannot go back.
+    /// `rewind` to a later position, on a model whose recurrent state cannot go back, or to
+    /// a position whose window a sliding layer's ring no longer holds.
     CannotRewind { from: usize, to: usize },
     /// The quant layer refused a product (cannot happen with a model from
     /// `Model::from_gguf` and its own plan; reported rather than trusted). The session's
@@ -53,7 +54,8 @@ impl fmt::Display for SessionError {
             }
             SessionError::CannotRewind { from, to } => write!(
                 f,
-                "cannot rewind from position {from} to {to}: the model's recurrent state cannot go back"
+                "cannot rewind from position {from} to {to}: the model's recurrent state, or a sliding \
+                 layer's window of the cache, cannot go back that far"
             ),
             SessionError::Compute(e) => write!(f, "forward pass: {e}"),
         }
@@ -111,6 +113,11 @@ impl<'a> Carver<'a> {
 pub struct Session<'m, 'a> {
     pub(crate) model: &'m Model<'m>,
     pub(crate) n_ctx: usize,
+    /// Positions each layer's cache holds (rings for sliding layers).
+    pub(crate) kv_layout: KvLayout,
+    /// Every layer still holds every position from here to `position` (a ring overwrote
+    /// the ones before): how far back `rewind` may go.
+    pub(crate) kept_from: usize,
     ubatch: usize,
     pub(crate) position: usize,
     /// The token fed at each position (`[..position]` are valid).
@@ -168,6 +175,8 @@ impl<'m, 'a> Session<'m, 'a> {
         let mut s = Session {
             model,
             n_ctx: plan.n_ctx,
+            kv_layout: plan.kv_layout,
+            kept_from: 0,
             ubatch: plan.ubatch.max(1),
             position: 0,
             tokens,
@@ -229,9 +238,11 @@ impl<'m, 'a> Session<'m, 'a> {
         }
         // Mark the logits stale first: a failed pass leaves them half written.
         self.logits_valid = false;
-        self.model.forward(tokens, self.position, self.n_ctx, &mut self.buf, with_logits)?;
+        self.model.forward(tokens, self.position, self.kv_layout, &mut self.buf, with_logits)?;
         self.tokens[self.position..self.position + tokens.len()].copy_from_slice(tokens);
         self.position += tokens.len();
+        let slots = self.kv_layout.min_slots(&self.model.hparams);
+        self.kept_from = self.kept_from.max(self.position.saturating_sub(slots));
         self.logits_valid = with_logits;
         Ok(())
     }
@@ -281,12 +292,14 @@ impl<'m, 'a> Session<'m, 'a> {
     /// tokens had been fed. The logits are then stale: feed a token before sampling.
     ///
     /// Errors: `CannotRewind` for a model with recurrent state (see
-    /// [`can_rewind`](Session::can_rewind)) unless `position` is the current one.
+    /// [`can_rewind`](Session::can_rewind)) unless `position` is the current one; also when a
+    /// sliding layer's ring no longer holds the window before `position` (once the ring has
+    /// wrapped, only the last position can be fed again; a plan with `swa_full` always can).
     pub fn rewind(&mut self, position: usize) -> Result<(), SessionError> {
         if position == self.position {
             return Ok(());
         }
-        if position > self.position || !self.can_rewind() {
+        if position > self.position || !self.can_rewind() || !self.holds_window_of(position) {
             return Err(SessionError::CannotRewind { from: self.position, to: position });
         }
         self.position = position;
@@ -298,7 +311,8 @@ impl<'m, 'a> Session<'m, 'a> {
     /// needs feeding, and returns how many of its tokens are kept. The last prompt token is
     /// left to feed (its logits start the answer) unless the logits already follow it.
     /// `None`: the state holds tokens the prompt does not continue and cannot be rewound (a
-    /// recurrent model); nothing is changed, and the caller starts over with
+    /// recurrent model, or a sliding-window ring that no longer holds the positions before
+    /// that point); nothing is changed, and the caller starts over with
     /// [`reset`](Session::reset).
     pub fn keep_prefix_of(&mut self, prompt: &[u32]) -> Option<usize> {
         let held = self.tokens();
@@ -308,6 +322,15 @@ impl<'m, 'a> Session<'m, 'a> {
         }
         let keep = common.min(prompt.len().saturating_sub(1));
         self.rewind(keep).ok().map(|()| keep)
+    }
+
+    /// Whether every layer still holds the positions a token fed at `position` attends to
+    /// (a sliding layer: the `window - 1` before it).
+    fn holds_window_of(&self, position: usize) -> bool {
+        match self.model.hparams.swa {
+            Some(w) => (position + 1).saturating_sub(w.window) >= self.kept_from,
+            None => true,
+        }
     }
 
     /// Most tokens [`feed_prompt`](Session::feed_prompt) runs in one batch.
@@ -325,6 +348,7 @@ impl<'m, 'a> Session<'m, 'a> {
     /// beyond the position are never read, so they need no clearing).
     pub fn reset(&mut self) {
         self.position = 0;
+        self.kept_from = 0;
         self.logits_valid = false;
         self.buf.conv_state.fill(0.0);
         self.buf.ssm_state.fill(0.0);

@@ -15,7 +15,7 @@
 
 use crate::gguf;
 use crate::model::attention::KvCache;
-use crate::model::{Architecture, HParams, KvCacheType};
+use crate::model::{Architecture, HParams, KvCacheType, KvLayout};
 use crate::session::Session;
 use core::fmt;
 use embedded_io::{Read, Write};
@@ -130,6 +130,7 @@ fn arch_code(a: Architecture) -> u32 {
     match a {
         Architecture::FalconH1 => 1,
         Architecture::Llama => 2,
+        Architecture::Gemma3 => 3,
     }
 }
 
@@ -137,6 +138,7 @@ fn arch_name(code: u32) -> &'static str {
     match code {
         1 => Architecture::FalconH1.name(),
         2 => Architecture::Llama.name(),
+        3 => Architecture::Gemma3.name(),
         _ => "unknown",
     }
 }
@@ -184,6 +186,10 @@ pub struct Summary {
     /// The context of the session that saved it (any session with `position` positions
     /// can restore it).
     pub saved_n_ctx: usize,
+    /// Whether it holds every position of every layer: saved by a session whose
+    /// sliding-window layers keep every position (`swa_full`); otherwise a sliding layer holds
+    /// only the window before `position`.
+    pub all_positions: bool,
 }
 
 /// The model side of a check: what a state must match.
@@ -198,8 +204,37 @@ struct Binding<'h> {
 fn body_bytes(h: &HParams, kv: KvCacheType, s: &Summary) -> u64 {
     let (conv, ssm) = h.ssm.map_or((0, 0), |m| (m.conv_state_len() as u64, m.ssm_state_len() as u64));
     let logits = if s.has_logits { h.n_vocab as u64 * 4 } else { 0 };
-    let kv = 2 * (h.n_layer as u64) * (s.position as u64) * (h.kv_dim() as u64) * kv.bytes() as u64;
+    let rows: u64 = (0..h.n_layer).map(|l| (s.position - first_kept(h, l, s)) as u64).sum();
+    let kv = 2 * rows * (h.kv_dim() as u64) * kv.bytes() as u64;
     s.notes_len as u64 + s.position as u64 * 4 + logits + kv + (h.n_layer as u64) * (conv + ssm) * 4
+}
+
+/// The first position of layer `l` the state `s` holds: 0, or on a sliding layer (unless
+/// the state holds every position) the first of the `window - 1` positions the next token
+/// attends to besides itself (the others may already be overwritten in a ring).
+fn first_kept(h: &HParams, l: usize, s: &Summary) -> usize {
+    match h.window(l) {
+        Some(w) if !s.all_positions => s.position.saturating_sub(w.saturating_sub(1)),
+        _ => 0,
+    }
+}
+
+/// The cache ranges (in values) of the rows the state `s` holds, layer by layer, oldest
+/// position first. Restored in this order into a ring, a later position overwrites an
+/// earlier one in its slot, so the ring ends holding the last positions, as if fed.
+fn kept_rows<'h>(
+    h: &'h HParams,
+    layout: KvLayout,
+    s: &'h Summary,
+) -> impl Iterator<Item = core::ops::Range<usize>> + 'h {
+    let (kvd, position) = (h.kv_dim(), s.position);
+    (0..h.n_layer).flat_map(move |l| {
+        let (offset, slots) = (layout.offset(h, l).unwrap_or(0), layout.slots(h, l).max(1));
+        (first_kept(h, l, s)..position).map(move |j| {
+            let at = (offset + j % slots) * kvd;
+            at..at + kvd
+        })
+    })
 }
 
 /// Reads token ids, refusing any beyond the vocabulary.
@@ -245,7 +280,7 @@ impl Binding<'_> {
         let position = r.u32()? as usize;
         let flags = r.u32()?;
         let notes_len = r.u32()? as usize;
-        if flags > 1 {
+        if flags > 3 {
             return Err(StateError::Corrupt { what: "unknown flags" });
         }
         if position > saved_n_ctx {
@@ -254,7 +289,7 @@ impl Binding<'_> {
         if position > self.n_ctx {
             return Err(StateError::ContextTooSmall { need: position, have: self.n_ctx });
         }
-        Ok(Summary { position, has_logits: flags == 1, notes_len, saved_n_ctx })
+        Ok(Summary { position, has_logits: flags & 1 != 0, notes_len, saved_n_ctx, all_positions: flags & 2 != 0 })
     }
 }
 
@@ -299,13 +334,20 @@ pub fn check<R: Read>(
 impl Session<'_, '_> {
     /// Bytes [`save`](Session::save) writes with `notes_len` bytes of notes.
     pub fn state_bytes(&self, notes_len: usize) -> u64 {
-        let summary = Summary {
+        let summary = self.summary(notes_len);
+        HEADER_BYTES as u64 + body_bytes(&self.model.hparams, self.kv_type(), &summary) + 4
+    }
+
+    /// What [`save`](Session::save) writes in the header: a session whose sliding layers
+    /// keep every position (`swa_full`, and not already restored with less) saves them all.
+    fn summary(&self, notes_len: usize) -> Summary {
+        Summary {
             position: self.position,
             has_logits: self.logits_valid,
             notes_len,
             saved_n_ctx: self.n_ctx,
-        };
-        HEADER_BYTES as u64 + body_bytes(&self.model.hparams, self.kv_type(), &summary) + 4
+            all_positions: self.model.hparams.swa.is_some() && self.kv_layout.swa_full && self.kept_from == 0,
+        }
     }
 
     fn binding<'f>(&'f self, fingerprint: &'f Fingerprint) -> Binding<'f> {
@@ -331,24 +373,25 @@ impl Session<'_, '_> {
         w.u32(fingerprint.header_crc)?;
         w.u32(fingerprint.weights_crc)?;
         w.u32(self.n_ctx as u32)?;
+        let summary = self.summary(notes.len());
         w.u32(self.position as u32)?;
-        w.u32(u32::from(self.logits_valid))?;
+        w.u32(u32::from(self.logits_valid) | u32::from(summary.all_positions) << 1)?;
         w.u32(notes_len)?;
         w.put(notes)?;
         w.words(&self.tokens[..self.position])?;
         if self.logits_valid {
             w.words(self.buf.logits)?;
         }
-        let (layer_len, used) = (self.n_ctx * h.kv_dim(), self.position * h.kv_dim());
+        let rows = || kept_rows(h, self.kv_layout, &summary);
         match &self.buf.kv {
             KvCache::F32 { keys, values } => {
-                for rows in keys.chunks_exact(layer_len).chain(values.chunks_exact(layer_len)) {
-                    w.words(&rows[..used])?;
+                for r in rows().map(|r| keys.get(r)).chain(rows().map(|r| values.get(r))) {
+                    w.words(r.ok_or(StateError::Corrupt { what: "a cache row beyond the session's cache" })?)?;
                 }
             }
             KvCache::F16 { keys, values } => {
-                for rows in keys.chunks_exact(layer_len).chain(values.chunks_exact(layer_len)) {
-                    w.words(&rows[..used])?;
+                for r in rows().map(|r| keys.get(r)).chain(rows().map(|r| values.get(r))) {
+                    w.words(r.ok_or(StateError::Corrupt { what: "a cache row beyond the session's cache" })?)?;
                 }
             }
         }
@@ -383,6 +426,11 @@ impl Session<'_, '_> {
         match self.read_body(&mut r, &summary, notes) {
             Ok(()) => {
                 self.position = summary.position;
+                // A sliding layer got back only the window before the position, or its ring
+                // kept only its last slots.
+                let h = &self.model.hparams;
+                let held = (0..h.n_layer).map(|l| first_kept(h, l, &summary)).max().unwrap_or(0);
+                self.kept_from = held.max(summary.position.saturating_sub(self.kv_layout.min_slots(h)));
                 self.logits_valid = summary.has_logits;
                 Ok(summary)
             }
@@ -399,22 +447,31 @@ impl Session<'_, '_> {
         s: &Summary,
         notes: &mut [u8],
     ) -> Result<(), StateError<R::Error>> {
-        let (hparams, n_ctx) = (self.model.hparams, self.n_ctx);
+        let (hparams, layout) = (self.model.hparams, self.kv_layout);
         r.read_exact(notes)?;
         read_tokens(r, hparams.n_vocab, &mut self.tokens[..s.position])?;
         if s.has_logits {
             r.words(self.buf.logits)?;
         }
-        let (layer_len, used) = (n_ctx * hparams.kv_dim(), s.position * hparams.kv_dim());
         match &mut self.buf.kv {
             KvCache::F32 { keys, values } => {
-                for rows in keys.chunks_exact_mut(layer_len).chain(values.chunks_exact_mut(layer_len)) {
-                    r.words(&mut rows[..used])?;
+                for cache in [keys, values] {
+                    for rows in kept_rows(&hparams, layout, s) {
+                        let row = cache
+                            .get_mut(rows)
+                            .ok_or(StateError::Corrupt { what: "a cache row beyond the session's cache" })?;
+                        r.words(row)?;
+                    }
                 }
             }
             KvCache::F16 { keys, values } => {
-                for rows in keys.chunks_exact_mut(layer_len).chain(values.chunks_exact_mut(layer_len)) {
-                    r.words(&mut rows[..used])?;
+                for cache in [keys, values] {
+                    for rows in kept_rows(&hparams, layout, s) {
+                        let row = cache
+                            .get_mut(rows)
+                            .ok_or(StateError::Corrupt { what: "a cache row beyond the session's cache" })?;
+                        r.words(row)?;
+                    }
                 }
             }
         }

@@ -1,9 +1,12 @@
 //! memory-map.md is generated from the plan code: this test renders it for the 90M
-//! Falcon-H1 shape (fixtures/README.md "Shapes") on a 512 MB Raspberry Pi 1 and fails if
-//! the committed file differs. Regenerate with
+//! Falcon-H1 shape (fixtures/README.md "Shapes") and for Gemma 3 270M (its metadata in
+//! `shared/models/gemma3.md`) on a 512 MB Raspberry Pi 1 and fails if the committed file
+//! differs. Regenerate with
 //! `ARMLET_BLESS=1 cargo test -p armlet-core --test model_memory_map`.
 
-use armlet_core::model::{Architecture, HParams, KvCacheType, RopeMode, RopeParams, SsmParams};
+use armlet_core::model::{
+    Architecture, HParams, KvCacheType, KvLayout, RopeMode, RopeParams, SlidingWindow, SsmParams,
+};
 use armlet_core::plan::{write_memory_map, Bytes, Mib, Plan};
 use std::fmt::Write;
 
@@ -42,6 +45,103 @@ pub fn hparams_90m() -> HParams {
         rms_eps: 1e-5,
         rope: RopeParams { mode: RopeMode::Neox, n_rot: 64, freq_base: 1e11, freq_scale: 1.0, attn_factor: 1.0 },
         ssm: Some(SsmParams { conv_kernel: 4, inner_size: 768, state_size: 64, n_heads: 24, n_groups: 1 }),
+        swa: None,
+        query_scale: None,
+    }
+}
+
+/// Gemma 3 270M Q4_K_M (gemma3.md): the file's bytes, and the tokenizer's tables for its
+/// 262,144 tokens (`Tokenizer::arena_bytes` of that file; outside the session's arena).
+const GEMMA3_FILE: (&str, u64) = ("Q4_K_M", 253_113_024);
+const GEMMA3_TOKENIZER: u64 = 6_631_789;
+const GEMMA3_CONTEXTS: [usize; 2] = [2048, 32768];
+
+/// Gemma 3 270M's shape (gemma3.md "Metadata"): hidden 640, 18 layers, 4/1 heads of 256,
+/// FFN 2048, vocab 262144, RoPE base 1e6 (NEOX, all 256 dims), ε 1e-6, context 32768;
+/// window 512 on every layer but 5, 11 and 17 (llama.cpp's default pattern 6), base 10000
+/// there; the query scaled by 1/16.
+pub fn hparams_gemma3_270m() -> HParams {
+    let sliding = (0..18).filter(|l| l % 6 < 5).fold(0u64, |m, l| m | 1 << l);
+    HParams {
+        arch: Architecture::Gemma3,
+        n_vocab: 262144,
+        n_embd: 640,
+        n_layer: 18,
+        n_head: 4,
+        n_head_kv: 1,
+        head_dim: 256,
+        n_ff: 2048,
+        n_ctx_train: 32768,
+        rms_eps: 1e-6,
+        rope: RopeParams { mode: RopeMode::Neox, n_rot: 256, freq_base: 1e6, freq_scale: 1.0, attn_factor: 1.0 },
+        ssm: None,
+        swa: Some(SlidingWindow { window: 512, layers: sliding, freq_base: 10000.0 }),
+        query_scale: Some(0.0625),
+    }
+}
+
+/// The Gemma 3 270M section: each context and cache type with the ring (armlet's plan) and
+/// with every position in every layer (`swa_full`), whether it fits, then every byte.
+fn render_gemma3(w: &mut String) {
+    let h = hparams_gemma3_270m();
+    let (_, file) = GEMMA3_FILE;
+    w.push_str(
+        "\n# Gemma 3 270M on a 512 MB Raspberry Pi 1\n\n\
+         Model: `gemma-3-270m-q4_k_m.gguf` (`scripts/fetch-gemma3`; `../shared/models/gemma3.md`): hidden 640,\n\
+         18 layers, 4 query heads and 1 KV head of 256, FFN 2048, vocabulary 262,144, tied Q8_0 output.\n\
+         15 of the 18 layers are sliding-window layers (window 512; layers 5, 11 and 17 are global). A\n\
+         sliding layer attends only to the last 512 positions, so its KV cache is a ring of 512 slots\n\
+         whatever the context; a global layer keeps every position. `swa_full` (as llama.cpp's\n\
+         `--swa-full`) keeps every position in every layer, so that any earlier position can be\n\
+         returned to: it is shown for comparison. The tokenizer's tables for the 262,144 tokens\n\
+         (",
+    );
+    write!(w, "{} bytes, {}", Bytes(GEMMA3_TOKENIZER), Mib(GEMMA3_TOKENIZER)).unwrap();
+    w.push_str(
+        ") live outside the arena and are counted\n\
+         in the last columns. Same machine and assumptions as above. A plan that does not fit is refused\n\
+         before anything is loaded (`Plan::check_fits`, the error armlet prints).\n\n## Summary\n\n",
+    );
+    writeln!(w, "| ctx | KV | layout | KV cache | arena | model + arena + tokenizer | headroom | plan |").unwrap();
+    writeln!(w, "|---:|---|---|---:|---:|---:|---:|---|").unwrap();
+    for ctx in GEMMA3_CONTEXTS {
+        for kv in [KvCacheType::F16, KvCacheType::F32] {
+            for swa_full in [false, true] {
+                let plan = Plan::with_layout(&h, KvLayout { n_ctx: ctx, swa_full }, kv, 8).unwrap();
+                let arena = plan.arena_bytes() as u64;
+                let need = file + arena + GEMMA3_TOKENIZER;
+                let verdict = match plan.check_fits(file + GEMMA3_TOKENIZER, AVAILABLE) {
+                    Ok(()) => "fits".to_string(),
+                    Err(e) => format!("**refused**: {e}"),
+                };
+                let layout = if swa_full { "every position (`swa_full`)" } else { "ring of 512 (armlet)" };
+                let headroom = AVAILABLE as i64 - need as i64;
+                let headroom = if headroom < 0 {
+                    format!("-{}", Mib(headroom.unsigned_abs()))
+                } else {
+                    Mib(headroom as u64).to_string()
+                };
+                writeln!(
+                    w,
+                    "| {ctx} | {} | {layout} | {} | {} | {} | {headroom} | {verdict} |",
+                    kv.name(),
+                    Mib(2 * plan.kv_keys.bytes as u64),
+                    Mib(arena),
+                    Mib(need)
+                )
+                .unwrap();
+            }
+        }
+    }
+    w.push_str(
+        "\nAt the model's full context of 32768 the F16 cache fits only because of the rings: with every\n\
+         position in every layer it needs 576 MiB of cache alone. An F32 cache (`--kv f32`) does not fit at\n\
+         32768 either way.\n",
+    );
+    for ctx in GEMMA3_CONTEXTS {
+        let plan = Plan::new(&h, ctx, KvCacheType::F16).unwrap();
+        write!(w, "\n## Gemma 3 270M: every byte at context {ctx} (F16 KV cache)\n\n").unwrap();
+        write_memory_map(w, &plan, &[GEMMA3_FILE], AVAILABLE).unwrap();
     }
 }
 
@@ -102,6 +202,7 @@ fn render() -> String {
         write!(w, "\n## Every byte at context {ctx} (F16 KV cache)\n\n").unwrap();
         write_memory_map(w, &plan, &MODELS, AVAILABLE).unwrap();
     }
+    render_gemma3(w);
     doc
 }
 
@@ -132,6 +233,38 @@ fn the_90m_shape_fits_a_pi_1_at_both_contexts() {
     assert_eq!(plan.kv_keys.bytes, 24 * 2048 * 128 * 2);
     assert_eq!(plan.ssm_state.bytes, 24 * 768 * 64 * 4);
     assert_eq!(plan.conv_state.bytes, 24 * 3 * (768 + 2 * 64) * 4);
+}
+
+/// The ring is what makes Gemma 3 270M's full context fit: 15 sliding layers of 512
+/// positions and 3 global ones of 32768, F16; an F32 cache, or every position in every layer,
+/// is refused.
+#[test]
+fn gemma3_270m_fits_at_32768_only_with_rings_and_f16() {
+    let h = hparams_gemma3_270m();
+    let (_, file) = GEMMA3_FILE;
+    let plan = Plan::new(&h, 32768, KvCacheType::F16).unwrap();
+    assert_eq!(plan.kv_keys.bytes, (15 * 512 + 3 * 32768) * 256 * 2);
+    assert!(plan.check_fits(file + GEMMA3_TOKENIZER, AVAILABLE).is_ok());
+    assert!(Plan::new(&h, 32768, KvCacheType::F32).unwrap().check_fits(file + GEMMA3_TOKENIZER, AVAILABLE).is_err());
+    let full = Plan::with_layout(&h, KvLayout { n_ctx: 32768, swa_full: true }, KvCacheType::F16, 8).unwrap();
+    assert_eq!(full.kv_keys.bytes, 18 * 32768 * 256 * 2);
+    assert!(full.check_fits(file + GEMMA3_TOKENIZER, AVAILABLE).is_err());
+    assert!(Plan::new(&h, 32769, KvCacheType::F16).is_err(), "beyond the training context");
+}
+
+/// The hand-built Gemma 3 shape equals what the loader reads from the real file (skips
+/// without `scripts/fetch-gemma3`).
+#[test]
+fn hparams_gemma3_270m_match_the_file() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../.cache/gemma3/gemma-3-270m-q4_k_m.gguf");
+    let Ok(bytes) = std::fs::read(path) else {
+        eprintln!("SKIPPED: {path} is not there (scripts/fetch-gemma3 fetches it)");
+        return;
+    };
+    let file = armlet_core::gguf::File::parse(&bytes).unwrap();
+    assert_eq!(bytes.len() as u64, GEMMA3_FILE.1);
+    assert_eq!(HParams::from_gguf(&file).unwrap(), hparams_gemma3_270m());
+    assert_eq!(armlet_core::text::Tokenizer::arena_bytes(&file).unwrap() as u64, GEMMA3_TOKENIZER);
 }
 
 /// The hand-built shape equals what the loader reads from a generated 90m file. Needs

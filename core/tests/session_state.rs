@@ -1,13 +1,13 @@
 //! Saved session states (`armlet_core::state`): a restored session goes on bit for bit as
-//! one that fed the same tokens (Falcon-H1 in both cache types, a llama file, SmolLM2 when
-//! it is in the cache), and every kind of bad state is refused with its own error, without
+//! one that fed the same tokens (Falcon-H1 in both cache types, a llama file, Gemma 3 with
+//! its sliding-window rings, SmolLM2 when it is in the cache), and every kind of bad state is refused with its own error, without
 //! touching the session when the header is at fault and leaving it empty when the body is.
 
 #[path = "gguf_support/layout.rs"]
 mod layout;
 
 use armlet_core::gguf;
-use armlet_core::model::{KvCacheType, Model};
+use armlet_core::model::{KvCacheType, KvLayout, Model};
 use armlet_core::plan::Plan;
 use armlet_core::session::{arena_from_words, Session, SessionError};
 use armlet_core::state::{self, Fingerprint, StateError, Summary, HEADER_BYTES};
@@ -67,7 +67,7 @@ fn check_restore(name: &str, bytes: &[u8], prompt: &[u32], cut: usize, kv: KvCac
     let mut r = Session::new(&model, &plan2, arena_from_words(&mut words2)).expect("session");
     let mut notes = [0u8; 8];
     let summary = r.restore(&fp, &saved[..], &mut notes).expect("restore");
-    assert_eq!(summary, Summary { position: cut, has_logits: true, notes_len: 3, saved_n_ctx: n_ctx });
+    assert_eq!(summary, Summary { position: cut, has_logits: true, notes_len: 3, saved_n_ctx: n_ctx, all_positions: false });
     assert_eq!(&notes[..3], b"abc");
     assert_eq!(r.tokens(), &prompt[..cut]);
     assert_eq!(r.position(), cut);
@@ -100,6 +100,72 @@ fn llama_restored_goes_on_as_fed() {
     for kv in [KvCacheType::F32, KvCacheType::F16] {
         check_restore("micro-as-llama", &bytes, &micro_prompt(), 9, kv, 6);
     }
+}
+
+/// Gemma 3: saved after 30 tokens, when layer 0's ring of 8 slots has wrapped (the state
+/// holds the 7 positions before the next one for that layer, all 30 for the global one).
+#[test]
+fn gemma3_restored_goes_on_as_fed() {
+    let bytes = fixture("fixtures/gemma3-tiny-Q8_0.gguf");
+    let prompt: Vec<u32> = (0..40).map(|i| (i * 37 + 5) % 3000).collect();
+    for kv in [KvCacheType::F32, KvCacheType::F16] {
+        check_restore("gemma3-tiny-Q8_0", &bytes, &prompt, 30, kv, 6);
+    }
+}
+
+/// A Gemma 3 state is the same file whatever the sessions' layouts: saved from a ring,
+/// restored into a session that keeps every position (`swa_full`) and back, it goes on as fed.
+/// A session restored past the window cannot rewind before its position, unless the state
+/// came from a full session and goes into one.
+#[test]
+fn gemma3_state_moves_between_a_ring_and_a_full_cache() {
+    let bytes = fixture("fixtures/gemma3-tiny-Q8_0.gguf");
+    let file = gguf::File::parse(&bytes).expect("parses");
+    let model = Model::from_gguf(&file).expect("model");
+    let fp = Fingerprint::of(&file);
+    let prompt: Vec<u32> = (0..40).map(|i| (i * 37 + 5) % 3000).collect();
+    let plan_of = |swa_full| {
+        Plan::with_layout(&model.hparams, KvLayout { n_ctx: 48, swa_full }, KvCacheType::F32, 8).expect("plan")
+    };
+    let (ring, full) = (plan_of(false), plan_of(true));
+    assert!(ring.arena_bytes() < full.arena_bytes());
+    let mut words = arena(&ring);
+    let mut s = Session::new(&model, &ring, arena_from_words(&mut words)).expect("session");
+    s.feed_prompt(&prompt).expect("prompt");
+    let expect = greedy(&mut s, 6);
+    s.reset();
+    s.feed_prompt(&prompt[..30]).expect("first part");
+    let mut saved = vec![0u8; s.state_bytes(0) as usize];
+    s.save(&fp, &[], &mut saved[..]).expect("save");
+
+    let mut words_full = arena(&full);
+    let mut f = Session::new(&model, &full, arena_from_words(&mut words_full)).expect("session");
+    f.restore(&fp, &saved[..], &mut []).expect("restore into a full cache");
+    assert_eq!(f.rewind(20), Err(SessionError::CannotRewind { from: 30, to: 20 }));
+    f.feed_prompt(&prompt[30..35]).expect("more");
+    let mut saved_full = vec![0u8; f.state_bytes(0) as usize];
+    f.save(&fp, &[], &mut saved_full[..]).expect("save");
+
+    s.restore(&fp, &saved_full[..], &mut []).expect("restore into a ring");
+    s.feed_prompt(&prompt[35..]).expect("rest");
+    assert_eq!(greedy(&mut s, 6), expect);
+
+    // A full session that fed every token saves every position (flag bit 1): a ring takes the
+    // last of them, and a full session can then rewind anywhere.
+    f.reset();
+    f.feed_prompt(&prompt[..35]).expect("prompt");
+    let mut all = vec![0u8; f.state_bytes(0) as usize];
+    f.save(&fp, &[], &mut all[..]).expect("save");
+    assert!(all.len() > saved_full.len());
+    let summary = s.restore(&fp, &all[..], &mut []).expect("restore into a ring");
+    assert!(summary.all_positions);
+    assert_eq!(s.rewind(20), Err(SessionError::CannotRewind { from: 35, to: 20 }));
+    s.feed_prompt(&prompt[35..]).expect("rest");
+    assert_eq!(greedy(&mut s, 6), expect);
+    f.restore(&fp, &all[..], &mut []).expect("restore into a full cache");
+    f.rewind(20).expect("every position is there");
+    f.feed_prompt(&prompt[20..]).expect("rest");
+    assert_eq!(greedy(&mut f, 6), expect);
 }
 
 #[test]
@@ -273,7 +339,10 @@ fn states_of_other_models_and_settings_are_refused() {
         b.restore(&b.file, &b.good, 16, KvCacheType::F32),
         (Err(StateError::OtherKvType { saved: 1, have: KvCacheType::F32 }), 3)
     );
-    assert_eq!(b.restore(&b.file, &b.good, 8, KvCacheType::F16), (Err(StateError::ContextTooSmall { need: 9, have: 8 }), 3));
+    assert_eq!(
+        b.restore(&b.file, &b.good, 8, KvCacheType::F16),
+        (Err(StateError::ContextTooSmall { need: 9, have: 8 }), 3)
+    );
     // A larger context takes it.
     assert_eq!(b.restore(&b.file, &b.good, 64, KvCacheType::F16).1, 9);
 }

@@ -23,7 +23,7 @@ USAGE
     in front, e.g. armlet -m model.gguf -p \"Hello! How are you?\" -n 32 --threads 1 --ctx-size 128 --no-mmap
 
 MODEL AND PROMPT
-    -m, --model FILE          GGUF model file (falcon-h1 or llama architecture)
+    -m, --model FILE          GGUF model file (falcon-h1, llama or gemma3 architecture)
     -p, --prompt TEXT         the prompt; special tokens such as <|im_start|> are recognised
     -f, --file FILE           read the prompt from FILE
     -e, --escape              process escapes (\\n, \\t, \\\\, \\\", \\') in the prompt (the default)
@@ -39,6 +39,8 @@ GENERATION
                               and the arena holds N rows of every per-token buffer (default 8, at
                               most 64; 1 = one token at a time, the least memory)
     -b, --batch-size N        accepted as in llama.cpp; the batch is the smaller of -b and -ub
+        --swa-full            sliding-window layers (Gemma 3) keep every position instead of a ring
+                              of their window: more memory, but a prompt cache can be rewound anywhere
     -s, --seed N              random seed; same seed, same text on every machine (default: from the clock)
         --temp T              temperature; 0 = greedy (default 0.8)
         --top-k N             keep the N most likely tokens; 0 = all (default 40)
@@ -112,6 +114,8 @@ pub struct Options {
     pub system_prompt: Option<String>,
     pub mem_limit: Option<u64>,
     pub kv_f32: bool,
+    /// Sliding-window layers keep every position (llama.cpp's --swa-full).
+    pub swa_full: bool,
     /// Prompt tokens per batch as asked: the smaller of -ub and -b (the plan caps it).
     pub ubatch: usize,
     pub stats_json: bool,
@@ -147,6 +151,7 @@ pub fn parse(args: &[String]) -> Result<Request, String> {
         system_prompt: None,
         mem_limit: None,
         kv_f32: false,
+        swa_full: false,
         ubatch: armlet_core::plan::DEFAULT_UBATCH,
         stats_json: false,
         grammar: None,
@@ -212,6 +217,7 @@ pub fn parse(args: &[String]) -> Result<Request, String> {
             "-ctk" | "--cache-type-k" => cache_k = Some(cache_type(flag, value()?)?),
             "-ctv" | "--cache-type-v" => cache_v = Some(cache_type(flag, value()?)?),
             "--no-mmap" | "--mmap" => {}
+            "--swa-full" => o.swa_full = true,
             "-t" | "--threads" => {
                 let t: i64 = number(flag, value()?)?;
                 if t == 0 || t < -1 {

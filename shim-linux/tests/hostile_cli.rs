@@ -88,7 +88,7 @@ fn files_that_are_not_models_are_refused_with_what_is_wrong() {
         (&merges, "tokenizer: tokenizer.ggml.merges[5] is not two tokens of the vocabulary separated by a space"),
         (&text, "not a GGUF file (magic 68 65 6c 6c, expected \"GGUF\") (at byte 0)"),
         (&truncated, "array length 3072 exceeds the file (at byte 952)"),
-        (&arch, "unsupported architecture `mamba-xyz` (supported: falcon-h1, llama)"),
+        (&arch, "unsupported architecture `mamba-xyz` (supported: falcon-h1, gemma3, llama)"),
         (&missing, "missing tensor blk.1.ssm_d"),
     ];
     for (path, message) in cases {

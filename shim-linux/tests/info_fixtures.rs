@@ -1,6 +1,7 @@
 //! `armlet info` run as a program on every real GGUF in ../shared: the tensor count and every
 //! tensor's type (against the fixtures' sidecar JSONs) in the text table and in `--json`,
-//! the memory plan with `--ctx`, one-line errors, and a closed stdout.
+//! the memory plan with `--ctx`, the layer kinds of a Gemma 3 file, one-line errors, and a
+//! closed stdout.
 
 #[path = "../../core/tests/gguf_support/json.rs"]
 mod json;
@@ -118,6 +119,28 @@ fn vocab_files_have_no_tensors_and_valid_json() {
         let text = stdout(&armlet(&["info", s(&path)]));
         assert!(text.contains("0 tensors;") && text.contains("tensors (0)"));
     }
+}
+
+/// The Gemma 3 fixture: its sliding layer 0 and global layer 1, the window and both RoPE
+/// bases, in text and JSON; with `--ctx` the sliding layer's ring in the plan.
+#[test]
+fn gemma3_layer_kinds_and_window() {
+    let path = shared().join("fixtures/gemma3-tiny-Q4_K_M.gguf");
+    let text = stdout(&armlet(&["info", s(&path), "--ctx", "64"]));
+    let want = "attention layers  2: 1 sliding (window 8, RoPE base 10000), 1 global (RoPE base 1000000)";
+    assert!(text.contains(want), "{text}");
+    assert!(text.contains("  kinds           SG (S sliding, G global, layer 0 first)"), "{text}");
+    assert!(text.contains("| KV cache: keys (f16; 1 global layers × 64 positions, 1 sliding × 8) | 9,216 |"), "{text}");
+    let doc = json::parse(&stdout(&armlet(&["info", s(&path), "--json"]))).unwrap();
+    let layers = doc.get("layers").unwrap();
+    let kinds: Vec<&str> =
+        layers.get("kinds").and_then(|k| k.arr()).unwrap().iter().map(|k| k.str().unwrap()).collect();
+    assert_eq!(kinds, ["sliding", "global"]);
+    assert_eq!(layers.get("sliding_window").and_then(|w| w.num()), Some(8.0));
+    assert_eq!(layers.get("rope_base_sliding").and_then(|w| w.num()), Some(10000.0));
+    // A model without sliding layers says so.
+    let micro = stdout(&armlet(&["info", s(&shared().join("fixtures/falcon-h1-micro-Q8_0.gguf"))]));
+    assert!(micro.contains("attention layers  2, all global (RoPE base 100000000000)"), "{micro}");
 }
 
 #[test]

@@ -131,6 +131,31 @@ fn only_an_attention_model_rewinds_a_cache() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Gemma 3 (the tiny fixture, window 8): a cache of a prompt longer than the window cannot be
+/// cut back to a shorter common beginning (the sliding layer's ring has overwritten it), says
+/// so and evaluates the whole prompt; with `--swa-full` it is cut back and reused. Both give
+/// the text of a run without a cache.
+#[test]
+fn a_sliding_window_ring_rewinds_only_with_swa_full() {
+    let dir = scratch("swa");
+    let pc = dir.join("pc.bin");
+    let pc = pc.to_str().unwrap();
+    let gemma = fixture("gemma3-tiny-Q8_0.gguf");
+    let plain = complete(&gemma, SHORT, &[]);
+    text(&complete(&gemma, LONG, &["--prompt-cache", pc]));
+    let o = complete(&gemma, SHORT, &["--prompt-cache", pc]);
+    assert_eq!(text(&o), text(&plain));
+    assert!(stderr(&o).contains("sliding-window layers no longer hold"), "{}", stderr(&o));
+    assert_eq!(reused(&o), Some(0));
+
+    std::fs::remove_file(pc).expect("remove");
+    text(&complete(&gemma, LONG, &["--prompt-cache", pc, "--swa-full"]));
+    let o = complete(&gemma, SHORT, &["--prompt-cache", pc, "--swa-full"]);
+    assert_eq!(text(&o), text(&plain));
+    assert_eq!(evaluated(&o), 1, "{}", stderr(&o));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// --prompt-cache-all saves the generated tokens too; --prompt-cache-ro never writes.
 #[test]
 fn all_and_read_only() {

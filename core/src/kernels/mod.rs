@@ -1,5 +1,5 @@
 //! Every loop the forward pass spends its time in, in one place: the matrix-vector product
-//! of each weight type ([`matvec`]), SiLU ([`silu`]), the Mamba2 scan ([`scan`]) and mode D's
+//! of each weight type ([`matvec`]), SiLU and GELU ([`silu`]), the Mamba2 scan ([`scan`]) and mode D's
 //! f16-rounded value accumulation ([`f16acc`]).
 //!
 //! Each kernel is a portable function, which is the specification, and the hot ones have an
@@ -23,7 +23,7 @@ pub mod legacy;
 pub mod scan;
 pub mod silu;
 
-pub use silu::{multiply_in_place, silu_in_place};
+pub use silu::{gelu_in_place, multiply_in_place, silu_in_place};
 
 use crate::math::{bf16_to_f32, f16_to_f32};
 use crate::quant::{activation_type, row_bytes_of, Activations, GgmlType, Matrix, QuantError};

@@ -1,11 +1,12 @@
-//! SiLU over a vector (the Mamba2 conv output and gate, the FFN gate) and the gating
+//! The FFN's activations over a vector: SiLU (the Mamba2 conv output and gate, the SwiGLU
+//! gate), ggml's f16 GELU (the GeGLU gate of Gemma, [`gelu_in_place`]), and the gating
 //! product. Each SiLU is an `e^x` (a chain of about twenty VFP11 operations), so the quads
 //! in `e^x`'s main range go to the four-lane kernel `arm::asm_silu` through
 //! [`super::silu_quads`]; [`silu_quads_portable`] is its specification, step for step
 //! [`exp_main`]'s arithmetic.
 #![forbid(unsafe_code)]
 
-use crate::math::{exp_main, outside_fast_range, silu};
+use crate::math::{exp_main, gelu_f16, outside_fast_range, silu};
 
 /// The twin of the ARM kernel `asm_silu`: `x ← silu(x)` for the whole quads of `xs`, each
 /// value in the fast range (|x| < 87.3365; others get some value).
@@ -34,6 +35,13 @@ pub fn silu_in_place(xs: &mut [f32]) {
     }
     for x in tail {
         *x = silu(*x);
+    }
+}
+
+/// `x ← gelu(x)` for every value, as ggml's CPU backend computes it ([`gelu_f16`]).
+pub fn gelu_in_place(xs: &mut [f32]) {
+    for x in xs {
+        *x = gelu_f16(*x);
     }
 }
 

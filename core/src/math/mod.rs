@@ -7,6 +7,8 @@
 //!   main range, the steps the SiLU kernels (`kernels::silu`) repeat four values at a time;
 //!   arguments with |x| ≥ 87.3 (and NaN, [`outside_fast_range`]) go to `libm::expf` itself.
 //! - [`silu`]: `x / (1 + e^-x)` for one value.
+//! - [`gelu_f16`]: the tanh GELU of one value as ggml's CPU backend returns it (an f16 table
+//!   entry of the f16-rounded input), computed on demand instead of from a 128 KiB table.
 //! - [`half`]: exact f16 and bf16 conversions and the f16 rounding of mode D.
 #![forbid(unsafe_code)]
 
@@ -74,9 +76,56 @@ pub fn silu(x: f32) -> f32 {
     x / (1.0 + expf(-x))
 }
 
+/// `√(2/π)` and the cubic coefficient of the tanh GELU, as ggml spells them (f32).
+const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+const GELU_COEF_A: f32 = 0.044715;
+
+/// ggml's CPU GELU (`ggml_vec_gelu_f32` / `ggml_vec_geglu_f32` with `GGML_GELU_FP16`, what
+/// llama.cpp's Gemma FFN runs): 0 for x <= -10, x for x >= 10, otherwise the entry of its
+/// f16 table for f16(x). An entry is `f16(0.5·h·(1 + tanhf(√(2/π)·h·(1 + 0.044715·h·h))))`
+/// for `h = f16(x)`, evaluated in f32 with `1 + (0.044715·h)·h` as one fused multiply-add
+/// (gcc contracts it in llama.cpp's build; gemma3.md). The entry is recomputed here
+/// rather than stored: the table would be 128 KiB of every binary, and this costs one
+/// `tanhf` per FFN value, small beside the FFN's products. `tanhf` is `libm`'s, which may
+/// differ from the C library's by an ulp; the f16 rounding hides that except at a
+/// rounding midpoint.
+pub fn gelu_f16(x: f32) -> f32 {
+    if x <= -10.0 {
+        return 0.0;
+    }
+    if x >= 10.0 {
+        return x;
+    }
+    if x.is_nan() {
+        return x;
+    }
+    let h = round_f16(x);
+    let inner = (SQRT_2_OVER_PI * h) * libm::fmaf(GELU_COEF_A * h, h, 1.0);
+    round_f16((0.5 * h) * (1.0 + libm::tanhf(inner)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gelu_matches_the_f16_table_entries() {
+        // Entries of ggml's table (f16 bits of the input -> f16 bits of the entry), read from
+        // ref_gemma3.py's rebuild of it (the C library's tanhf): 0, ±1, 0.5, -3 (where f32
+        // cancellation in 1 + tanh shows), 2.5, and the cut-offs.
+        assert_eq!(gelu_f16(0.0), 0.0);
+        assert_eq!(gelu_f16(1.0), f16_to_f32(0x3abb));
+        assert_eq!(gelu_f16(-1.0), f16_to_f32(0xb115));
+        assert_eq!(gelu_f16(0.5), f16_to_f32(0x3588));
+        assert_eq!(gelu_f16(-3.0), f16_to_f32(0x9b73));
+        assert_eq!(gelu_f16(2.5), f16_to_f32(0x40f8));
+        assert_eq!(gelu_f16(-10.0), 0.0);
+        assert_eq!(gelu_f16(10.0), 10.0);
+        assert_eq!(gelu_f16(12.5), 12.5);
+        // The input is rounded to f16 first: every f32 that rounds to 1.0 gives 1.0's entry.
+        assert_eq!(gelu_f16(1.000_2), gelu_f16(1.0));
+        assert!(gelu_f16(f32::NAN).is_nan());
+    }
 
     /// `expf(x)` against `libm::expf(x)`, bit for bit (NaN as NaN).
     fn check(x: f32) {

@@ -10,6 +10,7 @@
 //!   accumulator is rounded to f16 after every key (`kernels::accumulate_rounded`).
 #![forbid(unsafe_code)]
 
+use super::norm::rms_norm_in_place;
 use super::{linear, norm_rows, Buffers, F32Vector, HParams, Layer, ModelError, Rows, Step, Tensors};
 use crate::kernels::accumulate_rounded;
 use crate::math::{f16_to_f32, f32_to_f16, round_f16};
@@ -31,6 +32,10 @@ pub struct AttentionWeights<'a> {
     pub v_bias: Option<F32Vector<'a>>,
     /// Added after the output projection (llama honours it; Falcon-H1's graph has none).
     pub o_bias: Option<F32Vector<'a>>,
+    /// Gemma 3: the RMS norm of every query head (`Dh` weights shared by the heads), before RoPE.
+    pub q_norm: Option<F32Vector<'a>>,
+    /// Gemma 3: the RMS norm of every key head, before RoPE.
+    pub k_norm: Option<F32Vector<'a>>,
 }
 
 /// Whether an architecture's graph adds `blk.N.attn_output.bias` after the output
@@ -67,11 +72,15 @@ impl<'a> AttentionWeights<'a> {
                 OutputBias::Added => t.optional_vector(name("attn_output.bias").as_str(), e)?,
                 OutputBias::NotInGraph => None,
             },
+            q_norm: None,
+            k_norm: None,
         })
     }
 }
 
-/// The KV cache of every layer: `[layer][position][kv head][dim]`, in the session's arena.
+/// The KV cache of every layer: `[layer][slot][kv head][dim]`, in the session's arena. A
+/// layer holds `Step::slots` positions from `Step::kv_offset` on (`KvLayout`): every
+/// position for a global layer, a ring of the last `window` for a sliding one.
 #[derive(Debug)]
 pub enum KvCache<'a> {
     F32 {
@@ -100,9 +109,11 @@ pub struct AttentionScratch<'s> {
 }
 
 /// Runs attention for the batch `at` of `layer`: `out_t = Wo · heads_t`. `input` holds the
-/// normed hidden state of each token, `rope_table` the angles of each token's position.
-/// The projections run on the whole batch; rotation, the cache write and the softmax go
-/// token by token in order, so token `t` sees exactly the positions `0..=pos0 + t`.
+/// normed hidden state of each token, `rope_table` the angles of each token's position
+/// (`h.rope_tables()` tables per token). The projections run on the whole batch; the head
+/// norms, rotation, the cache write and the softmax go token by token in order, so token `t`
+/// sees exactly the positions it may: `0..=pos0 + t`, or only the last `window` of them on a
+/// sliding layer (whose ring slot is free again once its position left the window).
 /// `qbuf` holds the converted activations of each projection.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn forward(
@@ -116,43 +127,55 @@ pub(crate) fn forward(
     qbuf: &mut [u8],
     out: &mut [f32],
 ) -> Result<(), QuantError> {
-    let (dh, n, layer) = (h.head_dim, at.n, at.layer);
+    let (dh, n) = (h.head_dim, at.n);
     let (qd, kv_dim) = (h.q_dim(), h.kv_dim());
     let x = Rows::packed(input, h.n_embd, n);
     linear(x, qbuf, [(&w.q, w.q_bias, &mut *s.q), (&w.k, w.k_bias, &mut *s.k), (&w.v, w.v_bias, &mut *s.v)])?;
-    let layer_len = at.n_ctx * kv_dim;
+    let (start, layer_len) = (at.kv_offset * kv_dim, at.slots * kv_dim);
+    let rows = start..start + layer_len;
     let group = h.n_head / h.n_head_kv;
-    let scale = 1.0 / libm::sqrtf(dh as f32);
+    // Gemma 3 scales the rotated query itself (llama.cpp's ggml_scale before the attention,
+    // whose softmax then scales by 1); the others scale the scores.
+    let scale = if h.query_scale.is_some() { 1.0 } else { 1.0 / libm::sqrtf(dh as f32) };
+    let (table_len, table) = (h.rope.table_len(), h.rope_table_of(at.layer));
     let tokens = s.q.chunks_exact_mut(qd).zip(s.k.chunks_exact_mut(kv_dim)).zip(s.v.chunks_exact_mut(kv_dim));
     for (t, (((q, k), v), heads)) in tokens.zip(s.heads.chunks_exact_mut(qd)).take(n).enumerate() {
         let pos = at.pos0 + t;
-        let angles = super::row(rope_table, h.rope.table_len(), t);
+        let span = Span::new(at, pos);
+        if let Some(norm) = w.q_norm {
+            q.chunks_exact_mut(dh).for_each(|head| rms_norm_in_place(head, norm, h.rms_eps));
+        }
+        if let Some(norm) = w.k_norm {
+            k.chunks_exact_mut(dh).for_each(|head| rms_norm_in_place(head, norm, h.rms_eps));
+        }
+        let tables = super::row(rope_table, table_len * h.rope_tables(), t);
+        let angles = tables.get(table * table_len..).unwrap_or(&[]);
         for head in q.chunks_exact_mut(dh).chain(k.chunks_exact_mut(dh)) {
             h.rope.rotate(head, angles);
         }
+        if let Some(qs) = h.query_scale {
+            q.iter_mut().for_each(|x| *x *= qs);
+        }
         match cache {
             KvCache::F32 { keys, values } => {
-                let (Some(keys), Some(values)) =
-                    (keys.chunks_exact_mut(layer_len).nth(layer), values.chunks_exact_mut(layer_len).nth(layer))
-                else {
-                    return Err(QuantError::BadLength { expected: layer_len, actual: 0 });
+                let (Some(keys), Some(values)) = (keys.get_mut(rows.clone()), values.get_mut(rows.clone())) else {
+                    return Err(QuantError::BadLength { expected: rows.end, actual: keys.len() });
                 };
-                store_row(keys, pos, kv_dim, k, |x| x);
-                store_row(values, pos, kv_dim, v, |x| x);
+                store_row(keys, span.slot(pos), kv_dim, k, |x| x);
+                store_row(values, span.slot(pos), kv_dim, v, |x| x);
                 let (keys, values) = (&keys[..], &values[..]);
                 for (i, (q, o)) in q.chunks_exact(dh).zip(heads.chunks_exact_mut(dh)).enumerate() {
                     let g = i / group;
-                    attend_f32(q, keys, values, kv_dim, g * dh, pos, scale, s.scores, o);
+                    let head = CachedHead { keys, values, kv_dim, offset: g * dh, span };
+                    attend_f32(q, &head, scale, s.scores, o);
                 }
             }
             KvCache::F16 { keys, values } => {
-                let (Some(keys), Some(values)) =
-                    (keys.chunks_exact_mut(layer_len).nth(layer), values.chunks_exact_mut(layer_len).nth(layer))
-                else {
-                    return Err(QuantError::BadLength { expected: layer_len, actual: 0 });
+                let (Some(keys), Some(values)) = (keys.get_mut(rows.clone()), values.get_mut(rows.clone())) else {
+                    return Err(QuantError::BadLength { expected: rows.end, actual: keys.len() });
                 };
-                store_row(keys, pos, kv_dim, k, f32_to_f16);
-                store_row(values, pos, kv_dim, v, f32_to_f16);
+                store_row(keys, span.slot(pos), kv_dim, k, f32_to_f16);
+                store_row(values, span.slot(pos), kv_dim, v, f32_to_f16);
                 let (keys, values) = (&keys[..], &values[..]);
                 // The new key and value are stored: their rows now hold widened cache rows.
                 let (Some(k_row), Some(v_row)) = (k.get_mut(..dh), v.get_mut(..dh)) else {
@@ -160,7 +183,7 @@ pub(crate) fn forward(
                 };
                 let groups = q.chunks_exact_mut(group * dh).zip(heads.chunks_exact_mut(group * dh));
                 for (g, (qs, outs)) in groups.enumerate() {
-                    let cache = CachedHead { keys, values, kv_dim, offset: g * dh, pos };
+                    let cache = CachedHead { keys, values, kv_dim, offset: g * dh, span };
                     for (q, o) in qs.chunks_mut(GROUP_CHUNK * dh).zip(outs.chunks_mut(GROUP_CHUNK * dh)) {
                         attend_f16(q, &cache, scale, k_row, v_row, o);
                     }
@@ -169,6 +192,33 @@ pub(crate) fn forward(
         }
     }
     linear(Rows::packed(s.heads, qd, n), qbuf, [(&w.o, w.o_bias, out)])
+}
+
+/// The positions one token attends to, `first..=pos`, and the ring they live in.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    first: usize,
+    pos: usize,
+    slots: usize,
+}
+
+impl Span {
+    /// Token at `pos` of the batch `at`: every earlier position, or on a sliding layer those
+    /// with `pos - j < window` (llama.cpp's standard SWA mask).
+    fn new(at: Step, pos: usize) -> Span {
+        let first = at.window.map_or(0, |w| (pos + 1).saturating_sub(w));
+        Span { first, pos, slots: at.slots.max(1) }
+    }
+
+    /// The cache slot of position `j`.
+    fn slot(&self, j: usize) -> usize {
+        j % self.slots
+    }
+
+    /// How many positions are attended.
+    fn len(&self) -> usize {
+        self.pos + 1 - self.first
+    }
 }
 
 /// The attention half of a layer, as every architecture starts it: `b.normed` =
@@ -190,9 +240,9 @@ pub(crate) fn block(h: &HParams, layer: &Layer<'_>, at: Step, b: &mut Buffers<'_
     forward(h, &layer.attention, at, b.normed, b.rope_angles, &mut b.kv, &mut scratch, b.activation_quant, out)
 }
 
-/// Writes `row` (converted by `conv`) at position `pos` of a `[n_ctx][kv_dim]` cache.
-fn store_row<T>(cache: &mut [T], pos: usize, kv_dim: usize, row: &[f32], conv: impl Fn(f32) -> T) {
-    if let Some(dst) = cache.chunks_exact_mut(kv_dim).nth(pos) {
+/// Writes `row` (converted by `conv`) into `slot` of a `[slots][kv_dim]` cache.
+fn store_row<T>(cache: &mut [T], slot: usize, kv_dim: usize, row: &[f32], conv: impl Fn(f32) -> T) {
+    if let Some(dst) = cache.get_mut(slot * kv_dim..(slot + 1) * kv_dim) {
         for (d, &x) in dst.iter_mut().zip(row) {
             *d = conv(x);
         }
@@ -217,31 +267,43 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     (acc[0] + acc[1]) + (acc[2] + acc[3])
 }
 
-/// The head's slice `[offset, offset + len)` of every cached position `0..=pos`.
-fn cached<T>(cache: &[T], kv_dim: usize, offset: usize, len: usize, pos: usize) -> impl Iterator<Item = &[T]> {
-    cache.chunks_exact(kv_dim).take(pos + 1).filter_map(move |row| row.get(offset..offset + len))
+/// One KV head's rows of the positions a token attends to, in one layer's cache (f32 or f16).
+struct CachedHead<'c, T> {
+    keys: &'c [T],
+    values: &'c [T],
+    kv_dim: usize,
+    offset: usize,
+    span: Span,
+}
+
+impl<'c, T> CachedHead<'c, T> {
+    /// The head's slice `[offset, offset + len)` of every attended position, oldest first
+    /// (the order is the position's, not the slot's, so a ring sums exactly as a full cache).
+    /// The slot advances and wraps by a compare: the ARM1176 has no divide instruction, and
+    /// a `%` per position would cost a library call on every key of every head.
+    fn rows(&self, cache: &'c [T], len: usize) -> impl Iterator<Item = &'c [T]> + 'c {
+        let (span, kv_dim, offset) = (self.span, self.kv_dim, self.offset);
+        let mut slot = span.slot(span.first);
+        (span.first..=span.pos).filter_map(move |_| {
+            let at = slot * kv_dim + offset;
+            slot += 1;
+            if slot == span.slots {
+                slot = 0;
+            }
+            cache.get(at..at + len)
+        })
+    }
 }
 
 /// Mode G: plain softmax over f32 keys and values (falcon-h1.md 6.2, last paragraph).
-#[allow(clippy::too_many_arguments)]
-fn attend_f32(
-    q: &[f32],
-    keys: &[f32],
-    values: &[f32],
-    kv_dim: usize,
-    offset: usize,
-    pos: usize,
-    scale: f32,
-    scores: &mut [f32],
-    out: &mut [f32],
-) {
+fn attend_f32(q: &[f32], cache: &CachedHead<'_, f32>, scale: f32, scores: &mut [f32], out: &mut [f32]) {
     let dh = q.len();
     let mut max = f32::NEG_INFINITY;
-    for (sc, k) in scores.iter_mut().zip(cached(keys, kv_dim, offset, dh, pos)) {
+    for (sc, k) in scores.iter_mut().zip(cache.rows(cache.keys, dh)) {
         *sc = dot(q, k) * scale;
         max = max.max(*sc);
     }
-    let n = (pos + 1).min(scores.len());
+    let n = cache.span.len().min(scores.len());
     let scores = &mut scores[..n];
     let mut sum = 0f64;
     for sc in scores.iter_mut() {
@@ -250,7 +312,7 @@ fn attend_f32(
     }
     let inv = (1.0 / sum) as f32;
     out.fill(0.0);
-    for (p, v) in scores.iter().zip(cached(values, kv_dim, offset, dh, pos)) {
+    for (p, v) in scores.iter().zip(cache.rows(cache.values, dh)) {
         let p = p * inv;
         for (o, &v) in out.iter_mut().zip(v) {
             *o += p * v;
@@ -261,15 +323,6 @@ fn attend_f32(
 /// Most query heads attended together in one pass over their KV head's cache (their
 /// online-softmax states live on the stack).
 const GROUP_CHUNK: usize = 8;
-
-/// One KV head's cached positions `0..=pos` in an F16 cache.
-struct CachedHead<'c> {
-    keys: &'c [u16],
-    values: &'c [u16],
-    kv_dim: usize,
-    offset: usize,
-    pos: usize,
-}
 
 /// Widens one cached f16 row into `out`, exactly as [`f16_to_f32`]. A run of eight
 /// normal values (what a cache holds in practice) takes a branch-free path: the exponent
@@ -305,7 +358,7 @@ fn widen(row: &[u16], out: &mut [f32]) {
 /// recipe; grouping only saves the repeated widening.
 fn attend_f16(
     qs: &mut [f32],
-    cache: &CachedHead<'_>,
+    cache: &CachedHead<'_, u16>,
     scale: f32,
     k_row: &mut [f32],
     v_row: &mut [f32],
@@ -319,8 +372,8 @@ fn attend_f16(
     let mut sum = [0f32; GROUP_CHUNK];
     let mut score = [0f32; GROUP_CHUNK];
     outs.fill(0.0);
-    let keys = cached(cache.keys, cache.kv_dim, cache.offset, dh, cache.pos);
-    let values = cached(cache.values, cache.kv_dim, cache.offset, dh, cache.pos);
+    let keys = cache.rows(cache.keys, dh);
+    let values = cache.rows(cache.values, dh);
     for (k, v) in keys.zip(values) {
         widen(k, k_row);
         for (sc, q) in score.iter_mut().zip(qs.chunks_exact(dh)) {

@@ -9,7 +9,7 @@ use super::{ModelError, Name};
 use crate::gguf;
 
 /// The architectures armlet implements, as `general.architecture` names them.
-pub const SUPPORTED_ARCHITECTURES: &str = "falcon-h1, llama";
+pub const SUPPORTED_ARCHITECTURES: &str = "falcon-h1, gemma3, llama";
 
 /// Most layers a model may have (the `Model` keeps one fixed-size table of layer views; the
 /// deepest models that fit a 512 MB Pi have ~36).
@@ -28,6 +28,10 @@ pub enum Architecture {
     /// Llama (and the models converted as `llama`, e.g. SmolLM2): attention then SwiGLU,
     /// adjacent-pair RoPE, optional biases (`docs/llama.md`).
     Llama,
+    /// Gemma 3: the input scaled by sqrt(E), RMS norms of each query and key head, sliding-window
+    /// layers with their own RoPE base, GeGLU, a norm after attention and after the FFN
+    /// (`../shared/models/gemma3.md`).
+    Gemma3,
 }
 
 impl Architecture {
@@ -36,6 +40,7 @@ impl Architecture {
         match self {
             Architecture::FalconH1 => "falcon-h1",
             Architecture::Llama => "llama",
+            Architecture::Gemma3 => "gemma3",
         }
     }
 
@@ -43,6 +48,7 @@ impl Architecture {
         match name {
             "falcon-h1" => Some(Architecture::FalconH1),
             "llama" => Some(Architecture::Llama),
+            "gemma3" => Some(Architecture::Gemma3),
             _ => None,
         }
     }
@@ -69,6 +75,18 @@ pub struct RopeParams {
     pub freq_scale: f32,
     /// Multiplies every cos and sin (1 unless the file says otherwise).
     pub attn_factor: f32,
+}
+
+/// Sliding-window attention (Gemma 3): the layers that attend only to the last `window`
+/// positions (the token itself and the `window - 1` before it), and the RoPE base they use.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SlidingWindow {
+    /// `attention.sliding_window`: positions a sliding layer sees.
+    pub window: usize,
+    /// Bit `l` set: layer `l` slides (the others are global). `MAX_LAYERS` is 64.
+    pub layers: u64,
+    /// `rope.freq_base_swa`, 10000 when absent (llama.cpp's default).
+    pub freq_base: f32,
 }
 
 /// The Mamba2 mixer's dimensions (Falcon-H1).
@@ -137,6 +155,11 @@ pub struct HParams {
     pub rope: RopeParams,
     /// The Mamba2 mixer, for hybrid architectures.
     pub ssm: Option<SsmParams>,
+    /// Sliding-window layers, for Gemma 3 files that have `attention.sliding_window`.
+    pub swa: Option<SlidingWindow>,
+    /// The factor every rotated query is multiplied by before the softmax, which then
+    /// scales by 1 (Gemma 3); `None`: the softmax scales the scores by `1/sqrt(head_dim)`.
+    pub query_scale: Option<f32>,
 }
 
 impl HParams {
@@ -188,8 +211,26 @@ impl HParams {
                 n_heads: keys.dim("ssm.time_step_rank")?.ok_or_else(|| keys.missing("ssm.time_step_rank"))?,
                 n_groups: keys.dim("ssm.group_count")?.ok_or_else(|| keys.missing("ssm.group_count"))?,
             }),
-            Architecture::Llama => None,
+            Architecture::Llama | Architecture::Gemma3 => None,
         };
+        let (swa, query_scale) = match arch {
+            Architecture::Gemma3 => (
+                read_sliding_window(&keys, n_layer)?,
+                // llama.cpp's gemma3 loader reads no scale key: 1/sqrt(head_dim), except for the
+                // 62-layer 27B model, 1/sqrt(n_embd / n_head) (integer division first).
+                Some(if n_layer == 62 {
+                    1.0 / libm::sqrtf(n_embd.checked_div(n_head).unwrap_or(0) as f32)
+                } else {
+                    1.0 / libm::sqrtf(key_length as f32)
+                }),
+            ),
+            Architecture::FalconH1 | Architecture::Llama => (None, None),
+        };
+        if let Some(cap) = keys.f32("final_logit_softcapping")? {
+            if cap != 0.0 {
+                return Err(ModelError::Unsupported { what: "final_logit_softcapping" });
+            }
+        }
 
         let n_vocab = vocab_size(file)?;
         let h = HParams {
@@ -205,6 +246,8 @@ impl HParams {
             rms_eps,
             rope,
             ssm,
+            swa,
+            query_scale,
         };
         h.validate()?;
         Ok(h)
@@ -264,6 +307,20 @@ impl HParams {
             v.filter(|&n| n <= 1 << 28)
                 .ok_or(ModelError::Invalid { what: "dimensions", rule: "a derived size exceeds 2^28 elements" })
         };
+        if let Some(w) = &self.swa {
+            if w.window == 0 || w.window > MAX_DIM {
+                return Err(ModelError::Invalid {
+                    what: "attention.sliding_window",
+                    rule: "must be between 1 and 2^24",
+                });
+            }
+            if !(w.freq_base.is_finite() && w.freq_base > 0.0) {
+                return Err(ModelError::Invalid { what: "rope.freq_base_swa", rule: "must be finite and > 0" });
+            }
+        }
+        if self.query_scale.is_some_and(|s| !s.is_finite()) {
+            return Err(ModelError::Invalid { what: "query scale", rule: "must be finite" });
+        }
         fits(self.n_head.checked_mul(self.head_dim))?;
         fits(self.n_vocab.checked_mul(self.n_embd))?;
         if let Some(s) = &self.ssm {
@@ -309,6 +366,66 @@ impl HParams {
     /// Length of the key (and of the value) vector of one position (`Hkv·Dh`).
     pub fn kv_dim(&self) -> usize {
         self.n_head_kv * self.head_dim
+    }
+
+    /// The window of layer `layer` when it slides, `None` for a layer that sees the whole
+    /// context.
+    pub fn window(&self, layer: usize) -> Option<usize> {
+        self.swa.filter(|w| layer < 64 && w.layers >> layer & 1 == 1).map(|w| w.window)
+    }
+
+    /// RoPE tables per position: one, or two when sliding layers rotate with their own base.
+    pub fn rope_tables(&self) -> usize {
+        1 + self.swa.is_some() as usize
+    }
+
+    /// Which of the [`rope_tables`](Self::rope_tables) layer `layer` rotates with.
+    pub fn rope_table_of(&self, layer: usize) -> usize {
+        (self.swa.is_some() && self.window(layer).is_some()) as usize
+    }
+
+    /// The parameters of RoPE table `i`: 0 the file's base, 1 the sliding layers'.
+    pub fn rope_of_table(&self, i: usize) -> RopeParams {
+        match self.swa {
+            Some(w) if i == 1 => RopeParams { freq_base: w.freq_base, ..self.rope },
+            _ => self.rope,
+        }
+    }
+}
+
+/// How many positions each layer's KV cache holds, and where it starts. A sliding layer
+/// needs only its last `window` positions: its cache is a ring of `min(window, n_ctx)` slots,
+/// position `p` in slot `p % slots`. A global layer keeps the whole context. `swa_full`
+/// gives sliding layers the whole context too (llama.cpp's `--swa-full`): more memory, but
+/// any earlier position can be returned to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KvLayout {
+    pub n_ctx: usize,
+    pub swa_full: bool,
+}
+
+impl KvLayout {
+    /// Positions layer `layer`'s cache holds.
+    pub fn slots(&self, h: &HParams, layer: usize) -> usize {
+        match h.window(layer) {
+            Some(w) if !self.swa_full => w.min(self.n_ctx),
+            _ => self.n_ctx,
+        }
+    }
+
+    /// Positions held by the layers before `layer` (where its rows start), checked.
+    pub fn offset(&self, h: &HParams, layer: usize) -> Option<usize> {
+        (0..layer).try_fold(0usize, |sum, l| sum.checked_add(self.slots(h, l)))
+    }
+
+    /// Positions held by every layer together, checked.
+    pub fn total(&self, h: &HParams) -> Option<usize> {
+        self.offset(h, h.n_layer)
+    }
+
+    /// The fewest slots of any layer: how far back every layer still holds every position.
+    pub fn min_slots(&self, h: &HParams) -> usize {
+        (0..h.n_layer).map(|l| self.slots(h, l)).min().unwrap_or(self.n_ctx)
     }
 }
 
@@ -391,7 +508,7 @@ impl Keys<'_, '_> {
 
 fn read_rope(keys: &Keys<'_, '_>, arch: Architecture, head_dim: usize) -> Result<RopeParams, ModelError> {
     let mode = match arch {
-        Architecture::FalconH1 => RopeMode::Neox,
+        Architecture::FalconH1 | Architecture::Gemma3 => RopeMode::Neox,
         Architecture::Llama => RopeMode::AdjacentPairs,
     };
     let n_rot = keys.dim("rope.dimension_count")?.unwrap_or(head_dim);
@@ -416,6 +533,47 @@ fn read_rope(keys: &Keys<'_, '_>, arch: Architecture, head_dim: usize) -> Result
     };
     let attn_factor = keys.f32("rope.scaling.attn_factor")?.unwrap_or(1.0);
     Ok(RopeParams { mode, n_rot, freq_base, freq_scale, attn_factor })
+}
+
+/// The sliding-window layers as llama.cpp derives them for `gemma3`: none without
+/// `attention.sliding_window`; with it, `attention.sliding_window_pattern` as one flag per
+/// layer, or as n (layer `l` slides iff `l mod n < n - 1`; 0: every layer), 6 when absent;
+/// `rope.freq_base_swa`, 10000 when absent.
+fn read_sliding_window(keys: &Keys<'_, '_>, n_layer: usize) -> Result<Option<SlidingWindow>, ModelError> {
+    let window = match keys.dim("attention.sliding_window")? {
+        None | Some(0) => return Ok(None),
+        Some(w) => w,
+    };
+    let pattern = "attention.sliding_window_pattern";
+    let mut layers = 0u64;
+    match keys.value(pattern) {
+        Some(v) if v.as_array().is_some() => {
+            let arr = v.as_array().ok_or_else(|| keys.bad(pattern, "must be an integer or an array of bools"))?;
+            if arr.len() != n_layer as u64 {
+                return Err(keys.bad(pattern, "per-layer array length differs from block_count"));
+            }
+            for (l, item) in arr.iter().enumerate().take(64) {
+                let slides = item.as_bool().ok_or_else(|| keys.bad(pattern, "must hold bools"))?;
+                layers |= (slides as u64) << l;
+            }
+        }
+        other => {
+            let n = match other {
+                None => 6,
+                Some(v) => v
+                    .as_u64()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .ok_or_else(|| keys.bad(pattern, "must be an integer or an array of bools"))?,
+            };
+            for l in 0..n_layer.min(64) {
+                if n == 0 || l % n < n - 1 {
+                    layers |= 1 << l;
+                }
+            }
+        }
+    }
+    let freq_base = keys.f32("rope.freq_base_swa")?.unwrap_or(10000.0);
+    Ok(Some(SlidingWindow { window, layers, freq_base }))
 }
 
 /// `V`: the tokenizer's token count, or the embedding's row count when the file has no

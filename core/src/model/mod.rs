@@ -4,7 +4,7 @@
 //! weight.
 //!
 //! The layers are shared building blocks ([`norm`], [`rope`], [`attention`], [`mamba2`],
-//! [`ffn`]); an architecture module ([`falcon_h1`], [`llama`]) says which tensors a layer
+//! [`ffn`]); an architecture module ([`falcon_h1`], [`llama`], [`gemma3`]) says which tensors a layer
 //! has and how the blocks compose. The architecture comes from `general.architecture`.
 //! The layers compute with `kernels` and read and write `Buffers` (the KV cache, the
 //! Mamba2 state and the scratch of a batch of tokens), which the session carves from its arena; they
@@ -19,6 +19,7 @@ pub mod attention;
 mod buffers;
 pub mod falcon_h1;
 pub mod ffn;
+pub mod gemma3;
 pub mod golden;
 pub mod hparams;
 pub mod llama;
@@ -27,7 +28,10 @@ pub mod norm;
 pub mod rope;
 
 pub(crate) use buffers::Buffers;
-pub use hparams::{Architecture, HParams, RopeMode, RopeParams, SsmParams, MAX_LAYERS, SUPPORTED_ARCHITECTURES};
+pub use hparams::{
+    Architecture, HParams, KvLayout, RopeMode, RopeParams, SlidingWindow, SsmParams, MAX_LAYERS,
+    SUPPORTED_ARCHITECTURES,
+};
 
 use crate::gguf;
 use crate::kernels;
@@ -237,6 +241,10 @@ pub struct Layer<'a> {
     /// The pre-FFN norm.
     pub ffn_norm: F32Vector<'a>,
     pub ffn: ffn::FfnWeights<'a>,
+    /// Gemma 3: the norm of the attention output before it joins the residual.
+    pub post_attention_norm: Option<F32Vector<'a>>,
+    /// Gemma 3: the norm of the FFN output before it joins the residual.
+    pub post_ffw_norm: Option<F32Vector<'a>>,
 }
 
 impl<'a> Layer<'a> {
@@ -256,19 +264,25 @@ impl<'a> Layer<'a> {
             mamba: None,
             ffn_norm: t.vector(ffn_norm_name, h.n_embd)?,
             ffn: ffn::FfnWeights::load(t, h, l)?,
+            post_attention_norm: None,
+            post_ffw_norm: None,
         })
     }
 }
 
 /// Where a layer runs for a batch: the layer's index, the batch's first position and its
-/// token count (token `t` is at position `pos0 + t`), and the positions the KV cache holds
-/// per layer.
+/// token count (token `t` is at position `pos0 + t`), and the layer's KV cache: where its
+/// rows start (in positions, from the cache's start), how many positions it holds (a ring
+/// when fewer than the context: position `p` in slot `p % slots`), and the window of a
+/// sliding layer.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Step {
     pub(crate) layer: usize,
     pub(crate) pos0: usize,
     pub(crate) n: usize,
-    pub(crate) n_ctx: usize,
+    pub(crate) kv_offset: usize,
+    pub(crate) slots: usize,
+    pub(crate) window: Option<usize>,
 }
 
 /// A model ready to run: hyperparameters and views of every weight in the file's bytes.
@@ -293,7 +307,7 @@ impl<'a> Model<'a> {
     pub fn from_gguf(file: &gguf::File<'a>) -> Result<Model<'a>, ModelError> {
         let h = HParams::from_gguf(file)?;
         let t = Tensors { file };
-        if h.arch == Architecture::Llama {
+        if matches!(h.arch, Architecture::Llama | Architecture::Gemma3) {
             llama::check_supported(&t)?;
         }
         let token_embd = t.matrix("token_embd.weight", h.n_embd, h.n_vocab)?;
@@ -307,6 +321,7 @@ impl<'a> Model<'a> {
             let layer = match h.arch {
                 Architecture::FalconH1 => falcon_h1::load_layer(&t, &h, l)?,
                 Architecture::Llama => llama::load_layer(&t, &h, l)?,
+                Architecture::Gemma3 => gemma3::load_layer(&t, &h, l)?,
             };
             layers.push(layer).map_err(|_| ModelError::TooManyLayers { n: h.n_layer, max: MAX_LAYERS })?;
         }
@@ -493,7 +508,7 @@ pub(crate) fn norm_rows(x: &[f32], weight: F32Vector<'_>, eps: f32, width: usize
 
 impl Model<'_> {
     /// The forward pass of a batch of `tokens` at positions `pos0..pos0 + tokens.len()` of a
-    /// context of `n_ctx` (at most `Plan::ubatch` tokens, the rows of `b`): their
+    /// context laid out as `kv` (at most `Plan::ubatch` tokens, the rows of `b`): their
     /// embeddings, every layer (which reads and extends the state in `b`, token by token
     /// where order matters), and, `with_logits`, the final norm and the LM head of the last
     /// token into `b.logits`. The caller checks the positions and the tokens first
@@ -502,22 +517,35 @@ impl Model<'_> {
         &self,
         tokens: &[u32],
         pos0: usize,
-        n_ctx: usize,
+        kv: KvLayout,
         b: &mut Buffers<'_>,
         with_logits: bool,
     ) -> Result<(), QuantError> {
         let h = &self.hparams;
         let (e, n) = (h.n_embd, tokens.len());
+        let table = h.rope.table_len();
         for (t, &token) in tokens.iter().enumerate() {
             let embedding = self.token_embd.row(token as usize).unwrap_or(&[]);
-            quant::dequantize_row(self.token_embd.ty, embedding, row_mut(b.hidden, e, t))?;
-            h.rope.angles(pos0 + t, row_mut(b.rope_angles, h.rope.table_len(), t));
+            let x = row_mut(b.hidden, e, t);
+            quant::dequantize_row(self.token_embd.ty, embedding, x)?;
+            if h.arch == Architecture::Gemma3 {
+                gemma3::scale_embedding(h, x);
+            }
+            // One table per RoPE base: the global one, then the sliding layers' (if any).
+            let tables = row_mut(b.rope_angles, table * h.rope_tables(), t);
+            for (i, tab) in tables.chunks_exact_mut(table.max(1)).enumerate() {
+                h.rope_of_table(i).angles(pos0 + t, tab);
+            }
         }
+        let mut kv_offset = 0;
         for (l, layer) in self.layers.iter().enumerate() {
-            let at = Step { layer: l, pos0, n, n_ctx };
+            let slots = kv.slots(h, l);
+            let at = Step { layer: l, pos0, n, kv_offset, slots, window: h.window(l) };
+            kv_offset += slots;
             match h.arch {
                 Architecture::FalconH1 => falcon_h1::forward_layer(h, layer, at, b)?,
                 Architecture::Llama => llama::forward_layer(h, layer, at, b)?,
+                Architecture::Gemma3 => gemma3::forward_layer(h, layer, at, b)?,
             }
         }
         if with_logits && n > 0 {

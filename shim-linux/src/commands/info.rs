@@ -1,6 +1,6 @@
 //! `armlet info MODEL.gguf [--json] [--ctx N] [--kv f16|f32]`: what a model file holds:
-//! architecture, hyperparameters, tokenizer, every tensor, bytes per type, and with `--ctx`
-//! the memory plan of a session. Text for a person, or one JSON object with `--json`.
+//! architecture, hyperparameters, the attention layers' kinds (sliding-window or global),
+//! tokenizer, every tensor, bytes per type, and with `--ctx` the memory plan of a session. Text for a person, or one JSON object with `--json`.
 //!
 //! Everything shown is read through the core's validated GGUF view; a file the parser
 //! refuses gives one line `armlet: PATH: MESSAGE (at byte N)` and exit status 1.
@@ -435,6 +435,13 @@ fn write_text(
         }
     }
 
+    if let Ok(h) = HParams::from_gguf(file) {
+        writeln!(w, "\nattention layers  {}", layers_text(&h))?;
+        if h.swa.is_some() {
+            writeln!(w, "  kinds           {} (S sliding, G global, layer 0 first)", kinds_text(&h))?;
+        }
+    }
+
     writeln!(w, "\ntokenizer")?;
     writeln!(w, "  model           {}", opt_shown(s.tokenizer_model))?;
     writeln!(w, "  pre-tokenizer   {}", opt_shown(s.tokenizer_pre))?;
@@ -497,6 +504,14 @@ fn write_text(
             plan.kv_type.name(),
             plan.ubatch
         )?;
+        if let Some(swa) = plan.hparams.swa {
+            writeln!(
+                w,
+                "(sliding-window layers keep a ring of their last {} positions; global layers all {})",
+                swa.window.min(plan.n_ctx),
+                plan.n_ctx
+            )?;
+        }
         let available = crate::machine::available_memory();
         let name = std::path::Path::new(path).file_name().map_or(path.into(), |n| n.to_string_lossy());
         let mut map = String::new();
@@ -508,6 +523,28 @@ fn write_text(
         }
     }
     Ok(())
+}
+
+/// `18: 15 sliding (window 512, RoPE base 10000), 3 global (RoPE base 1000000)`, or
+/// `30, all global (RoPE base 100000)`.
+fn layers_text(h: &HParams) -> String {
+    let sliding = (0..h.n_layer).filter(|&l| h.window(l).is_some()).count();
+    match h.swa {
+        Some(s) => format!(
+            "{}: {sliding} sliding (window {}, RoPE base {}), {} global (RoPE base {})",
+            h.n_layer,
+            s.window,
+            s.freq_base,
+            h.n_layer - sliding,
+            h.rope.freq_base
+        ),
+        None => format!("{}, all global (RoPE base {})", h.n_layer, h.rope.freq_base),
+    }
+}
+
+/// One letter per layer: `S` sliding, `G` global.
+fn kinds_text(h: &HParams) -> String {
+    (0..h.n_layer).map(|l| if h.window(l).is_some() { 'S' } else { 'G' }).collect()
 }
 
 // ---- JSON ----------------------------------------------------------------------------
@@ -589,6 +626,18 @@ fn write_json(
     writeln!(w, "  \"file_type\": {},", json_opt(s.file_type))?;
     writeln!(w, "  \"file_type_name\": {},", json_opt_str(s.file_type.and_then(file_type_name)))?;
     writeln!(w, "  \"hyperparameters\": {},", json_object(&s.hparams))?;
+    if let Ok(h) = HParams::from_gguf(file) {
+        let kinds: Vec<&str> =
+            (0..h.n_layer).map(|l| if h.window(l).is_some() { "\"sliding\"" } else { "\"global\"" }).collect();
+        let window = h.swa.map_or("null".into(), |s| s.window.to_string());
+        let base_swa = h.swa.map_or("null".into(), |s| s.freq_base.to_string());
+        writeln!(
+            w,
+            "  \"layers\": {{\"kinds\": [{}], \"sliding_window\": {window}, \"rope_base\": {}, \"rope_base_sliding\": {base_swa}}},",
+            kinds.join(", "),
+            h.rope.freq_base
+        )?;
+    }
 
     let specials: Vec<String> = s
         .specials

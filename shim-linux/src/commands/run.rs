@@ -12,7 +12,7 @@ use crate::text_glue::{self, ChatTurn, Text};
 use armlet_core::constrain;
 use armlet_core::gguf;
 use armlet_core::grammar::Matcher;
-use armlet_core::model::{KvCacheType, Model};
+use armlet_core::model::{KvCacheType, KvLayout, Model};
 use armlet_core::plan::{Mib, Plan, PlanError, MAX_UBATCH};
 use armlet_core::sample::{Candidate, Sampler};
 use armlet_core::session::{arena_from_words, Session, SessionError};
@@ -61,7 +61,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if opts.ubatch > MAX_UBATCH {
         eprintln!("armlet: -ub {}: batches hold at most {MAX_UBATCH} tokens; using {MAX_UBATCH}", opts.ubatch);
     }
-    let plan = Plan::with_ubatch(h, n_ctx, kv, opts.ubatch.min(MAX_UBATCH)).map_err(|e| format!("{path}: {e}"))?;
+    let layout = KvLayout { n_ctx, swa_full: opts.swa_full };
+    let plan = Plan::with_layout(h, layout, kv, opts.ubatch.min(MAX_UBATCH)).map_err(|e| format!("{path}: {e}"))?;
     let text_bytes = Text::memory_bytes(&file).map_err(|e| format!("{path}: {e}"))?;
     let sampler_bytes = h.n_vocab * std::mem::size_of::<Candidate>() + n_ctx * 4;
     let mut grammar = opts.grammar.as_ref().map(Loaded::read).transpose()?;
@@ -280,11 +281,16 @@ impl<'r> Run<'r, '_, '_, '_> {
         let keep = match self.session.keep_prefix_of(ids) {
             Some(keep) => keep,
             None => {
+                let arch = self.session.model().hparams.arch.name();
+                let why = if self.session.can_rewind() {
+                    format!("{arch}'s sliding-window layers no longer hold the positions before that point")
+                } else {
+                    format!("{arch}'s recurrent state cannot be rewound")
+                };
                 eprintln!(
-                    "armlet: prompt cache {shown}: it holds {} tokens this prompt does not continue, and {}'s \
-                     recurrent state cannot be rewound; evaluating the prompt from scratch",
-                    self.session.tokens().len(),
-                    self.session.model().hparams.arch.name()
+                    "armlet: prompt cache {shown}: it holds {} tokens this prompt does not continue, and {why}; \
+                     evaluating the prompt from scratch",
+                    self.session.tokens().len()
                 );
                 self.session.reset();
                 0
