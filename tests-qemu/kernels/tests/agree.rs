@@ -22,6 +22,8 @@ fn both(ty: GgmlType, rows: usize, cols: usize, rng: &mut Rng, extremes: bool, x
         GgmlType::Q8_0 => portable::matvec_q8_0(&data, rb, bytes, &mut slow),
         GgmlType::Q4_1 => portable::matvec_q4_1(&data, rb, bytes, &mut slow),
         GgmlType::Q4_0 => portable::matvec_q4_0(&data, rb, bytes, &mut slow),
+        GgmlType::Q5_0 => portable::matvec_q5_0(&data, rb, bytes, &mut slow),
+        GgmlType::Q5_1 => portable::matvec_q5_1(&data, rb, bytes, &mut slow),
         _ => {
             let std_len = cols / 256 * armlet_core::quant::q8::Q8K_BLOCK_BYTES;
             portable::matvec_kquant(ty, &data, rb, &bytes[..std_len], &bytes[std_len..], &mut slow)
@@ -76,7 +78,8 @@ fn hot_kernels_agree_on_extreme_blocks() {
 fn hot_kernels_agree_on_all_min_all_max_quants() {
     let mut rng = Rng(77);
     for ty in HOT_TYPES {
-        let cols = ty.block_size() * 2;
+        // Two superblocks; eight legacy blocks (two of the Q5 kernels' groups of 4).
+        let cols = ty.block_size() * if ty.block_size() == 32 { 8 } else { 2 };
         for fill in [0x00u8, 0xff, 0x55, 0xaa] {
             let mut data = random_matrix(ty, 3, cols, &mut rng, false);
             // Keep the f16 scales, set every other byte to `fill`.
@@ -98,7 +101,9 @@ fn hot_kernels_agree_on_all_min_all_max_quants() {
             for (r, o) in slow.iter_mut().enumerate() {
                 let row = w.row(r).unwrap();
                 *o = match ty {
-                    GgmlType::Q8_0 | GgmlType::Q4_1 | GgmlType::Q4_0 => armlet_core::kernels::legacy::vec_dot_row(ty, row, a.bytes()),
+                    GgmlType::Q8_0 | GgmlType::Q4_1 | GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q5_1 => {
+                        armlet_core::kernels::legacy::vec_dot_row(ty, row, a.bytes())
+                    }
                     _ => armlet_core::kernels::kquant::vec_dot_row(ty, row, a.bytes()),
                 };
             }
@@ -124,9 +129,9 @@ fn hot_kernels_agree_across_kernel_calls_and_partial_groups() {
 
 #[test]
 fn activations_prepared_for_another_type_give_the_same_bits() {
-    // Q8_0 and Q4_0 weights with Q8_0 activations prepared for Q5_0 (no pair copy), Q4_1
-    // weights with Q8_1 activations prepared for Q5_1: the portable path, equal to the ARM
-    // kernel's bits.
+    // Q8_0 and Q4_0 weights with Q8_0 activations prepared for Q5_0 (a stream, not their pair
+    // copy), Q4_1 weights with Q8_1 activations prepared for Q5_1: the portable path, equal to
+    // the ARM kernel's bits.
     let mut rng = Rng(99);
     for (ty, other) in [(GgmlType::Q8_0, GgmlType::Q5_0), (GgmlType::Q4_0, GgmlType::Q5_0), (GgmlType::Q4_1, GgmlType::Q5_1)] {
         let data = random_matrix(ty, 5, 256, &mut rng, false);
@@ -262,7 +267,7 @@ mod quant_dot;
 fn batched_products_equal_one_token_at_a_time() {
     use armlet_core::kernels::matmul;
     let mut rng = Rng(0xba7c_4ed0_0000_0021);
-    let others = [GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::F16, GgmlType::BF16, GgmlType::F32];
+    let others = [GgmlType::F16, GgmlType::BF16, GgmlType::F32];
     for ty in HOT_TYPES.into_iter().chain(others) {
         for (rows, nb) in [(3, 2), (41, 2), (9, 18), (17, 3)] {
             let cols = nb * if ty.block_size() == 256 { 256 } else { 32 * 8 };
