@@ -27,19 +27,19 @@
 //!
 //! Registers: r0-r3 activation pairs, r4 weight word, r5 low nibbles, r6/r7 lanes, r8
 //! accumulator, r9 `Q`, r10 0x0F0F0F0F, r11 0x00100010, r12 group base, lr stream pointer. s0-s3
-//! partials, s8 dx, s9 sx, s10 |d|, s11 |m|, s12 isum, s13/s14 products. Frame (sp+): 0 the
+//! partials, s8 dx, s9 sx, s10 |d|, s11 isum, s12 |m|, s13/s14 products. Frame (sp+): 0 the
 //! swap mask 0xCCCC, 4 the end of the weights, 8 the partials pointer.
 //!
-//! Touch variants: byte loads 256 bytes ahead of each group, 3 per group at most 32 bytes
-//! apart, so every weight line is requested before it is used; they read up to
-//! [`Q5_TOUCH_REACH`] bytes past the last group.
+//! Touch variants: one byte load per block 256 bytes ahead in the weights (22 or 24 bytes
+//! apart, so every weight line is requested before it is used; up to [`Q5_TOUCH_REACH`] bytes
+//! past the last group) and three per block 128 bytes ahead in the activation stream.
 #![allow(unsafe_code)]
 
 use core::arch::naked_asm;
 
 /// Bytes past the end of the last group the touch variants may read.
 pub const Q5_TOUCH_REACH: usize = 256;
-const _: () = assert!(Q5_TOUCH_REACH >= 256 + 64 + 1 - 96 && Q5_TOUCH_REACH >= 256 + 58 + 1 - 88);
+const _: () = assert!(Q5_TOUCH_REACH >= 256 + 3 * 24 + 1 - 96 && Q5_TOUCH_REACH >= 256 + 3 * 22 + 1 - 88);
 
 /// One 8-weight step: `$mac` starts or continues the accumulator, `$sa`..`$sd` are the
 /// shifts that bring the high bits of the four pairs to bits 4 and 20, `$next` loads the next
@@ -71,15 +71,16 @@ macro_rules! q5_step {
 
 /// The four steps of one block: `$mac0` for the first, `$o1`..`$o3` = the offsets of the
 /// block's second to fourth weight words from the group base, `$next` = the load of the
-/// following block's first word (or nothing), `$touch` in the second step, `$v0`..`$v3` the
-/// previous block's float work.
+/// following block's first word (or nothing), `$t` the touch macro (`$toff` = its weight
+/// offset, in the second step; its stream touches in the others), `$v0`..`$v3` the previous
+/// block's float work.
 macro_rules! q5_steps {
-    ($mac0:expr, $o1:literal, $o2:literal, $o3:literal, $next:expr, $touch:expr, $v0:expr, $v1:expr, $v2:expr, $v3:expr) => {
+    ($mac0:expr, $o1:literal, $o2:literal, $o3:literal, $next:expr, $t:ident, $toff:literal, $v0:expr, $v1:expr, $v2:expr, $v3:expr) => {
         concat!(
-            q5_step!($mac0, "lsl #4", "lsl #3", "lsl #2", "lsl #1", concat!("ldr r4, [r12, #", $o1, "]\n"), "", $v0),
-            q5_step!("smlad r8, r6, r0, r8\n", "lsl #0", "lsr #1", "lsr #2", "lsr #3", concat!("ldr r4, [r12, #", $o2, "]\n"), $touch, $v1),
-            q5_step!("smlad r8, r6, r0, r8\n", "lsr #4", "lsr #5", "lsr #6", "lsr #7", concat!("ldr r4, [r12, #", $o3, "]\n"), "", $v2),
-            q5_step!("smlad r8, r6, r0, r8\n", "lsr #8", "lsr #9", "lsr #10", "lsr #11", $next, "", $v3),
+            q5_step!($mac0, "lsl #4", "lsl #3", "lsl #2", "lsl #1", concat!("ldr r4, [r12, #", $o1, "]\n"), $t!(), $v0),
+            q5_step!("smlad r8, r6, r0, r8\n", "lsl #0", "lsr #1", "lsr #2", "lsr #3", concat!("ldr r4, [r12, #", $o2, "]\n"), $t!($toff), $v1),
+            q5_step!("smlad r8, r6, r0, r8\n", "lsr #4", "lsr #5", "lsr #6", "lsr #7", concat!("ldr r4, [r12, #", $o3, "]\n"), $t!(), $v2),
+            q5_step!("smlad r8, r6, r0, r8\n", "lsr #8", "lsr #9", "lsr #10", "lsr #11", $next, $t!(), $v3),
         )
     };
 }
@@ -92,16 +93,26 @@ macro_rules! q5_swap {
     };
 }
 
-macro_rules! q5_touch { ($off:literal) => { concat!("ldrb r5, [r12, #", $off, "]\n") } }
-macro_rules! no_touch { ($off:literal) => { "" } }
+/// Touch loads: `($off)` a weight line `$off` bytes past the group base, `()` the stream
+/// 128 bytes ahead (3 per 72-byte stream block, at most 32 bytes apart; the stream's
+/// `TOUCH_PAD` covers the last ones). The weight stream evicts activation lines from the
+/// 4-way round-robin cache now and then; this fetches them again before they are needed.
+macro_rules! q5_touch {
+    ($off:literal) => { concat!("ldrb r5, [r12, #", $off, "]\n") };
+    () => { "ldrb r5, [lr, #224]\n" };
+}
+macro_rules! no_touch {
+    ($off:literal) => { "" };
+    () => { "" };
+}
 
 /// The float work of a block, issued during the next block's four steps (`v0`..`v3`, at least
 /// 16 cycles apart) into partial `$p`: Q5_0 `s_p += (|d| · dx) · isum`.
-macro_rules! q5_0_v0 { () => { "vcvt.f32.s32 s12, s12\nvmul.f32 s13, s10, s8\n" } }
-macro_rules! q5_0_v1 { () => { "vmul.f32 s13, s13, s12\n" } }
+macro_rules! q5_0_v0 { () => { "vcvt.f32.s32 s11, s11\nvmul.f32 s13, s10, s8\n" } }
+macro_rules! q5_0_v1 { () => { "vmul.f32 s13, s13, s11\n" } }
 macro_rules! q5_0_v2 { ($p:literal) => { concat!("vadd.f32 s", $p, ", s", $p, ", s13\n") } }
 /// Q5_1: `s_p += (|d| · dx) · isum + |m| · ±sx`.
-macro_rules! q5_1_v0 { () => { "vcvt.f32.s32 s12, s12\nvmul.f32 s13, s10, s8\nvmul.f32 s14, s11, s9\n" } }
+macro_rules! q5_1_v0 { () => { "vcvt.f32.s32 s11, s11\nvmul.f32 s13, s10, s8\nvmul.f32 s14, s12, s9\n" } }
 macro_rules! q5_1_v2 { () => { "vadd.f32 s13, s13, s14\n" } }
 
 /// Q5_0 after a block's steps (the block at `$d` from the group base, the next one's `qh` at
@@ -121,13 +132,12 @@ macro_rules! q5_0_end {
             "movs r6, r5, lsl #17\n",
             "rsbcs r8, r8, #0\n",
             $e1,
-            "vmov s12, r8\n",
             $e2,
-            "ldr r8, [lr], #4\n",
             $e3,
             f16_bits!("r7", "r6", "r5"),
             $e4,
-            "vmov s10, r7\n",
+            "vmov s10, s11, r7, r8\n",
+            "ldr r8, [lr], #4\n",
         )
     };
 }
@@ -148,7 +158,6 @@ macro_rules! q5_1_end {
             "movs r6, r5, lsl #17\n",
             "rsbcs r8, r8, #0\n",
             $e1,
-            "vmov s12, r8\n",
             $e2,
             "mov r3, r5, lsr #16\n",
             $e3,
@@ -156,9 +165,9 @@ macro_rules! q5_1_end {
             "movs r3, r3, lsl #17\n",
             "vnegcs.f32 s9, s9\n",
             $e4,
-            "vmov s10, r7\n",
-            f16_bits!("r7", "r3", "r0"),
-            "vmov s11, r7\n",
+            "vmov s10, s11, r7, r8\n",
+            f16_bits!("r6", "r3", "r0"),
+            "vmov s12, r6\n",
         )
     };
 }
@@ -242,13 +251,13 @@ macro_rules! q5_0_kernel {
                 "ldr r8, [lr], #4",
                 q5_swap!(),
                 "1:",
-                q5_steps!("smlad r8, r6, r0, r8\n", 10, 14, 18, "ldr r4, [r12, #28]\n", $t!(256), q5_0_v0!(), q5_0_v1!(), q5_0_v2!(3), ""),
+                q5_steps!("smlad r8, r6, r0, r8\n", 10, 14, 18, "ldr r4, [r12, #28]\n", $t, 256, q5_0_v0!(), q5_0_v1!(), q5_0_v2!(3), ""),
                 q5_0_end!(0, 24),
-                q5_steps!("smlad r8, r6, r0, r8\n", 32, 36, 40, "ldr r4, [r12, #50]\n", $t!(285), q5_0_v0!(), q5_0_v1!(), q5_0_v2!(0), ""),
+                q5_steps!("smlad r8, r6, r0, r8\n", 32, 36, 40, "ldr r4, [r12, #50]\n", $t, 278, q5_0_v0!(), q5_0_v1!(), q5_0_v2!(0), ""),
                 q5_0_end!(22, 46),
-                q5_steps!("smlad r8, r6, r0, r8\n", 54, 58, 62, "ldr r4, [r12, #72]\n", $t!(314), q5_0_v0!(), q5_0_v1!(), q5_0_v2!(1), ""),
+                q5_steps!("smlad r8, r6, r0, r8\n", 54, 58, 62, "ldr r4, [r12, #72]\n", $t, 300, q5_0_v0!(), q5_0_v1!(), q5_0_v2!(1), ""),
                 q5_0_end!(44, 68),
-                q5_steps!("smlad r8, r6, r0, r8\n", 76, 80, 84, "", "", q5_0_v0!(), q5_0_v1!(), q5_0_v2!(2), ""),
+                q5_steps!("smlad r8, r6, r0, r8\n", 76, 80, 84, "", $t, 322, q5_0_v0!(), q5_0_v1!(), q5_0_v2!(2), ""),
                 q5_0_end!(66),
                 q5_group_end!(88, 2, 6),
                 q5_epilogue!(q5_0_v0!(), q5_0_v1!(), q5_0_v2!(3), ""),
@@ -269,13 +278,13 @@ macro_rules! q5_1_kernel {
                 "ldr r1, [sp]",
                 q5_swap!(),
                 "1:",
-                q5_steps!("smuad r8, r6, r0\n", 12, 16, 20, "ldr r4, [r12, #32]\n", $t!(256), q5_1_v0!(), q5_0_v1!(), q5_1_v2!(), q5_0_v2!(3)),
+                q5_steps!("smuad r8, r6, r0\n", 12, 16, 20, "ldr r4, [r12, #32]\n", $t, 256, q5_1_v0!(), q5_0_v1!(), q5_1_v2!(), q5_0_v2!(3)),
                 q5_1_end!(0, 28),
-                q5_steps!("smuad r8, r6, r0\n", 36, 40, 44, "ldr r4, [r12, #56]\n", $t!(288), q5_1_v0!(), q5_0_v1!(), q5_1_v2!(), q5_0_v2!(0)),
+                q5_steps!("smuad r8, r6, r0\n", 36, 40, 44, "ldr r4, [r12, #56]\n", $t, 280, q5_1_v0!(), q5_0_v1!(), q5_1_v2!(), q5_0_v2!(0)),
                 q5_1_end!(24, 52),
-                q5_steps!("smuad r8, r6, r0\n", 60, 64, 68, "ldr r4, [r12, #80]\n", $t!(320), q5_1_v0!(), q5_0_v1!(), q5_1_v2!(), q5_0_v2!(1)),
+                q5_steps!("smuad r8, r6, r0\n", 60, 64, 68, "ldr r4, [r12, #80]\n", $t, 304, q5_1_v0!(), q5_0_v1!(), q5_1_v2!(), q5_0_v2!(1)),
                 q5_1_end!(48, 76),
-                q5_steps!("smuad r8, r6, r0\n", 84, 88, 92, "", "", q5_1_v0!(), q5_0_v1!(), q5_1_v2!(), q5_0_v2!(2)),
+                q5_steps!("smuad r8, r6, r0\n", 84, 88, 92, "", $t, 328, q5_1_v0!(), q5_0_v1!(), q5_1_v2!(), q5_0_v2!(2)),
                 q5_1_end!(72),
                 q5_group_end!(96, 4, 8),
                 q5_epilogue!(q5_1_v0!(), q5_0_v1!(), q5_1_v2!(), q5_0_v2!(3)),
