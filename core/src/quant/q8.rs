@@ -10,7 +10,8 @@
 //!   order, [`legacy_pair_index`]), `nb` `(d, s)` entries and [`TOUCH_PAD`] spare bytes.
 //!   Prepared for Q5_0 or Q5_1 ([`q5_has_stream`]), the `nb` blocks are followed by `nb` stream
 //!   blocks of [`Q5_STREAM_BYTES`] (the kernel reads its activations in one pass: the pairs in
-//!   the Q4 order and the block's scalars, see [`Q5_STREAM_BYTES`]) and [`Q5_STREAM_PAD`] bytes.
+//!   the Q4 order and the block's scalars, see [`Q5_STREAM_BYTES`]) and [`TOUCH_PAD`] bytes
+//!   (as many bytes as the pair layout: the memory plan does not change).
 //! - Q8_K, for `nb` blocks: `nb` standard blocks of [`Q8K_BLOCK_BYTES`] = 292 (`d` f32, 256
 //!   `i8`, 16 `i16` bsums), then `nb` blocks of 512 bytes holding the same quants as `i16`
 //!   pairs permuted for the weight type's bit layout (see `pair_index`): each word is
@@ -63,7 +64,7 @@ pub fn legacy_has_pairs(weight: GgmlType) -> bool {
 pub const Q5_STREAM_BYTES: usize = 72;
 
 /// Whether activations prepared for `weight` carry, after the `nb` standard blocks, `nb`
-/// stream blocks of [`Q5_STREAM_BYTES`] and [`Q5_STREAM_PAD`] bytes for the ARM kernel.
+/// stream blocks of [`Q5_STREAM_BYTES`] and [`TOUCH_PAD`] bytes for the ARM kernel.
 pub fn q5_has_stream(weight: GgmlType) -> bool {
     matches!(weight, GgmlType::Q5_0 | GgmlType::Q5_1)
 }
@@ -72,17 +73,12 @@ pub fn q5_has_stream(weight: GgmlType) -> bool {
 /// kernels' touch loads ahead in the pair stream may reach this far past its end.
 pub const TOUCH_PAD: usize = 128;
 
-/// Bytes after the Q5 stream, never written: the Q5 kernels' touch loads run further ahead in
-/// it (a Q5 block is only 22 or 24 bytes of weights, so its stream lines must be asked for
-/// earlier than the weight lines).
-pub const Q5_STREAM_PAD: usize = 256;
-
 /// Bytes of `nb` Q8_0/Q8_1 blocks prepared for `weight`, or None on overflow.
 pub fn q8_bytes(weight: GgmlType, nb: usize) -> Option<usize> {
     if legacy_has_pairs(weight) {
         nb.checked_mul(Q8_BLOCK_BYTES + Q8_PAIRS_BYTES + Q8_SCALES_BYTES)?.checked_add(TOUCH_PAD)
     } else if q5_has_stream(weight) {
-        nb.checked_mul(Q8_BLOCK_BYTES + Q5_STREAM_BYTES)?.checked_add(Q5_STREAM_PAD)
+        nb.checked_mul(Q8_BLOCK_BYTES + Q5_STREAM_BYTES)?.checked_add(TOUCH_PAD)
     } else {
         nb.checked_mul(Q8_BLOCK_BYTES)
     }

@@ -32,7 +32,7 @@
 //!
 //! Touch variants: one byte load per block 256 bytes ahead in the weights (22 or 24 bytes
 //! apart, so every weight line is requested before it is used; up to [`Q5_TOUCH_REACH`] bytes
-//! past the last group) and three per block 128 bytes ahead in the activation stream.
+//! past the last group) and three per block 120 bytes ahead in the activation stream.
 #![allow(unsafe_code)]
 
 use core::arch::naked_asm;
@@ -94,12 +94,12 @@ macro_rules! q5_swap {
 }
 
 /// Touch loads: `($off)` a weight line `$off` bytes past the group base, `()` the stream
-/// 128 bytes ahead (3 per 72-byte stream block, at most 32 bytes apart; the stream's
-/// `TOUCH_PAD` covers the last ones). The weight stream evicts activation lines from the
+/// 120 bytes ahead (3 per 72-byte stream block, at most 32 bytes apart; the stream's
+/// `TOUCH_PAD` of 128 bytes covers the last ones, at most 116 bytes past it). The weight stream evicts activation lines from the
 /// 4-way round-robin cache now and then; this fetches them again before they are needed.
 macro_rules! q5_touch {
     ($off:literal) => { concat!("ldrb r5, [r12, #", $off, "]\n") };
-    () => { "ldrb r5, [lr, #224]\n" };
+    () => { "ldrb r5, [lr, #120]\n" };
 }
 macro_rules! no_touch {
     ($off:literal) => { "" };

@@ -14,7 +14,7 @@ use crate::kernels::{legacy, RowSum};
 use crate::math::f16_to_f32;
 use crate::quant::kquant::{Q2_K_BYTES, Q3_K_BYTES, Q4_K_BYTES, Q5_K_BYTES, Q6_K_BYTES};
 use crate::quant::legacy::{Q4_0_BYTES, Q4_1_BYTES, Q5_0_BYTES, Q5_1_BYTES, Q8_0_BYTES};
-use crate::quant::q8::{Q5_STREAM_BYTES, Q5_STREAM_PAD, Q8K_BLOCK_BYTES, Q8K_PAIRS_BYTES, Q8_BLOCK_BYTES, Q8_PAIRS_BYTES, Q8_SCALES_BYTES, TOUCH_PAD};
+use crate::quant::q8::{Q5_STREAM_BYTES, Q8K_BLOCK_BYTES, Q8K_PAIRS_BYTES, Q8_BLOCK_BYTES, Q8_PAIRS_BYTES, Q8_SCALES_BYTES, TOUCH_PAD};
 use crate::quant::GgmlType;
 
 /// A hand-scheduled K-quant kernel: `(w, pairs, n, out, row_blocks)` for `n` consecutive
@@ -322,13 +322,13 @@ type Q5Kernel = unsafe extern "C" fn(*const u8, *const u8, u32, *mut f32);
 /// Runs a Q5 row kernel over every row: the blocks in whole groups of 4 in asm, the 1-3 left
 /// by `legacy::block_value` into the same partials, then the shared [`RowSum`] finish. `act`
 /// is the activation buffer prepared for this weight type: `nb` standard blocks, then `nb`
-/// stream blocks and `Q5_STREAM_PAD`. Falls back to the portable twin when it is not laid out that
+/// stream blocks and `TOUCH_PAD`. Falls back to the portable twin when it is not laid out that
 /// way (it always is) or a row has fewer than 4 blocks.
 #[inline(always)]
 fn drive_q5<const BB: usize>(ty: GgmlType, w: &[u8], rb: usize, act: &[u8], out: &mut [f32], k: &BlockKernels<Q5Kernel>) {
     let nb = rb / BB;
     let stream_at = nb * Q8_BLOCK_BYTES;
-    let stream = act.get(stream_at..stream_at + nb * Q5_STREAM_BYTES + Q5_STREAM_PAD);
+    let stream = act.get(stream_at..stream_at + nb * Q5_STREAM_BYTES + TOUCH_PAD);
     let Some(stream) = stream else {
         return legacy::matvec_portable(ty, w, rb, act, out);
     };
@@ -344,8 +344,8 @@ fn drive_q5<const BB: usize>(ty: GgmlType, w: &[u8], rb: usize, act: &[u8], out:
         // SAFETY: the kernel reads the blocks w[start..end] (in bounds: `w` holds out.len()
         // rows of rb bytes) and, in the touch variant, at most `reach` bytes after them
         // (checked just above); it reads 4 · groups stream blocks, one word after them and, in
-        // the touch variant, up to STREAM_TOUCH + 4 bytes after them (in bounds: `stream`
-        // holds nb blocks and Q5_STREAM_PAD bytes, 4-aligned for LDM) and reads
+        // the touch variant, bytes up to 116 after them (in bounds: `stream` holds nb blocks
+        // and TOUCH_PAD = 128 bytes, 4-aligned for LDM) and reads
         // and writes the four f32 of `sum.s`. Unaligned weight words are read with LDR, which
         // ARMv6 allows with SCTLR.U set.
         unsafe {
