@@ -127,6 +127,48 @@ fn hot_kernels_agree_across_kernel_calls_and_partial_groups() {
     }
 }
 
+/// The Q5 kernels decode `d` and `m` themselves and move their signs (onto the integer sum and
+/// onto `s`): every class of f16 scale in both signs (zero, subnormal, smallest and largest
+/// normal, infinity, NaN, ordinary values), in every block position of a group, against the
+/// portable twin, with ordinary and all-zero activations.
+#[test]
+fn q5_kernels_agree_on_every_f16_scale_class() {
+    let classes: [u16; 14] = [0x0000, 0x8000, 0x0001, 0x83ff, 0x0400, 0x8400, 0x7bff, 0xfbff, 0x7c00, 0xfc00, 0x7e00, 0x3c00, 0xa1e7, 0x2b9d];
+    let mut rng = Rng(0x05e5_0000_0000_0005);
+    for ty in [GgmlType::Q5_0, GgmlType::Q5_1] {
+        let (rows, cols) = (7, 32 * 13);
+        let mut data = random_matrix(ty, rows, cols, &mut rng, false);
+        // Rows 0-3 take the finite classes only (so their sums are finite and compared as
+        // numbers), rows 4-6 every class, infinities and NaN too.
+        let finite: Vec<u16> = classes.iter().copied().filter(|h| h & 0x7c00 != 0x7c00).collect();
+        let nb = cols / 32;
+        for (i, b) in data.chunks_exact_mut(ty.block_bytes()).enumerate() {
+            let list: &[u16] = if i / nb < 4 { &finite } else { &classes };
+            for (k, &off) in armlet_kernel_tests::f16_fields(ty).iter().enumerate() {
+                let h = list[(i * 5 + k * 3 + i / list.len()) % list.len()];
+                b[off..off + 2].copy_from_slice(&h.to_le_bytes());
+            }
+        }
+        let w = Matrix::new(ty, rows, cols, &data).unwrap();
+        for xscale in [1.0f32, 0.0] {
+            let x = random_activations(cols, &mut rng, xscale);
+            let mut buf = vec![0u8; activation_bytes(ty, cols).unwrap()];
+            let a = quantize_activations(ty, &x, &mut buf).unwrap();
+            let mut fast = vec![0f32; rows];
+            matvec(&w, &a, &mut fast).unwrap();
+            let mut slow = vec![0f32; rows];
+            match ty {
+                GgmlType::Q5_0 => portable::matvec_q5_0(&data, w.row_bytes(), a.bytes(), &mut slow),
+                _ => portable::matvec_q5_1(&data, w.row_bytes(), a.bytes(), &mut slow),
+            }
+            same(ty, &fast, &slow);
+            if xscale != 0.0 {
+                assert!(fast[..4].iter().all(|v| v.is_finite() && *v != 0.0), "{}: the finite rows are finite", ty.name());
+            }
+        }
+    }
+}
+
 #[test]
 fn activations_prepared_for_another_type_give_the_same_bits() {
     // Q8_0 and Q4_0 weights with Q8_0 activations prepared for Q5_0 (a stream, not their pair
