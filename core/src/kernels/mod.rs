@@ -30,17 +30,17 @@ use crate::quant::{activation_type, row_bytes_of, Activations, GgmlType, Matrix,
 
 // The one choice between an ARM kernel and its portable twin.
 #[cfg(target_arch = "arm")]
-pub use arm::{accumulate_rounded, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q8_0, scan_head, silu_quads};
+pub use arm::{accumulate_rounded, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q5_0, matvec_q5_1, matvec_q8_0, scan_head, silu_quads};
 #[cfg(not(target_arch = "arm"))]
-pub use portable::{accumulate_rounded, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q8_0, scan_head, silu_quads};
+pub use portable::{accumulate_rounded, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q5_0, matvec_q5_1, matvec_q8_0, scan_head, silu_quads};
 
 /// The portable twins under the ARM kernels' names and signatures: what every other target
 /// runs, and what the agreement tests hold the ARM kernels to.
 ///
 /// - `matvec_kquant(ty, w, rb, std_act, pairs, out)`: K-quant rows of `rb` bytes times the
 ///   standard Q8_K blocks (`pairs`, their permuted copy, feeds only the ARM kernel).
-/// - `matvec_q8_0`, `matvec_q4_1`, `matvec_q4_0` `(w, rb, act, out)`: rows times activations
-///   prepared for that weight type.
+/// - `matvec_q8_0`, `matvec_q4_1`, `matvec_q4_0`, `matvec_q5_0`, `matvec_q5_1`
+///   `(w, rb, act, out)`: rows times activations prepared for that weight type.
 /// - `silu_quads(xs)`: SiLU over the whole quads of `xs`, every value in `e^x`'s main range.
 /// - `scan_head(state, x, b, c, decay, delta, d)`: one SSM head ([`scan::scan_head_portable`]).
 /// - `accumulate_rounded(acc, v, vs)`: `acc[i] ← r16(acc[i] + v[i]·vs)`.
@@ -64,6 +64,16 @@ pub mod portable {
     /// Q4_0 weights times Q8_0 activations, row by row.
     pub fn matvec_q4_0(w: &[u8], rb: usize, act: &[u8], out: &mut [f32]) {
         super::legacy::matvec_portable(GgmlType::Q4_0, w, rb, act, out)
+    }
+
+    /// Q5_0 weights times Q8_0 activations, row by row.
+    pub fn matvec_q5_0(w: &[u8], rb: usize, act: &[u8], out: &mut [f32]) {
+        super::legacy::matvec_portable(GgmlType::Q5_0, w, rb, act, out)
+    }
+
+    /// Q5_1 weights times Q8_1 activations, row by row.
+    pub fn matvec_q5_1(w: &[u8], rb: usize, act: &[u8], out: &mut [f32]) {
+        super::legacy::matvec_portable(GgmlType::Q5_1, w, rb, act, out)
     }
 }
 

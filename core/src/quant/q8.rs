@@ -8,6 +8,10 @@
 //!   type with an ARM kernel (Q8_0, Q4_0, Q4_1: [`legacy_has_pairs`]), the `nb` blocks are followed
 //!   by `nb` pair blocks of [`Q8_PAIRS_BYTES`] (the quants as `i16` pairs in the kernel's
 //!   order, [`legacy_pair_index`]), `nb` `(d, s)` entries and [`TOUCH_PAD`] spare bytes.
+//!   Prepared for Q5_0 or Q5_1 ([`q5_has_stream`]), the `nb` blocks are followed by `nb` stream
+//!   blocks of [`Q5_STREAM_BYTES`] (the kernel reads its activations in one pass: the pairs in
+//!   the Q4 order and the block's scalars, see [`Q5_STREAM_BYTES`]) and [`TOUCH_PAD`] bytes
+//!   (as many bytes as the pair layout: the memory plan does not change).
 //! - Q8_K, for `nb` blocks: `nb` standard blocks of [`Q8K_BLOCK_BYTES`] = 292 (`d` f32, 256
 //!   `i8`, 16 `i16` bsums), then `nb` blocks of 512 bytes holding the same quants as `i16`
 //!   pairs permuted for the weight type's bit layout (see `pair_index`): each word is
@@ -53,6 +57,18 @@ pub fn legacy_has_pairs(weight: GgmlType) -> bool {
     matches!(weight, GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q4_1)
 }
 
+/// One Q5_0/Q5_1 activation block as the ARM kernel streams it: 18 words. Q5_0: the integer
+/// `-16 · Σ x` (the kernel's accumulator starts there: `Σ (q − 16)·x = Σ q·x − 16·Σ x`), the 16
+/// pair words (the order of [`legacy_pair_index`] for Q4_0), then `d` as f32 bits. Q5_1: the
+/// 16 pair words, `d`, then `s` (f32 bits). `d` and `s` are the standard block's values.
+pub const Q5_STREAM_BYTES: usize = 72;
+
+/// Whether activations prepared for `weight` carry, after the `nb` standard blocks, `nb`
+/// stream blocks of [`Q5_STREAM_BYTES`] and [`TOUCH_PAD`] bytes for the ARM kernel.
+pub fn q5_has_stream(weight: GgmlType) -> bool {
+    matches!(weight, GgmlType::Q5_0 | GgmlType::Q5_1)
+}
+
 /// Bytes after the scale array of activations with a pair copy, never written: the ARM
 /// kernels' touch loads ahead in the pair stream may reach this far past its end.
 pub const TOUCH_PAD: usize = 128;
@@ -61,6 +77,8 @@ pub const TOUCH_PAD: usize = 128;
 pub fn q8_bytes(weight: GgmlType, nb: usize) -> Option<usize> {
     if legacy_has_pairs(weight) {
         nb.checked_mul(Q8_BLOCK_BYTES + Q8_PAIRS_BYTES + Q8_SCALES_BYTES)?.checked_add(TOUCH_PAD)
+    } else if q5_has_stream(weight) {
+        nb.checked_mul(Q8_BLOCK_BYTES + Q5_STREAM_BYTES)?.checked_add(TOUCH_PAD)
     } else {
         nb.checked_mul(Q8_BLOCK_BYTES)
     }
@@ -68,11 +86,11 @@ pub fn q8_bytes(weight: GgmlType, nb: usize) -> Option<usize> {
 
 /// Element index of the first half of pair word `k` (0..16) of a block prepared for `weight`
 /// (the second half is that index + 2): the order in which the ARM kernel meets the weights.
-/// Q8_0: word `k / 2` of the quants, bytes 0/2 then 1/3. Q4_0/Q4_1: quant word `k / 4`, low nibbles
+/// Q8_0: word `k / 2` of the quants, bytes 0/2 then 1/3. Q4_x/Q5_x: quant word `k / 4`, low nibbles
 /// (elements `4 (k / 4) + 0..4`) then high nibbles (`+ 16`), bytes 0/2 then 1/3 of each.
 pub fn legacy_pair_index(weight: GgmlType, k: usize) -> usize {
     match weight {
-        GgmlType::Q4_0 | GgmlType::Q4_1 => 4 * (k / 4) + 16 * ((k / 2) % 2) + k % 2,
+        GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0 | GgmlType::Q5_1 => 4 * (k / 4) + 16 * ((k / 2) % 2) + k % 2,
         _ => 4 * (k / 2) + k % 2,
     }
 }
@@ -98,6 +116,9 @@ pub fn quantize_q8_0(weight: GgmlType, x: &[f32], out: &mut [u8], with_sum: bool
     let nb = x.len() / QK8;
     let (std_part, extra) = out.split_at_mut((nb * Q8_BLOCK_BYTES).min(out.len()));
     quantize_q8_0_std(x, std_part, with_sum);
+    if q5_has_stream(weight) {
+        return q5_stream(weight, std_part, extra);
+    }
     if !legacy_has_pairs(weight) {
         return;
     }
@@ -114,10 +135,34 @@ pub fn quantize_q8_0(weight: GgmlType, x: &[f32], out: &mut [u8], with_sum: bool
             sb[4..8].copy_from_slice(&sum.to_le_bytes());
         }
         for (k, dst) in pb.chunks_exact_mut(4).enumerate() {
-            let i = legacy_pair_index(weight, k);
-            let (a, b) = (qs.get(i).copied().unwrap_or(0), qs.get(i + 2).copied().unwrap_or(0));
-            dst[0..2].copy_from_slice(&(a as i8 as i16).to_le_bytes());
-            dst[2..4].copy_from_slice(&(b as i8 as i16).to_le_bytes());
+            dst.copy_from_slice(&pair_word(qs, legacy_pair_index(weight, k)));
+        }
+    }
+}
+
+/// The i16 pair `(qs[i], qs[i + 2])` as a little-endian word.
+#[inline(always)]
+fn pair_word(qs: &[u8], i: usize) -> [u8; 4] {
+    let (a, b) = (qs.get(i).copied().unwrap_or(0) as i8 as i16, qs.get(i + 2).copied().unwrap_or(0) as i8 as i16);
+    let (a, b) = (a.to_le_bytes(), b.to_le_bytes());
+    [a[0], a[1], b[0], b[1]]
+}
+
+/// The Q5_0/Q5_1 stream blocks ([`Q5_STREAM_BYTES`]) from the standard blocks.
+fn q5_stream(weight: GgmlType, std_part: &[u8], stream: &mut [u8]) {
+    for (ob, sb) in std_part.chunks_exact(Q8_BLOCK_BYTES).zip(stream.chunks_exact_mut(Q5_STREAM_BYTES)) {
+        let (head, qs) = ob.split_at(8);
+        let pairs = if weight == GgmlType::Q5_0 {
+            let sum: i32 = qs.iter().map(|&v| v as i8 as i32).sum();
+            sb[0..4].copy_from_slice(&(-16 * sum).to_le_bytes());
+            sb[68..72].copy_from_slice(&head[0..4]);
+            &mut sb[4..68]
+        } else {
+            sb[64..72].copy_from_slice(head);
+            &mut sb[0..64]
+        };
+        for (k, dst) in pairs.chunks_exact_mut(4).enumerate() {
+            dst.copy_from_slice(&pair_word(qs, legacy_pair_index(weight, k)));
         }
     }
 }

@@ -66,8 +66,8 @@ pub fn random_activations(n: usize, rng: &mut Rng, scale: f32) -> Vec<f32> {
     (0..n).map(|i| rng.unit() * scale * if i % 61 == 0 { 20.0 } else { 1.0 }).collect()
 }
 
-/// The types with ARM kernels (the hot ones, and Q4_0).
-pub const HOT_TYPES: [GgmlType; 8] = [
+/// The types with ARM kernels (the hot ones, Q4_0, and Gemma 3's Q5_0 and Q5_1).
+pub const HOT_TYPES: [GgmlType; 10] = [
     GgmlType::Q4_K,
     GgmlType::Q5_K,
     GgmlType::Q6_K,
@@ -76,4 +76,6 @@ pub const HOT_TYPES: [GgmlType; 8] = [
     GgmlType::Q8_0,
     GgmlType::Q4_1,
     GgmlType::Q4_0,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
 ];

@@ -22,6 +22,8 @@ fn both(ty: GgmlType, rows: usize, cols: usize, rng: &mut Rng, extremes: bool, x
         GgmlType::Q8_0 => portable::matvec_q8_0(&data, rb, bytes, &mut slow),
         GgmlType::Q4_1 => portable::matvec_q4_1(&data, rb, bytes, &mut slow),
         GgmlType::Q4_0 => portable::matvec_q4_0(&data, rb, bytes, &mut slow),
+        GgmlType::Q5_0 => portable::matvec_q5_0(&data, rb, bytes, &mut slow),
+        GgmlType::Q5_1 => portable::matvec_q5_1(&data, rb, bytes, &mut slow),
         _ => {
             let std_len = cols / 256 * armlet_core::quant::q8::Q8K_BLOCK_BYTES;
             portable::matvec_kquant(ty, &data, rb, &bytes[..std_len], &bytes[std_len..], &mut slow)
@@ -76,7 +78,8 @@ fn hot_kernels_agree_on_extreme_blocks() {
 fn hot_kernels_agree_on_all_min_all_max_quants() {
     let mut rng = Rng(77);
     for ty in HOT_TYPES {
-        let cols = ty.block_size() * 2;
+        // Two superblocks; eight legacy blocks (two of the Q5 kernels' groups of 4).
+        let cols = ty.block_size() * if ty.block_size() == 32 { 8 } else { 2 };
         for fill in [0x00u8, 0xff, 0x55, 0xaa] {
             let mut data = random_matrix(ty, 3, cols, &mut rng, false);
             // Keep the f16 scales, set every other byte to `fill`.
@@ -98,7 +101,9 @@ fn hot_kernels_agree_on_all_min_all_max_quants() {
             for (r, o) in slow.iter_mut().enumerate() {
                 let row = w.row(r).unwrap();
                 *o = match ty {
-                    GgmlType::Q8_0 | GgmlType::Q4_1 | GgmlType::Q4_0 => armlet_core::kernels::legacy::vec_dot_row(ty, row, a.bytes()),
+                    GgmlType::Q8_0 | GgmlType::Q4_1 | GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q5_1 => {
+                        armlet_core::kernels::legacy::vec_dot_row(ty, row, a.bytes())
+                    }
                     _ => armlet_core::kernels::kquant::vec_dot_row(ty, row, a.bytes()),
                 };
             }
@@ -122,11 +127,53 @@ fn hot_kernels_agree_across_kernel_calls_and_partial_groups() {
     }
 }
 
+/// The Q5 kernels decode `d` and `m` themselves and move their signs (onto the integer sum and
+/// onto `s`): every class of f16 scale in both signs (zero, subnormal, smallest and largest
+/// normal, infinity, NaN, ordinary values), in every block position of a group, against the
+/// portable twin, with ordinary and all-zero activations.
+#[test]
+fn q5_kernels_agree_on_every_f16_scale_class() {
+    let classes: [u16; 14] = [0x0000, 0x8000, 0x0001, 0x83ff, 0x0400, 0x8400, 0x7bff, 0xfbff, 0x7c00, 0xfc00, 0x7e00, 0x3c00, 0xa1e7, 0x2b9d];
+    let mut rng = Rng(0x05e5_0000_0000_0005);
+    for ty in [GgmlType::Q5_0, GgmlType::Q5_1] {
+        let (rows, cols) = (7, 32 * 13);
+        let mut data = random_matrix(ty, rows, cols, &mut rng, false);
+        // Rows 0-3 take the finite classes only (so their sums are finite and compared as
+        // numbers), rows 4-6 every class, infinities and NaN too.
+        let finite: Vec<u16> = classes.iter().copied().filter(|h| h & 0x7c00 != 0x7c00).collect();
+        let nb = cols / 32;
+        for (i, b) in data.chunks_exact_mut(ty.block_bytes()).enumerate() {
+            let list: &[u16] = if i / nb < 4 { &finite } else { &classes };
+            for (k, &off) in armlet_kernel_tests::f16_fields(ty).iter().enumerate() {
+                let h = list[(i * 5 + k * 3 + i / list.len()) % list.len()];
+                b[off..off + 2].copy_from_slice(&h.to_le_bytes());
+            }
+        }
+        let w = Matrix::new(ty, rows, cols, &data).unwrap();
+        for xscale in [1.0f32, 0.0] {
+            let x = random_activations(cols, &mut rng, xscale);
+            let mut buf = vec![0u8; activation_bytes(ty, cols).unwrap()];
+            let a = quantize_activations(ty, &x, &mut buf).unwrap();
+            let mut fast = vec![0f32; rows];
+            matvec(&w, &a, &mut fast).unwrap();
+            let mut slow = vec![0f32; rows];
+            match ty {
+                GgmlType::Q5_0 => portable::matvec_q5_0(&data, w.row_bytes(), a.bytes(), &mut slow),
+                _ => portable::matvec_q5_1(&data, w.row_bytes(), a.bytes(), &mut slow),
+            }
+            same(ty, &fast, &slow);
+            if xscale != 0.0 {
+                assert!(fast[..4].iter().all(|v| v.is_finite() && *v != 0.0), "{}: the finite rows are finite", ty.name());
+            }
+        }
+    }
+}
+
 #[test]
 fn activations_prepared_for_another_type_give_the_same_bits() {
-    // Q8_0 and Q4_0 weights with Q8_0 activations prepared for Q5_0 (no pair copy), Q4_1
-    // weights with Q8_1 activations prepared for Q5_1: the portable path, equal to the ARM
-    // kernel's bits.
+    // Q8_0 and Q4_0 weights with Q8_0 activations prepared for Q5_0 (a stream, not their pair
+    // copy), Q4_1 weights with Q8_1 activations prepared for Q5_1: the portable path, equal to
+    // the ARM kernel's bits.
     let mut rng = Rng(99);
     for (ty, other) in [(GgmlType::Q8_0, GgmlType::Q5_0), (GgmlType::Q4_0, GgmlType::Q5_0), (GgmlType::Q4_1, GgmlType::Q5_1)] {
         let data = random_matrix(ty, 5, 256, &mut rng, false);
@@ -262,7 +309,7 @@ mod quant_dot;
 fn batched_products_equal_one_token_at_a_time() {
     use armlet_core::kernels::matmul;
     let mut rng = Rng(0xba7c_4ed0_0000_0021);
-    let others = [GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::F16, GgmlType::BF16, GgmlType::F32];
+    let others = [GgmlType::F16, GgmlType::BF16, GgmlType::F32];
     for ty in HOT_TYPES.into_iter().chain(others) {
         for (rows, nb) in [(3, 2), (41, 2), (9, 18), (17, 3)] {
             let cols = nb * if ty.block_size() == 256 { 256 } else { 32 * 8 };

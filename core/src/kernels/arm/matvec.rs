@@ -13,8 +13,8 @@ use crate::kernels::portable;
 use crate::kernels::{legacy, RowSum};
 use crate::math::f16_to_f32;
 use crate::quant::kquant::{Q2_K_BYTES, Q3_K_BYTES, Q4_K_BYTES, Q5_K_BYTES, Q6_K_BYTES};
-use crate::quant::legacy::{Q4_0_BYTES, Q4_1_BYTES, Q8_0_BYTES};
-use crate::quant::q8::{Q8K_BLOCK_BYTES, Q8K_PAIRS_BYTES, Q8_BLOCK_BYTES, Q8_PAIRS_BYTES, Q8_SCALES_BYTES, TOUCH_PAD};
+use crate::quant::legacy::{Q4_0_BYTES, Q4_1_BYTES, Q5_0_BYTES, Q5_1_BYTES, Q8_0_BYTES};
+use crate::quant::q8::{Q5_STREAM_BYTES, Q8K_BLOCK_BYTES, Q8K_PAIRS_BYTES, Q8_BLOCK_BYTES, Q8_PAIRS_BYTES, Q8_SCALES_BYTES, TOUCH_PAD};
 use crate::quant::GgmlType;
 
 /// A hand-scheduled K-quant kernel: `(w, pairs, n, out, row_blocks)` for `n` consecutive
@@ -313,4 +313,62 @@ pub fn matvec_q4_0(w: &[u8], rb: usize, act: &[u8], out: &mut [f32]) {
         let isum = r[1].wrapping_sub((sum_x as i32).wrapping_mul(8));
         legacy::finish_block(GgmlType::Q4_0, isum, f32::from_bits(r[0] as u32), 0.0, dx, 0.0)
     })
+}
+
+/// A Q5 row kernel (`asm_q5`): `(w, stream, groups, partials)` for `4 · groups` blocks of one
+/// row, their values added to the row's four partial sums.
+type Q5Kernel = unsafe extern "C" fn(*const u8, *const u8, u32, *mut f32);
+
+/// Runs a Q5 row kernel over every row: the blocks in whole groups of 4 in asm, the 1-3 left
+/// by `legacy::block_value` into the same partials, then the shared [`RowSum`] finish. `act`
+/// is the activation buffer prepared for this weight type: `nb` standard blocks, then `nb`
+/// stream blocks and `TOUCH_PAD`. Falls back to the portable twin when it is not laid out that
+/// way (it always is) or a row has fewer than 4 blocks.
+#[inline(always)]
+fn drive_q5<const BB: usize>(ty: GgmlType, w: &[u8], rb: usize, act: &[u8], out: &mut [f32], k: &BlockKernels<Q5Kernel>) {
+    let nb = rb / BB;
+    let stream_at = nb * Q8_BLOCK_BYTES;
+    let stream = act.get(stream_at..stream_at + nb * Q5_STREAM_BYTES + TOUCH_PAD);
+    let Some(stream) = stream else {
+        return legacy::matvec_portable(ty, w, rb, act, out);
+    };
+    if rb != nb * BB || nb < 4 || (stream.as_ptr() as usize) % 4 != 0 || w.len() < out.len() * rb {
+        return legacy::matvec_portable(ty, w, rb, act, out);
+    }
+    let groups = nb / 4;
+    for (r, o) in out.iter_mut().enumerate() {
+        let start = r * rb;
+        let end = start + groups * 4 * BB;
+        let kernel = if end + k.reach <= w.len() { k.touch } else { k.plain };
+        let mut sum = RowSum::default();
+        // SAFETY: the kernel reads the blocks w[start..end] (in bounds: `w` holds out.len()
+        // rows of rb bytes) and, in the touch variant, at most `reach` bytes after them
+        // (checked just above); it reads 4 · groups stream blocks, one word after them and, in
+        // the touch variant, bytes up to 116 after them (in bounds: `stream` holds nb blocks
+        // and TOUCH_PAD = 128 bytes, 4-aligned for LDM) and reads
+        // and writes the four f32 of `sum.s`. Unaligned weight words are read with LDR, which
+        // ARMv6 allows with SCTLR.U set.
+        unsafe {
+            kernel(w.as_ptr().add(start), stream.as_ptr(), groups as u32, sum.s.as_mut_ptr());
+        }
+        for b in groups * 4..nb {
+            let blk = w.get(start + b * BB..start + (b + 1) * BB).unwrap_or(&[]);
+            if let Some(Ok(a)) = act.get(b * Q8_BLOCK_BYTES..(b + 1) * Q8_BLOCK_BYTES).map(<&[u8; Q8_BLOCK_BYTES]>::try_from) {
+                sum.add(b, legacy::block_value(ty, blk, a));
+            }
+        }
+        *o = sum.finish();
+    }
+}
+
+/// Q5_0 x Q8_0 (activations prepared for Q5_0, with their stream).
+pub fn matvec_q5_0(w: &[u8], rb: usize, act: &[u8], out: &mut [f32]) {
+    let kernels: BlockKernels<Q5Kernel> = BlockKernels { plain: super::asm_q5::q5_0_blocks, touch: super::asm_q5::q5_0_blocks_touch, reach: super::asm_q5::Q5_TOUCH_REACH };
+    drive_q5::<{ Q5_0_BYTES }>(GgmlType::Q5_0, w, rb, act, out, &kernels)
+}
+
+/// Q5_1 x Q8_1 (activations prepared for Q5_1, with their stream).
+pub fn matvec_q5_1(w: &[u8], rb: usize, act: &[u8], out: &mut [f32]) {
+    let kernels: BlockKernels<Q5Kernel> = BlockKernels { plain: super::asm_q5::q5_1_blocks, touch: super::asm_q5::q5_1_blocks_touch, reach: super::asm_q5::Q5_TOUCH_REACH };
+    drive_q5::<{ Q5_1_BYTES }>(GgmlType::Q5_1, w, rb, act, out, &kernels)
 }

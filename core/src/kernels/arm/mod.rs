@@ -1,5 +1,6 @@
 //! The ARMv6 twins of the hot kernels, compiled only for `target_arch = "arm"`: the
-//! matrix-vector products of the hot weight types (Q2_K..Q6_K, Q8_0, Q4_1; also Q4_0), and
+//! matrix-vector products of the hot weight types (Q2_K..Q6_K, Q8_0, Q4_1; also Q4_0, and Q5_0
+//! and Q5_1, Gemma 3's), and
 //! three VFP11 kernels of the forward pass: SiLU, the Mamba2 scan and mode D's value
 //! accumulation. Each function here has the name and signature of its portable twin in
 //! `kernels::portable`, and gives the same bits. This is the one place in the core with
@@ -8,7 +9,8 @@
 //! - `asm_q*`, `asm_legacy`: hand-scheduled naked-asm block kernels for the ARM1176 timing
 //!   (DSP `SMLAD`, `UXTB16`/`SXTB16`, no interlock in the inner steps, touch loads ahead in
 //!   the weight stream so line fills overlap the arithmetic); they return exact integer sums
-//!   per block. `asm_steps` holds the step macros they share.
+//!   per block (`asm_q5` also does the float part: see there). `asm_steps` holds the step
+//!   macros they share.
 //! - `matvec`: the drivers that call them and do the float part in the portable twins' exact
 //!   order (`kernels::kquant`, `kernels::legacy`), so only the integer dot products differ
 //!   between the twins, and those are exact.
@@ -25,12 +27,13 @@ mod asm_f16acc;
 mod asm_legacy;
 mod asm_q23k;
 mod asm_q4k;
+mod asm_q5;
 mod asm_q5k;
 mod asm_q6k;
 mod asm_scan;
 mod asm_silu;
 
-pub use matvec::{matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q8_0};
+pub use matvec::{matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q5_0, matvec_q5_1, matvec_q8_0};
 
 use super::f16acc::accumulate_rounded_portable;
 use super::scan::scan_head_portable;
