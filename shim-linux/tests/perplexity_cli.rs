@@ -1,8 +1,9 @@
 //! `armlet perplexity` against llama-perplexity's numbers on `corpus.txt`
 //! (`../shared/models/perplexity.md`), and its one-line errors. By default SmolLM2's first
 //! chunk at `-c 128` (a minute on the host's portable kernels); `ARMLET_PPL_FULL=1` runs the
-//! whole corpus for SmolLM2 at `-c 128` and `-c 512` and for the 90M Falcon-H1 at `-c 128`
-//! (tens of minutes), checking every running value and the final estimate.
+//! whole corpus for SmolLM2 at `-c 128` and `-c 512`, for Gemma 3 270M at `-c 512` and for the
+//! 90M Falcon-H1 at `-c 128` (tens of minutes), checking every running value and the final
+//! estimate.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -12,6 +13,7 @@ fn shared(path: &str) -> PathBuf {
 }
 
 const SMOLLM2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../.cache/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
+const GEMMA3: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../.cache/gemma3/gemma-3-270m-q4_k_m.gguf");
 const FALCON_90M: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../.cache/bench/falcon-h1-90m-Q4_K_S.gguf");
 
 fn perplexity(model: &Path, text: &Path, extra: &[&str]) -> Output {
@@ -53,6 +55,7 @@ const SMOLLM2_C128: [f64; 23] = [
     29.8202, 31.1996, 32.2412, 32.3840, 32.6509, 34.5182, 32.8182, 32.1489, 32.8980, 32.8197,
 ];
 const SMOLLM2_C512: [f64; 5] = [30.6905, 28.5679, 23.3239, 27.9804, 26.7691];
+const GEMMA3_C512: [f64; 5] = [29.1068, 27.9551, 23.4624, 28.5601, 27.9489];
 
 fn full() -> bool {
     std::env::var_os("ARMLET_PPL_FULL").is_some_and(|v| v == "1")
@@ -92,6 +95,20 @@ fn smollm2_c512_agrees_with_llama_perplexity() {
         within(got, want, 0.015, &format!("[{}]", k + 1));
     }
     within(ppl, 26.7691, 0.005, "final");
+}
+
+#[test]
+fn gemma3_c512_agrees_with_llama_perplexity() {
+    if !full() || !Path::new(GEMMA3).is_file() {
+        eprintln!("SKIPPED: set ARMLET_PPL_FULL=1 (and run scripts/fetch-gemma3) for Gemma 3 270M at -c 512");
+        return;
+    }
+    let (running, ppl, _) = values(&perplexity(Path::new(GEMMA3), &shared("models/corpus.txt"), &["-c", "512"]));
+    assert_eq!(running.len(), 5);
+    for (k, (&got, &want)) in running.iter().zip(&GEMMA3_C512).enumerate() {
+        within(got, want, 0.015, &format!("[{}]", k + 1));
+    }
+    within(ppl, 27.9489, 0.01, "final");
 }
 
 #[test]
