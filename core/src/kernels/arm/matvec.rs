@@ -52,7 +52,7 @@ fn f16_bits_to_f32(h: u32) -> f32 {
 
 /// The f32 scale `d` of standard Q8_K block `i` (the blocks are 4-aligned, 292 bytes apart).
 #[inline(always)]
-fn q8k_d(std_act: &[u8], i: usize) -> f32 {
+pub(super) fn q8k_d(std_act: &[u8], i: usize) -> f32 {
     match std_act.get(i * Q8K_BLOCK_BYTES..i * Q8K_BLOCK_BYTES + 4) {
         Some(b) => f32::from_bits(load_word(b)),
         None => 0.0,
@@ -61,7 +61,7 @@ fn q8k_d(std_act: &[u8], i: usize) -> f32 {
 
 /// The little-endian word at the start of `b` (at least 4 bytes) with one `LDR`.
 #[inline(always)]
-fn load_word(b: &[u8]) -> u32 {
+pub(super) fn load_word(b: &[u8]) -> u32 {
     if b.len() < 4 {
         return 0;
     }
@@ -169,7 +169,7 @@ fn drive<const BB: usize, const OW: usize>(
 /// The float part of a Q4_K/Q5_K block from the kernel's `[isum, msum, d | dmin << 16]`
 /// (`kquant::finish_block`'s expression).
 #[inline(always)]
-fn finish_k4(r: &[i32; 3], dx: f32) -> f32 {
+pub(super) fn finish_k4(r: &[i32; 3], dx: f32) -> f32 {
     let dd = r[2] as u32;
     let (d, dmin) = (f16_bits_to_f32(dd & 0xffff), f16_bits_to_f32(dd >> 16));
     (d * dx) * r[0] as f32 - (dmin * dx) * r[1] as f32
