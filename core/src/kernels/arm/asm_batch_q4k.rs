@@ -18,9 +18,11 @@
 //!
 //! Inner step (4 weights × 4 tokens, 15 cycles, no interlock under the ARM1176 timing): the
 //! two nibble pairs of the current word are in r5/r6 and tokens 0 and 1's pair words in
-//! r0-r3; 4 `SMLAD` (tokens 0 and 1, chains 2 cycles apart), two `LDM` of tokens 2 and 3's
-//! words, the next weight word, 4 `SMLAD`, two `LDM` of the next step's tokens 0 and 1, and
-//! the next word's 2 `AND`. Each `LDM` result is first used 3 cycles later. A sub-block's
+//! r0-r3; 4 `SMLAD` (tokens 0 and 1, chains 2 cycles apart) with the `LDM`s of tokens 2 and
+//! 3's words between them, the next weight word, 4 `SMLAD` with the next step's `LDM`s of
+//! tokens 0 and 1, and the next word's 2 `AND`. No two `LDM`s on `lr!` are adjacent (the
+//! written-back base reaches the next `LDM` a cycle late), and each `LDM` result is first
+//! used 3 cycles later. A sub-block's
 //! four dots (r7, r8, r10, r11) are then scaled into the four `isum` slots of the frame.
 //!
 //! Registers: r0-r3 activation pairs, r4 weight word, r5/r6 extracted pairs, r7/r8/r10/r11
@@ -62,22 +64,24 @@ macro_rules! b4_step {
             $m7,
             $m8,
             "smlad r7, r6, r1, r7\n",
-            "smlad r8, r6, r3, r8\n",
             "ldm lr!, {{r0, r1}}\n",
+            "smlad r8, r6, r3, r8\n",
             "ldm lr!, {{r2, r3}}\n",
             b4_step!(@word $more),
             $m10,
             $m11,
             "smlad r10, r6, r1, r10\n",
+            b4_step!(@pair01 $more),
             "smlad r11, r6, r3, r11\n",
             b4_step!(@pairs $more, $sh0, $sh1),
         )
     };
     (@word next) => { "ldr r4, [r12], #4\n" };
     (@word last) => { "" };
+    (@pair01 next) => { "ldm lr!, {{r0, r1}}\n" };
+    (@pair01 last) => { "" };
     (@pairs next, $sh0:literal, $sh1:literal) => {
         concat!(
-            "ldm lr!, {{r0, r1}}\n",
             "ldm lr!, {{r2, r3}}\n",
             "and r5, r9, r4", $sh0, "\n",
             "and r6, r9, r4", $sh1, "\n",
@@ -94,8 +98,8 @@ macro_rules! b4_pass {
     ($j:literal, $sh0:literal, $sh1:literal, $rewind:expr, $touch:expr) => {
         concat!(
             $rewind,
-            "ldr r4, [r12], #4\n",
             "ldm lr!, {{r0, r1}}\n",
+            "ldr r4, [r12], #4\n",
             "ldm lr!, {{r2, r3}}\n",
             $touch,
             "and r5, r9, r4", $sh0, "\n",

@@ -1,12 +1,12 @@
 //! ARMv6 driver of the batched K-quant products (twin: `kernels::batch::matmul4_kquant_portable`):
 //! four tokens' activations interleaved once per product, then every weight block decoded
 //! once for the four (`asm_batch_q4k`); the float part of each block and token is done here
-//! in the single-token order (`finish_k4`, [`RowSum`]), so every output has the bits of that
+//! in the single-token order (`finish_k4_sums`, [`RowSum`]), so every output has the bits of that
 //! token's own `matvec`. Types without a batched kernel, and shapes it does not take, go
 //! token by token through the single-token driver.
 
 use super::asm_batch_q4k::{q4k_batch4, q4k_batch4_touch, BATCH_Q4K_ACT_BYTES, BATCH_Q4K_TOUCH_REACH};
-use super::matvec::{finish_k4, load_word, matvec_kquant, q8k_d};
+use super::matvec::{f16_bits_to_f32, finish_k4_sums, load_word, matvec_kquant, q8k_d};
 use crate::kernels::batch::TILE;
 use crate::kernels::RowSum;
 use crate::quant::kquant::Q4_K_BYTES;
@@ -48,6 +48,13 @@ pub fn matmul4_kquant(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], ro
         }
         return;
     }
+    // Each token's scale `d` of each block, read once per product.
+    let mut dxs = [[0f32; MAX_BLOCKS]; TILE];
+    for (dx, a) in dxs.iter_mut().zip(acts) {
+        for (b, d) in dx.iter_mut().take(nb).enumerate() {
+            *d = q8k_d(a, b);
+        }
+    }
     let mut il = Interleaved([0; MAX_BLOCKS * BLOCK_WORDS]);
     interleave(&acts, std_len, nb, &mut il.0);
     let mut res = [[0i32; 9]; CALL_BLOCKS];
@@ -67,17 +74,37 @@ pub fn matmul4_kquant(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], ro
         unsafe {
             kernel(w.as_ptr().add(start), il.0.as_ptr() as *const u8, (n_rows * nb) as u32, res.as_mut_ptr() as *mut i32, nb as u32);
         }
-        for (r, blocks) in res.chunks_exact(nb).take(n_rows).enumerate() {
-            for (t, a) in acts.iter().enumerate() {
-                // Block b goes to partial b % 4 in block order: the single-token order.
-                let mut sum = RowSum::default();
-                for (b, k) in blocks.iter().enumerate() {
-                    sum.add(b, finish_k4(&[k[1 + t], k[5 + t], k[0]], q8k_d(a, b)));
-                }
-                out[t * rows + r0 + r] = sum.finish();
-            }
+        let (res, out_rows) = (&res[..n_rows * nb], &mut out[r0..]);
+        match nb {
+            1 => finish_rows::<1>(res, &dxs, rows, out_rows),
+            2 => finish_rows::<2>(res, &dxs, rows, out_rows),
+            3 => finish_rows::<3>(res, &dxs, rows, out_rows),
+            _ => finish_rows::<4>(res, &dxs, rows, out_rows),
         }
         r0 += n_rows;
+    }
+}
+
+/// The float part of the kernel's results `res` (rows of `NB` blocks of 9 words) for the
+/// four tokens: `out[t · rows + r]` for the rows of `res`, each block finished and added in
+/// the single-token order (block `b` to partial `b`, `NB <= 4`). `NB` as a constant keeps
+/// the partial sums in registers and widens each block's `d`/`dmin` once for the four tokens.
+#[inline(always)]
+fn finish_rows<const NB: usize>(res: &[[i32; 9]], dxs: &[[f32; MAX_BLOCKS]; TILE], rows: usize, out: &mut [f32]) {
+    for (r, blocks) in res.chunks_exact(NB).enumerate() {
+        let mut sums = [RowSum::default(); TILE];
+        for (b, k) in blocks.iter().enumerate() {
+            let dd = k[0] as u32;
+            let (d, dmin) = (f16_bits_to_f32(dd & 0xffff), f16_bits_to_f32(dd >> 16));
+            for (t, sum) in sums.iter_mut().enumerate() {
+                sum.add(b, finish_k4_sums(d, dmin, k[1 + t], k[5 + t], dxs[t][b]));
+            }
+        }
+        for (t, sum) in sums.iter().enumerate() {
+            if let Some(o) = out.get_mut(t * rows + r) {
+                *o = sum.finish();
+            }
+        }
     }
 }
 
