@@ -1,6 +1,6 @@
 //! Products of a prompt batch in tiles of four tokens for the weight types with a batched
 //! kernel (Q4_K): the ARM kernel (`arm::batch`) decodes each weight block once for the four
-//! tokens, and two tiles take each chunk of weight rows in turn. Its portable twin here is the single-token product applied token by token, which
+//! tokens. Its portable twin here is the single-token product applied token by token, which
 //! gives the same bits (the batched kernel's integer sums are exact and its float part runs
 //! in the single-token order).
 
@@ -11,14 +11,10 @@ use crate::quant::{Activations, GgmlType};
 /// Tokens per batched kernel call.
 pub const TILE: usize = 4;
 
-/// Tokens per batched product (whole tiles): the tiles share each chunk of weight rows
-/// while it is in cache.
-pub const MAX_TOKENS: usize = 8;
-
-/// The portable twin of `arm::matmul_kquant_tiles`: `out[t · rows + r] = row r of w . token
-/// t` for the tokens `acts` (whole tiles, at most [`MAX_TOKENS`]; standard Q8_K blocks, then
-/// the pair blocks the ARM kernel reads) and `rows` rows of `rb` bytes, one token at a time.
-pub fn matmul_kquant_tiles_portable(ty: GgmlType, w: &[u8], rb: usize, acts: &[&[u8]], rows: usize, out: &mut [f32]) {
+/// The portable twin of `arm::matmul4_kquant`: `out[t · rows + r] = row r of w . token t`
+/// for the four tokens `acts` (standard Q8_K blocks, then the pair blocks the ARM kernel
+/// reads) and `rows` rows of `rb` bytes, one token at a time.
+pub fn matmul4_kquant_portable(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut [f32]) {
     let std_len = rb / kquant_block_bytes(ty) * Q8K_BLOCK_BYTES;
     for (a, o) in acts.iter().zip(out.chunks_mut(rows.max(1))) {
         let (std_act, pairs) = a.split_at(std_len.min(a.len()));
@@ -41,12 +37,8 @@ pub(super) fn tiles(ty: GgmlType, w: &[u8], rb: usize, rows: usize, xs: &[Activa
         return 0;
     }
     let done = xs.len() / TILE * TILE;
-    for (x, o) in xs[..done].chunks(MAX_TOKENS).zip(out.chunks_mut(MAX_TOKENS * rows)) {
-        let mut acts: [&[u8]; MAX_TOKENS] = [&[]; MAX_TOKENS];
-        for (a, x) in acts.iter_mut().zip(x) {
-            *a = x.bytes();
-        }
-        super::matmul_kquant_tiles(ty, w, rb, &acts[..x.len()], rows, o);
+    for (x, o) in xs[..done].chunks_exact(TILE).zip(out.chunks_exact_mut(TILE * rows)) {
+        super::matmul4_kquant(ty, w, rb, [x[0].bytes(), x[1].bytes(), x[2].bytes(), x[3].bytes()], rows, o);
     }
     done
 }

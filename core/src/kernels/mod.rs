@@ -31,9 +31,9 @@ use crate::quant::{activation_type, row_bytes_of, Activations, GgmlType, Matrix,
 
 // The one choice between an ARM kernel and its portable twin.
 #[cfg(target_arch = "arm")]
-pub use arm::{accumulate_rounded, matmul_kquant_tiles, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q8_0, scan_head, silu_quads};
+pub use arm::{accumulate_rounded, matmul4_kquant, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q8_0, scan_head, silu_quads};
 #[cfg(not(target_arch = "arm"))]
-pub use portable::{accumulate_rounded, matmul_kquant_tiles, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q8_0, scan_head, silu_quads};
+pub use portable::{accumulate_rounded, matmul4_kquant, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q8_0, scan_head, silu_quads};
 
 /// The portable twins under the ARM kernels' names and signatures: what every other target
 /// runs, and what the agreement tests hold the ARM kernels to.
@@ -45,10 +45,10 @@ pub use portable::{accumulate_rounded, matmul_kquant_tiles, matvec_kquant, matve
 /// - `silu_quads(xs)`: SiLU over the whole quads of `xs`, every value in `e^x`'s main range.
 /// - `scan_head(state, x, b, c, decay, delta, d)`: one SSM head ([`scan::scan_head_portable`]).
 /// - `accumulate_rounded(acc, v, vs)`: `acc[i] ← r16(acc[i] + v[i]·vs)`.
-/// - `matmul_kquant_tiles(ty, w, rb, acts, rows, out)`: K-quant rows times the Q8_K
-///   activations of whole tiles of four tokens ([`batch`]), token-major in `out`.
+/// - `matmul4_kquant(ty, w, rb, acts, rows, out)`: K-quant rows times four tokens' Q8_K
+///   activations ([`batch`]), token-major in `out`.
 pub mod portable {
-    pub use super::batch::matmul_kquant_tiles_portable as matmul_kquant_tiles;
+    pub use super::batch::matmul4_kquant_portable as matmul4_kquant;
     pub use super::f16acc::accumulate_rounded_portable as accumulate_rounded;
     pub use super::kquant::matvec_portable as matvec_kquant;
     pub use super::scan::scan_head_portable as scan_head;

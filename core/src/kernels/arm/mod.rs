@@ -34,7 +34,7 @@ mod asm_scan;
 mod asm_silu;
 mod batch;
 
-pub use batch::matmul_kquant_tiles;
+pub use batch::matmul4_kquant;
 pub use matvec::{matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q8_0};
 
 use super::f16acc::accumulate_rounded_portable;
