@@ -58,6 +58,7 @@ pub fn matmul4_kquant(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], ro
     let mut il = Interleaved([0; MAX_BLOCKS * BLOCK_WORDS]);
     interleave(&acts, std_len, nb, &mut il.0);
     let mut res = [[0i32; 9]; CALL_BLOCKS];
+    let mut vals = [[0f32; TILE]; CALL_BLOCKS];
     let rows_per_call = CALL_BLOCKS / nb;
     let mut r0 = 0;
     while r0 < rows {
@@ -74,24 +75,30 @@ pub fn matmul4_kquant(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], ro
         unsafe {
             kernel(w.as_ptr().add(start), il.0.as_ptr() as *const u8, (n_rows * nb) as u32, res.as_mut_ptr() as *mut i32, nb as u32);
         }
-        let (res, out_rows) = (&res[..n_rows * nb], &mut out[r0..]);
+        let (res, vals) = (&res[..n_rows * nb], &mut vals[..n_rows]);
         match nb {
-            1 => finish_rows::<1>(res, &dxs, rows, out_rows),
-            2 => finish_rows::<2>(res, &dxs, rows, out_rows),
-            3 => finish_rows::<3>(res, &dxs, rows, out_rows),
-            _ => finish_rows::<4>(res, &dxs, rows, out_rows),
+            1 => finish_rows::<1>(res, &dxs, vals),
+            2 => finish_rows::<2>(res, &dxs, vals),
+            3 => finish_rows::<3>(res, &dxs, vals),
+            _ => finish_rows::<4>(res, &dxs, vals),
+        }
+        for (t, o) in out.chunks_exact_mut(rows).enumerate() {
+            for (o, v) in o[r0..r0 + n_rows].iter_mut().zip(vals.iter()) {
+                *o = v[t];
+            }
         }
         r0 += n_rows;
     }
 }
 
 /// The float part of the kernel's results `res` (rows of `NB` blocks of 9 words) for the
-/// four tokens: `out[t · rows + r]` for the rows of `res`, each block finished and added in
-/// the single-token order (block `b` to partial `b`, `NB <= 4`). `NB` as a constant keeps
-/// the partial sums in registers and widens each block's `d`/`dmin` once for the four tokens.
+/// four tokens, into `vals` (a row's four outputs), each block finished and added in the
+/// single-token order (block `b` to partial `b`, `NB <= 4`). `NB` as a constant unrolls a
+/// row into one branch-free run (the four tokens' float chains overlap), keeps the partial
+/// sums in registers and widens each block's `d`/`dmin` once for the four tokens.
 #[inline(always)]
-fn finish_rows<const NB: usize>(res: &[[i32; 9]], dxs: &[[f32; MAX_BLOCKS]; TILE], rows: usize, out: &mut [f32]) {
-    for (r, blocks) in res.chunks_exact(NB).enumerate() {
+fn finish_rows<const NB: usize>(res: &[[i32; 9]], dxs: &[[f32; MAX_BLOCKS]; TILE], vals: &mut [[f32; TILE]]) {
+    for (blocks, v) in res.chunks_exact(NB).zip(vals) {
         let mut sums = [RowSum::default(); TILE];
         for (b, k) in blocks.iter().enumerate() {
             let dd = k[0] as u32;
@@ -100,11 +107,7 @@ fn finish_rows<const NB: usize>(res: &[[i32; 9]], dxs: &[[f32; MAX_BLOCKS]; TILE
                 sum.add(b, finish_k4_sums(d, dmin, k[1 + t], k[5 + t], dxs[t][b]));
             }
         }
-        for (t, sum) in sums.iter().enumerate() {
-            if let Some(o) = out.get_mut(t * rows + r) {
-                *o = sum.finish();
-            }
-        }
+        *v = sums.map(|s| s.finish());
     }
 }
 
