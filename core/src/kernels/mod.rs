@@ -16,6 +16,7 @@
 
 #[cfg(target_arch = "arm")]
 mod arm;
+pub mod batch;
 pub mod f16acc;
 pub mod float;
 pub mod kquant;
@@ -30,9 +31,15 @@ use crate::quant::{activation_type, row_bytes_of, Activations, GgmlType, Matrix,
 
 // The one choice between an ARM kernel and its portable twin.
 #[cfg(target_arch = "arm")]
-pub use arm::{accumulate_rounded, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q5_0, matvec_q5_1, matvec_q8_0, scan_head, silu_quads};
+pub use arm::{
+    accumulate_rounded, matmul4_kquant, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q5_0, matvec_q5_1, matvec_q8_0,
+    scan_head, silu_quads,
+};
 #[cfg(not(target_arch = "arm"))]
-pub use portable::{accumulate_rounded, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q5_0, matvec_q5_1, matvec_q8_0, scan_head, silu_quads};
+pub use portable::{
+    accumulate_rounded, matmul4_kquant, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q5_0, matvec_q5_1, matvec_q8_0,
+    scan_head, silu_quads,
+};
 
 /// The portable twins under the ARM kernels' names and signatures: what every other target
 /// runs, and what the agreement tests hold the ARM kernels to.
@@ -44,7 +51,10 @@ pub use portable::{accumulate_rounded, matvec_kquant, matvec_q4_0, matvec_q4_1, 
 /// - `silu_quads(xs)`: SiLU over the whole quads of `xs`, every value in `e^x`'s main range.
 /// - `scan_head(state, x, b, c, decay, delta, d)`: one SSM head ([`scan::scan_head_portable`]).
 /// - `accumulate_rounded(acc, v, vs)`: `acc[i] ← r16(acc[i] + v[i]·vs)`.
+/// - `matmul4_kquant(ty, w, rb, acts, rows, out)`: K-quant rows times four tokens' Q8_K
+///   activations ([`batch`]), token-major in `out`.
 pub mod portable {
+    pub use super::batch::matmul4_kquant_portable as matmul4_kquant;
     pub use super::f16acc::accumulate_rounded_portable as accumulate_rounded;
     pub use super::kquant::matvec_portable as matvec_kquant;
     pub use super::scan::scan_head_portable as scan_head;
@@ -94,9 +104,10 @@ const BAND_BYTES: usize = 6144;
 const GROUP_BYTES: usize = 6144;
 
 /// `out[t · w.rows + r] = W[r] . xs[t]` for every token `t` and row `r`: the product of a
-/// batch, each output the same bits as [`matvec`] of that token gives. The tokens go in
-/// groups whose activations fit `GROUP_BYTES`, and the rows in bands of about
-/// `BAND_BYTES`; every token of a group runs over a band before the next band is read, so
+/// batch, each output the same bits as [`matvec`] of that token gives. For a type with a
+/// batched kernel ([`batch`]) the tokens go four at a time through it, each weight block
+/// decoded once for the four. The others (and the last 1-3 tokens) go in groups whose
+/// activations fit `GROUP_BYTES`, and the rows in bands of about `BAND_BYTES`; every token of a group runs over a band before the next band is read, so
 /// the weights are read from memory once per group instead of once per token. Errors: those
 /// of [`matvec`] for any token, and `BadLength` when `out.len() != xs.len() · w.rows`.
 pub fn matmul(w: &Matrix, xs: &[Activations], out: &mut [f32]) -> Result<(), QuantError> {
@@ -104,6 +115,8 @@ pub fn matmul(w: &Matrix, xs: &[Activations], out: &mut [f32]) -> Result<(), Qua
     if w.rows == 0 {
         return Ok(());
     }
+    let tiled = batch::tiles(w.ty, w.data, rb, w.rows, xs, out);
+    let (xs, out) = (&xs[tiled..], &mut out[tiled * w.rows..]);
     let act_bytes = xs.first().map_or(0, |x| x.bytes().len().max(x.values().map_or(0, |v| v.len() * 4)));
     let group = (GROUP_BYTES / act_bytes.max(1)).max(1);
     let band = (BAND_BYTES / rb.max(1)).max(1);

@@ -41,7 +41,7 @@ const _: () = assert!(CALL_BLOCKS % 4 == 0);
 /// Widens an f16 to f32 exactly: the normal numbers inline, the rest through
 /// [`f16_to_f32`].
 #[inline(always)]
-fn f16_bits_to_f32(h: u32) -> f32 {
+pub(super) fn f16_bits_to_f32(h: u32) -> f32 {
     let e = h & 0x7c00;
     if e != 0 && e != 0x7c00 {
         f32::from_bits(((h & 0x8000) << 16) | (((h & 0x7fff) << 13) + 0x3800_0000))
@@ -52,7 +52,7 @@ fn f16_bits_to_f32(h: u32) -> f32 {
 
 /// The f32 scale `d` of standard Q8_K block `i` (the blocks are 4-aligned, 292 bytes apart).
 #[inline(always)]
-fn q8k_d(std_act: &[u8], i: usize) -> f32 {
+pub(super) fn q8k_d(std_act: &[u8], i: usize) -> f32 {
     match std_act.get(i * Q8K_BLOCK_BYTES..i * Q8K_BLOCK_BYTES + 4) {
         Some(b) => f32::from_bits(load_word(b)),
         None => 0.0,
@@ -61,7 +61,7 @@ fn q8k_d(std_act: &[u8], i: usize) -> f32 {
 
 /// The little-endian word at the start of `b` (at least 4 bytes) with one `LDR`.
 #[inline(always)]
-fn load_word(b: &[u8]) -> u32 {
+pub(super) fn load_word(b: &[u8]) -> u32 {
     if b.len() < 4 {
         return 0;
     }
@@ -166,13 +166,18 @@ fn drive<const BB: usize, const OW: usize>(
     }
 }
 
-/// The float part of a Q4_K/Q5_K block from the kernel's `[isum, msum, d | dmin << 16]`
-/// (`kquant::finish_block`'s expression).
+/// The float part of a Q4_K/Q5_K block from the kernel's `[isum, msum, d | dmin << 16]`.
 #[inline(always)]
 fn finish_k4(r: &[i32; 3], dx: f32) -> f32 {
     let dd = r[2] as u32;
-    let (d, dmin) = (f16_bits_to_f32(dd & 0xffff), f16_bits_to_f32(dd >> 16));
-    (d * dx) * r[0] as f32 - (dmin * dx) * r[1] as f32
+    finish_k4_sums(f16_bits_to_f32(dd & 0xffff), f16_bits_to_f32(dd >> 16), r[0], r[1], dx)
+}
+
+/// The float part of a Q4_K/Q5_K block from its widened `d`, `dmin` and integer sums
+/// (`kquant::finish_block`'s expression).
+#[inline(always)]
+pub(super) fn finish_k4_sums(d: f32, dmin: f32, isum: i32, msum: i32, dx: f32) -> f32 {
+    (d * dx) * isum as f32 - (dmin * dx) * msum as f32
 }
 
 /// The float part of a Q3_K/Q6_K block from the kernel's `[isum, d]`.

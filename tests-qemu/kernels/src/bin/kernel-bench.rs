@@ -6,11 +6,12 @@
 //! (`orr r0,r0,r0` / `orr r1,r1,r1`), so under
 //! `qemu-arm -cpu arm1176 -plugin arm11cost.so,mem=off,out=X.json kernel-bench Q4_K` the
 //! JSON `region` figures are the kernel's cycles (divide by reps x ROWS x COLS).
-//! scripts/bench-kernels drives it.
+//! scripts/bench-kernels drives it. `--batch N`: the product of N tokens (`matmul`, as a
+//! prompt batch runs it); the figure is then per weight and token.
 
 use std::time::Instant;
 
-use armlet_core::kernels::matvec;
+use armlet_core::kernels::{matmul, matvec};
 use armlet_core::quant::{activation_bytes, quantize_activations, GgmlType, Matrix};
 use armlet_kernel_tests::{random_activations, random_matrix, Rng};
 
@@ -40,12 +41,15 @@ fn parse_type(s: &str) -> Option<GgmlType> {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut reps = 3usize;
+    let mut batch = 1usize;
     let (mut rows, mut cols) = (2048usize, 2048usize);
     let mut types = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if a == "--reps" {
             reps = it.next().and_then(|v| v.parse().ok()).unwrap_or(reps);
+        } else if a == "--batch" {
+            batch = it.next().and_then(|v| v.parse().ok()).unwrap_or(batch).max(1);
         } else if a == "--shape" {
             let shape = it.next().and_then(|v| v.split_once('x')).and_then(|(r, c)| Some((r.parse().ok()?, c.parse().ok()?)));
             let Some((r, c)) = shape else {
@@ -81,19 +85,23 @@ fn main() {
             random_matrix(ty, rows, cols, &mut rng, false)
         };
         let w = Matrix::new(ty, rows, cols, &data).expect("matrix");
-        let x = random_activations(cols, &mut rng, 1.0);
-        let mut buf = vec![0u8; activation_bytes(ty, cols).expect("size")];
-        let a = quantize_activations(ty, &x, &mut buf).expect("quantize");
-        let mut out = vec![0f32; rows];
+        let xs: Vec<Vec<f32>> = (0..batch).map(|_| random_activations(cols, &mut rng, 1.0)).collect();
+        let mut bufs = vec![vec![0u8; activation_bytes(ty, cols).expect("size")]; batch];
+        let acts: Vec<_> = xs.iter().zip(bufs.iter_mut()).map(|(x, b)| quantize_activations(ty, x, b).expect("quantize")).collect();
+        let mut out = vec![0f32; rows * batch];
         let mut best = f64::INFINITY;
         for _ in 0..reps {
             let t = Instant::now();
             region_begin();
-            matvec(&w, &a, &mut out).expect("matvec");
+            if let [a] = acts.as_slice() {
+                matvec(&w, a, &mut out).expect("matvec");
+            } else {
+                matmul(&w, &acts, &mut out).expect("matmul");
+            }
             region_end();
             best = best.min(t.elapsed().as_secs_f64());
         }
         let check: f32 = out.iter().sum();
-        println!("{} {:.3} reps={} check={:e}", ty.name(), best * 1e9 / (rows * cols) as f64, reps, check);
+        println!("{} {:.3} reps={} check={:e}", ty.name(), best * 1e9 / (rows * cols * batch) as f64, reps, check);
     }
 }
