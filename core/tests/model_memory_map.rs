@@ -208,6 +208,13 @@ fn render() -> String {
 
 #[test]
 fn memory_map_md_is_current() {
+    // memory-map.md is the 64-bit host's rendering. On a 32-bit target the largest Gemma 3
+    // plans (every position at 32768, F32 cache: over 1 GiB) are refused as `TooLarge`
+    // before any arena size exists, so the document cannot be rendered there.
+    if cfg!(target_pointer_width = "32") {
+        eprintln!("SKIPPED on a 32-bit target: memory-map.md is rendered on the 64-bit host");
+        return;
+    }
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../memory-map.md");
     let want = render();
     if std::env::var_os("ARMLET_BLESS").is_some() {

@@ -39,6 +39,8 @@ fn values(o: &Output) -> (Vec<f64>, f64, f64) {
         })
         .collect();
     let last = lines.next().expect("the final estimate");
+    // The figures themselves, for whoever runs this with --nocapture.
+    eprintln!("{}\n{last}", running.iter().enumerate().map(|(i, v)| format!("[{}]{v:.4}", i + 1)).collect::<Vec<_>>().join(","));
     let rest = last.strip_prefix("Final estimate: PPL = ").unwrap_or_else(|| panic!("{last}"));
     let (ppl, err) = rest.split_once(" +/- ").expect("PPL +/- error");
     (running, ppl.parse().expect("ppl"), err.parse().expect("error"))
