@@ -89,10 +89,7 @@ pub(crate) fn forward(
     let (width, n) = (p.in_proj_rows(), input.n);
     let proj = proj.get_mut(..width * n).unwrap_or_default();
     linear(input, qbuf, [(&w.in_proj, None, &mut *proj)])?;
-    for token in proj.chunks_exact_mut(width.max(1)) {
-        let (_, xbc, _) = split_token(p, token);
-        convolve(p.conv_kernel, w, xbc, conv_state);
-    }
+    convolve(p, w, proj, conv_state);
     scan(p, w, proj, ssm_state);
     for token in proj.chunks_exact_mut(width.max(1)) {
         let (z, xbc, _) = split_token(p, token);
@@ -150,38 +147,77 @@ fn scan(p: &SsmParams, w: &Mamba2Weights<'_>, proj: &mut [f32], ssm_state: &mut 
     }
 }
 
-/// The causal depthwise convolution, in place over `xbc`: each channel sums its `K-1`
-/// remembered inputs and the new one (sequential f32 sum from tap 0), adds the bias and
-/// shifts the raw input into its state; then SiLU over all channels.
-fn convolve(k: usize, w: &Mamba2Weights<'_>, xbc: &mut [f32], conv_state: &mut [f32]) {
+/// The causal depthwise convolution of every token of `proj` (rows of `z | xBC | dt`), in
+/// place over each token's xBC: each channel sums its `K-1` remembered inputs and the new
+/// one (sequential f32 sum from tap 0), adds the bias and shifts the raw input into its
+/// state; then SiLU over all channels. A channel's outputs need only its own inputs, so the
+/// whole quads of channels go through every token of the batch at once (their taps, biases
+/// and state read once per batch, not once per token); the rest go token by token.
+fn convolve(p: &SsmParams, w: &Mamba2Weights<'_>, proj: &mut [f32], conv_state: &mut [f32]) {
+    let (width, k) = (p.in_proj_rows().max(1), p.conv_kernel);
+    let xbc_at = p.inner_size;
     let done = match (w.conv_weight.as_slice(), w.conv_bias.as_slice()) {
-        (Some(taps), Some(biases)) => convolve_quads(k, taps, biases, xbc, conv_state),
+        (Some(taps), Some(biases)) => match k {
+            4 => convolve_quads::<4>(taps, biases, proj, width, xbc_at, conv_state),
+            3 => convolve_quads::<3>(taps, biases, proj, width, xbc_at, conv_state),
+            2 => convolve_quads::<2>(taps, biases, proj, width, xbc_at, conv_state),
+            _ => 0,
+        },
         _ => 0,
     };
-    convolve_channels(k, w, xbc, conv_state, done);
-    silu_in_place(xbc);
+    for token in proj.chunks_exact_mut(width) {
+        let (_, xbc, _) = split_token(p, token);
+        convolve_channels(k, w, xbc, conv_state, done);
+        silu_in_place(xbc);
+    }
 }
 
-/// The whole quads of channels, with the weights read in place as f32: four channels go tap
-/// by tap side by side, so the VFP11 overlaps four independent sums instead of waiting its
+/// The whole quads of channels for every token of `proj` (rows of `width`, xBC from
+/// `xbc_at`), with the weights read in place as f32. A quad's taps and its window of the
+/// last `K` inputs stay in registers from token to token; its four channels go tap by tap
+/// side by side, so the VFP11 overlaps four independent sums instead of waiting its
 /// 8-cycle latency on each step of one. Returns the channels done.
-fn convolve_quads(k: usize, taps: &[f32], biases: &[f32], xbc: &mut [f32], conv_state: &mut [f32]) -> usize {
-    let kept = k - 1;
+fn convolve_quads<const K: usize>(
+    taps: &[f32],
+    biases: &[f32],
+    proj: &mut [f32],
+    width: usize,
+    xbc_at: usize,
+    conv_state: &mut [f32],
+) -> usize {
+    let kept = K - 1;
     let mut done = 0;
-    let quads = xbc.chunks_exact_mut(4).zip(conv_state.chunks_exact_mut(4 * kept));
-    for ((quad, state), (w, bias)) in quads.zip(taps.chunks_exact(4 * k).zip(biases.chunks_exact(4))) {
-        let mut acc = [0f32; 4];
-        for t in 0..kept {
-            for (c, acc) in acc.iter_mut().enumerate() {
-                *acc += state[c * kept + t] * w[c * k + t];
+    let quads = taps.chunks_exact(4 * K).zip(biases.chunks_exact(4)).zip(conv_state.chunks_exact_mut(4 * kept));
+    for ((w, bias), state) in quads {
+        let at = xbc_at + done;
+        if at + 4 > width {
+            break;
+        }
+        // window[c][..K-1]: the channel's remembered inputs, oldest first; [K-1]: the new one.
+        let mut window = [[0f32; K]; 4];
+        let mut taps = [[0f32; K]; 4];
+        for c in 0..4 {
+            window[c][..kept].copy_from_slice(&state[c * kept..(c + 1) * kept]);
+            taps[c].copy_from_slice(&w[c * K..(c + 1) * K]);
+        }
+        for row in proj.chunks_exact_mut(width) {
+            let Some(x) = row.get_mut(at..at + 4) else { break };
+            let mut acc = [0f32; 4];
+            for c in 0..4 {
+                window[c][kept] = x[c];
+            }
+            for j in 0..K {
+                for c in 0..4 {
+                    acc[c] += window[c][j] * taps[c][j];
+                }
+            }
+            for c in 0..4 {
+                x[c] = acc[c] + bias[c];
+                window[c].copy_within(1.., 0);
             }
         }
-        for (c, acc) in acc.iter_mut().enumerate() {
-            *acc += quad[c] * w[c * k + kept];
-        }
-        for (c, (x, state)) in quad.iter_mut().zip(state.chunks_exact_mut(kept)).enumerate() {
-            shift_in(state, *x);
-            *x = acc[c] + bias[c];
+        for c in 0..4 {
+            state[c * kept..(c + 1) * kept].copy_from_slice(&window[c][..kept]);
         }
         done += 4;
     }
