@@ -15,6 +15,7 @@ use super::{linear, norm_rows, Buffers, F32Vector, HParams, Layer, ModelError, R
 use crate::kernels::accumulate_rounded;
 use crate::math::{f16_to_f32, f32_to_f16, round_f16};
 use crate::quant::{Matrix, QuantError};
+use core::ops::Range;
 
 /// One layer's attention weights.
 #[derive(Clone, Copy, Debug)]
@@ -138,10 +139,19 @@ pub(crate) fn forward(
     // whose softmax then scales by 1); the others scale the scores.
     let scale = if h.query_scale.is_some() { 1.0 } else { 1.0 / libm::sqrtf(dh as f32) };
     let (table_len, table) = (h.rope.table_len(), h.rope_table_of(at.layer));
-    let tokens = s.q.chunks_exact_mut(qd).zip(s.k.chunks_exact_mut(kv_dim)).zip(s.v.chunks_exact_mut(kv_dim));
-    for (t, (((q, k), v), heads)) in tokens.zip(s.heads.chunks_exact_mut(qd)).take(n).enumerate() {
+    // Mode D attends the whole batch in one pass when storing every key first overwrites
+    // no position the batch attends: always on a global layer; on a sliding one, when its
+    // ring holds the union of the batch's spans. Otherwise each token attends after its
+    // own key is stored, as token-by-token feeding does.
+    let whole_batch = at.pos0 + n - Span::new(at, at.pos0).first <= at.slots;
+    for t in 0..n {
         let pos = at.pos0 + t;
         let span = Span::new(at, pos);
+        let (Some(q), Some(k), Some(v)) =
+            (s.q.get_mut(t * qd..(t + 1) * qd), s.k.get_mut(t * kv_dim..(t + 1) * kv_dim), s.v.get_mut(t * kv_dim..(t + 1) * kv_dim))
+        else {
+            return Err(QuantError::BadLength { expected: n * qd, actual: s.q.len() });
+        };
         if let Some(norm) = w.q_norm {
             q.chunks_exact_mut(dh).for_each(|head| rms_norm_in_place(head, norm, h.rms_eps));
         }
@@ -164,6 +174,7 @@ pub(crate) fn forward(
                 store_row(keys, span.slot(pos), kv_dim, k, |x| x);
                 store_row(values, span.slot(pos), kv_dim, v, |x| x);
                 let (keys, values) = (&keys[..], &values[..]);
+                let heads = s.heads.get_mut(t * qd..(t + 1) * qd).unwrap_or_default();
                 for (i, (q, o)) in q.chunks_exact(dh).zip(heads.chunks_exact_mut(dh)).enumerate() {
                     let g = i / group;
                     let head = CachedHead { keys, values, kv_dim, offset: g * dh, span };
@@ -176,19 +187,20 @@ pub(crate) fn forward(
                 };
                 store_row(keys, span.slot(pos), kv_dim, k, f32_to_f16);
                 store_row(values, span.slot(pos), kv_dim, v, f32_to_f16);
-                let (keys, values) = (&keys[..], &values[..]);
-                // The new key and value are stored: their rows now hold widened cache rows.
-                let (Some(k_row), Some(v_row)) = (k.get_mut(..dh), v.get_mut(..dh)) else {
-                    return Err(QuantError::BadLength { expected: dh, actual: k.len() });
-                };
-                let groups = q.chunks_exact_mut(group * dh).zip(heads.chunks_exact_mut(group * dh));
-                for (g, (qs, outs)) in groups.enumerate() {
-                    let cache = CachedHead { keys, values, kv_dim, offset: g * dh, span };
-                    for (q, o) in qs.chunks_mut(GROUP_CHUNK * dh).zip(outs.chunks_mut(GROUP_CHUNK * dh)) {
-                        attend_f16(q, &cache, scale, k_row, v_row, o);
-                    }
+                if !whole_batch {
+                    let f16 = F16Heads { keys, values, kv_dim, dh, qd, group, scale, at };
+                    f16.attend(t..t + 1, s.q, s.heads, s.k, s.v);
                 }
             }
+        }
+    }
+    if whole_batch {
+        if let KvCache::F16 { keys, values } = cache {
+            let (Some(keys), Some(values)) = (keys.get(rows.clone()), values.get(rows.clone())) else {
+                return Err(QuantError::BadLength { expected: rows.end, actual: keys.len() });
+            };
+            let f16 = F16Heads { keys, values, kv_dim, dh, qd, group, scale, at };
+            f16.attend(0..n, s.q, s.heads, s.k, s.v);
         }
     }
     linear(Rows::packed(s.heads, qd, n), qbuf, [(&w.o, w.o_bias, out)])
@@ -350,58 +362,121 @@ fn widen(row: &[u16], out: &mut [f32]) {
     }
 }
 
-/// Mode D: flash attention's online softmax as llama.cpp's CPU kernel runs it for each
-/// query row (falcon-h1.md 6.2): f16 query, f16 keys and values, and an accumulator that
-/// is rounded to f16 after every key. `qs` holds up to [`GROUP_CHUNK`] query heads that
-/// share the KV head (rounded to f16 in place); each cached row is widened once into
-/// `k_row` / `v_row` for all of them. Every head's arithmetic is exactly the one-head
-/// recipe; grouping only saves the repeated widening.
-fn attend_f16(
-    qs: &mut [f32],
-    cache: &CachedHead<'_, u16>,
+/// Most query rows (token × head) attended together in one pass over a KV head's cache
+/// (their online-softmax states live on the stack).
+const MAX_ROWS: usize = 8;
+
+/// Mode D (falcon-h1.md 6.2) for the tokens of a batch whose keys and values are all
+/// stored: flash attention's online softmax as llama.cpp's CPU kernel runs it for each query
+/// row, with an f16 query, f16 keys and values, and an accumulator rounded to f16 after every
+/// key. The query heads of up to [`MAX_ROWS`] / heads tokens that share a KV head go through
+/// its cached rows together, each row widened once for all of them; token `t` takes only
+/// the positions of its own span, in order, so every head's arithmetic is exactly the
+/// one-head recipe and sharing only saves widening and reading the cache rows again.
+struct F16Heads<'c> {
+    keys: &'c [u16],
+    values: &'c [u16],
+    kv_dim: usize,
+    dh: usize,
+    qd: usize,
+    group: usize,
     scale: f32,
-    k_row: &mut [f32],
-    v_row: &mut [f32],
-    outs: &mut [f32],
-) {
-    let dh = k_row.len();
-    for x in qs.iter_mut() {
-        *x = round_f16(*x);
-    }
-    let mut max = [f32::NEG_INFINITY; GROUP_CHUNK];
-    let mut sum = [0f32; GROUP_CHUNK];
-    let mut score = [0f32; GROUP_CHUNK];
-    outs.fill(0.0);
-    let keys = cache.rows(cache.keys, dh);
-    let values = cache.rows(cache.values, dh);
-    for (k, v) in keys.zip(values) {
-        widen(k, k_row);
-        for (sc, q) in score.iter_mut().zip(qs.chunks_exact(dh)) {
-            *sc = dot(q, k_row) * scale;
+    at: Step,
+}
+
+impl F16Heads<'_> {
+    /// `heads[t]` = attention of `queries[t]` (rounded to f16 in place) for the tokens
+    /// `tokens` of the batch, whose keys and values are stored. `k_row` and `v_row` start
+    /// with the first token's key and value, already stored: they hold the widened rows.
+    fn attend(&self, tokens: Range<usize>, queries: &mut [f32], heads: &mut [f32], k_row: &mut [f32], v_row: &mut [f32]) {
+        let (dh, group) = (self.dh, self.group);
+        let (Some(k_row), Some(v_row)) = (k_row.get_mut(..dh), v_row.get_mut(..dh)) else { return };
+        for x in queries.get_mut(tokens.start * self.qd..tokens.end * self.qd).unwrap_or_default() {
+            *x = round_f16(*x);
         }
-        widen(v, v_row);
-        let heads = outs.chunks_exact_mut(dh).zip(score.iter().zip(max.iter_mut().zip(sum.iter_mut())));
-        for (acc, (&s, (max, sum))) in heads {
-            let (ms, vs) = if s > *max {
-                let ms = crate::math::expf(*max - s);
-                *max = s;
-                for a in acc.iter_mut() {
-                    *a = round_f16(*a * ms);
+        for g in 0..self.qd / (group * dh).max(1) {
+            for first_head in (g * group..(g + 1) * group).step_by(GROUP_CHUNK) {
+                let n_heads = GROUP_CHUNK.min((g + 1) * group - first_head);
+                let per_pass = (MAX_ROWS / n_heads).max(1);
+                for t0 in tokens.clone().step_by(per_pass) {
+                    let rows = QueryRows { t0, n: per_pass.min(tokens.end - t0), first_head, n_heads, offset: g * dh };
+                    self.attend_rows(&rows, queries, heads, k_row, v_row);
                 }
-                (ms, 1.0)
-            } else {
-                (1.0, crate::math::expf(s - *max))
-            };
-            accumulate_rounded(acc, v_row, vs);
-            *sum = *sum * ms + vs;
+            }
         }
     }
-    for (acc, &sum) in outs.chunks_exact_mut(dh).zip(sum.iter()) {
-        let inv = if sum == 0.0 { 0.0 } else { 1.0 / sum };
-        for a in acc.iter_mut() {
-            *a *= inv;
+
+    /// One pass over the cache for the query rows `rows`.
+    fn attend_rows(&self, rows: &QueryRows, queries: &[f32], heads: &mut [f32], k_row: &mut [f32], v_row: &mut [f32]) {
+        let (dh, at) = (self.dh, self.at);
+        let span = |t: usize| Span::new(at, at.pos0 + t);
+        let at_of = |t: usize, hd: usize| t * self.qd + hd * dh;
+        let (mut max, mut sum) = ([f32::NEG_INFINITY; MAX_ROWS], [0f32; MAX_ROWS]);
+        for t in rows.t0..rows.t0 + rows.n {
+            let start = at_of(t, rows.first_head);
+            if let Some(acc) = heads.get_mut(start..start + rows.n_heads * dh) {
+                acc.fill(0.0);
+            }
+        }
+        // The union of the rows' spans: from the first token's first position to the last
+        // token's own.
+        let last = span(rows.t0 + rows.n - 1);
+        let whole = Span { first: span(rows.t0).first, ..last };
+        let cache = CachedHead { keys: self.keys, values: self.values, kv_dim: self.kv_dim, offset: rows.offset, span: whole };
+        let positions = cache.rows(cache.keys, dh).zip(cache.rows(cache.values, dh));
+        for (j, (k, v)) in (whole.first..).zip(positions) {
+            widen(k, k_row);
+            widen(v, v_row);
+            for t in rows.t0..rows.t0 + rows.n {
+                let sp = span(t);
+                if j < sp.first || j > sp.pos {
+                    continue;
+                }
+                for i in 0..rows.n_heads {
+                    let r = (t - rows.t0) * rows.n_heads + i;
+                    let start = at_of(t, rows.first_head + i);
+                    let (Some(q), Some(acc), Some(max), Some(sum)) =
+                        (queries.get(start..start + dh), heads.get_mut(start..start + dh), max.get_mut(r), sum.get_mut(r))
+                    else {
+                        continue;
+                    };
+                    let s = dot(q, k_row) * self.scale;
+                    let (ms, vs) = if s > *max {
+                        let ms = crate::math::expf(*max - s);
+                        *max = s;
+                        for a in acc.iter_mut() {
+                            *a = round_f16(*a * ms);
+                        }
+                        (ms, 1.0)
+                    } else {
+                        (1.0, crate::math::expf(s - *max))
+                    };
+                    accumulate_rounded(acc, v_row, vs);
+                    *sum = *sum * ms + vs;
+                }
+            }
+        }
+        for t in rows.t0..rows.t0 + rows.n {
+            for i in 0..rows.n_heads {
+                let (r, start) = ((t - rows.t0) * rows.n_heads + i, at_of(t, rows.first_head + i));
+                let (Some(acc), Some(&sum)) = (heads.get_mut(start..start + dh), sum.get(r)) else { continue };
+                let inv = if sum == 0.0 { 0.0 } else { 1.0 / sum };
+                for a in acc.iter_mut() {
+                    *a *= inv;
+                }
+            }
         }
     }
+}
+
+/// The query rows of one pass: tokens `t0..t0 + n` of the batch, each with the query heads
+/// `first_head..first_head + n_heads`, which share the KV head at `offset` in a cache row.
+struct QueryRows {
+    t0: usize,
+    n: usize,
+    first_head: usize,
+    n_heads: usize,
+    offset: usize,
 }
 
 #[cfg(test)]

@@ -99,15 +99,15 @@ pub fn matmul4_kquant(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], ro
 #[inline(always)]
 fn finish_rows<const NB: usize>(res: &[[i32; 9]], dxs: &[[f32; MAX_BLOCKS]; TILE], vals: &mut [[f32; TILE]]) {
     for (blocks, v) in res.chunks_exact(NB).zip(vals) {
-        let mut sums = [RowSum::default(); TILE];
+        let mut values = [[0f32; NB]; TILE];
         for (b, k) in blocks.iter().enumerate() {
             let dd = k[0] as u32;
             let (d, dmin) = (f16_bits_to_f32(dd & 0xffff), f16_bits_to_f32(dd >> 16));
-            for (t, sum) in sums.iter_mut().enumerate() {
-                sum.add(b, finish_k4_sums(d, dmin, k[1 + t], k[5 + t], dxs[t][b]));
+            for (t, row) in values.iter_mut().enumerate() {
+                row[b] = finish_k4_sums(d, dmin, k[1 + t], k[5 + t], dxs[t][b]);
             }
         }
-        *v = sums.map(|s| s.finish());
+        *v = values.map(RowSum::of_blocks);
     }
 }
 

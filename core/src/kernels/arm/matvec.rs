@@ -75,7 +75,8 @@ pub(super) fn load_word(b: &[u8]) -> u32 {
 /// multiple of 4) to `sum`, four at a time so the VFP11 chains (8-cycle latency) overlap;
 /// the partial indices are constants, which keeps the partial sums in registers.
 #[inline(always)]
-fn finish_blocks<const OW: usize>(res: &[[i32; OW]], b0: usize, std_act: &[u8], sum: &mut RowSum, finish: &impl Fn(&[i32; OW], f32) -> f32) {
+fn finish_blocks<const OW: usize, F: BlockFloat<OW>>(res: &[[i32; OW]], b0: usize, std_act: &[u8], sum: &mut RowSum) {
+    let finish = |r: &[i32; OW], dx: f32| F::value(r, dx, f16_bits_to_f32);
     let mut groups = res.chunks_exact(4);
     let mut bi = b0;
     for g in &mut groups {
@@ -101,12 +102,12 @@ fn finish_blocks<const OW: usize>(res: &[[i32; OW]], b0: usize, std_act: &[u8], 
     }
 }
 
-/// Runs a K-quant kernel over every row and finishes each block in f32 (`finish(results,
-/// dx)`) in the shared [`RowSum`] order. Rows of at most [`CALL_BLOCKS`] blocks go several to
+/// Runs a K-quant kernel over every row and finishes each block in f32 (`F`) in the
+/// shared [`RowSum`] order. Rows of at most [`CALL_BLOCKS`] blocks go several to
 /// a call; longer rows take several calls each. Falls back to the portable twin if the
 /// activation buffer is not laid out as `quantize_activations` does it (it always is).
 #[inline(always)]
-fn drive<const BB: usize, const OW: usize>(
+fn drive<const BB: usize, const OW: usize, F: BlockFloat<OW>>(
     ty: GgmlType,
     w: &[u8],
     rb: usize,
@@ -114,7 +115,6 @@ fn drive<const BB: usize, const OW: usize>(
     pairs: &[u8],
     out: &mut [f32],
     k: &BlockKernels<BlockKernel>,
-    finish: impl Fn(&[i32; OW], f32) -> f32,
 ) {
     let nb = rb / BB;
     let layout_ok = rb == nb * BB
@@ -143,12 +143,27 @@ fn drive<const BB: usize, const OW: usize>(
     };
     if nb <= CALL_BLOCKS {
         let rows_per_call = CALL_BLOCKS / nb;
+        // Rows of 1 to 4 blocks (every matrix of the small models) are finished by a
+        // branch-free run per row, each block's activation scale read once per product.
+        let mut dxs = [0f32; 4];
+        for (b, d) in dxs.iter_mut().enumerate().take(nb) {
+            *d = q8k_d(std_act, b);
+        }
         for (c, outs) in out.chunks_mut(rows_per_call).enumerate() {
             call(c * rows_per_call * rb, outs.len() * nb, 0, nb, &mut res);
-            for (o, rr) in outs.iter_mut().zip(res.chunks_exact(nb)) {
-                let mut sum = RowSum::default();
-                finish_blocks(rr, 0, std_act, &mut sum, &finish);
-                *o = sum.finish();
+            let res = &res[..outs.len() * nb];
+            match nb {
+                1 => finish_short_rows::<1, OW, F>(res, &dxs, outs),
+                2 => finish_short_rows::<2, OW, F>(res, &dxs, outs),
+                3 => finish_short_rows::<3, OW, F>(res, &dxs, outs),
+                4 => finish_short_rows::<4, OW, F>(res, &dxs, outs),
+                _ => {
+                    for (o, rr) in outs.iter_mut().zip(res.chunks_exact(nb)) {
+                        let mut sum = RowSum::default();
+                        finish_blocks::<OW, F>(rr, 0, std_act, &mut sum);
+                        *o = sum.finish();
+                    }
+                }
             }
         }
     } else {
@@ -158,7 +173,7 @@ fn drive<const BB: usize, const OW: usize>(
             while b0 < nb {
                 let n = (nb - b0).min(CALL_BLOCKS);
                 call(r * rb + b0 * BB, n, b0, n, &mut res);
-                finish_blocks(&res[..n], b0, std_act, &mut sum, &finish);
+                finish_blocks::<OW, F>(&res[..n], b0, std_act, &mut sum);
                 b0 += n;
             }
             *o = sum.finish();
@@ -166,11 +181,72 @@ fn drive<const BB: usize, const OW: usize>(
     }
 }
 
-/// The float part of a Q4_K/Q5_K block from the kernel's `[isum, msum, d | dmin << 16]`.
+/// The float part of rows of `NB` (at most 4) blocks: block `b` of each row of `res`
+/// finished with the scale `dxs[b]` and added to partial `b`, as [`finish_blocks`] does.
+/// A row whose f16 scales are all normal (those of real weights always are) widens them
+/// without a branch, so the row is one straight run the compiler can schedule.
 #[inline(always)]
-fn finish_k4(r: &[i32; 3], dx: f32) -> f32 {
-    let dd = r[2] as u32;
-    finish_k4_sums(f16_bits_to_f32(dd & 0xffff), f16_bits_to_f32(dd >> 16), r[0], r[1], dx)
+fn finish_short_rows<const NB: usize, const OW: usize, F: BlockFloat<OW>>(res: &[[i32; OW]], dxs: &[f32; 4], outs: &mut [f32]) {
+    for (o, rr) in outs.iter_mut().zip(res.chunks_exact(NB)) {
+        let values: [f32; NB] = if rr.iter().fold(true, |ok, r| ok & F::scales_normal(r)) {
+            core::array::from_fn(|b| F::value(&rr[b], dxs[b % 4], widen_normal_f16))
+        } else {
+            core::array::from_fn(|b| F::value(&rr[b], dxs[b % 4], f16_bits_to_f32))
+        };
+        *o = RowSum::of_blocks(values);
+    }
+}
+
+/// The float part of one block from a K-quant kernel's `OW` result words and the
+/// activation scale `dx`, in `kquant::finish_block`'s expression.
+trait BlockFloat<const OW: usize> {
+    /// Whether the block's f16 scales are all normal numbers.
+    fn scales_normal(r: &[i32; OW]) -> bool;
+    /// The block's value, its f16 scales widened by `widen`.
+    fn value(r: &[i32; OW], dx: f32, widen: impl Fn(u32) -> f32) -> f32;
+}
+
+/// Q4_K, Q5_K and Q2_K: `[isum, msum, d | dmin << 16]`.
+struct ScaleAndMin;
+
+impl BlockFloat<3> for ScaleAndMin {
+    #[inline(always)]
+    fn scales_normal(r: &[i32; 3]) -> bool {
+        let dd = r[2] as u32;
+        is_normal_f16(dd & 0xffff) & is_normal_f16(dd >> 16)
+    }
+    #[inline(always)]
+    fn value(r: &[i32; 3], dx: f32, widen: impl Fn(u32) -> f32) -> f32 {
+        let dd = r[2] as u32;
+        finish_k4_sums(widen(dd & 0xffff), widen(dd >> 16), r[0], r[1], dx)
+    }
+}
+
+/// Q6_K and Q3_K: `[isum, d]`.
+struct ScaleOnly;
+
+impl BlockFloat<2> for ScaleOnly {
+    #[inline(always)]
+    fn scales_normal(r: &[i32; 2]) -> bool {
+        is_normal_f16(r[1] as u32 & 0xffff)
+    }
+    #[inline(always)]
+    fn value(r: &[i32; 2], dx: f32, widen: impl Fn(u32) -> f32) -> f32 {
+        (widen(r[1] as u32 & 0xffff) * dx) * r[0] as f32
+    }
+}
+
+/// Whether the f16 `h` is a normal number (exponent field 1..=30).
+#[inline(always)]
+fn is_normal_f16(h: u32) -> bool {
+    (h & 0x7c00).wrapping_sub(0x400) < 0x7800
+}
+
+/// A normal f16 widened exactly: the exponent rebiased in place ([`f16_bits_to_f32`]'s
+/// fast path, with no test).
+#[inline(always)]
+fn widen_normal_f16(h: u32) -> f32 {
+    f32::from_bits(((h & 0x8000) << 16) | (((h & 0x7fff) << 13) + 0x3800_0000))
 }
 
 /// The float part of a Q4_K/Q5_K block from its widened `d`, `dmin` and integer sums
@@ -180,34 +256,28 @@ pub(super) fn finish_k4_sums(d: f32, dmin: f32, isum: i32, msum: i32, dx: f32) -
     (d * dx) * isum as f32 - (dmin * dx) * msum as f32
 }
 
-/// The float part of a Q3_K/Q6_K block from the kernel's `[isum, d]`.
-#[inline(always)]
-fn finish_d(r: &[i32; 2], dx: f32) -> f32 {
-    (f16_bits_to_f32(r[1] as u32 & 0xffff) * dx) * r[0] as f32
-}
-
 /// K-quant matvec, one row at a time (see `kernels::portable` for the contract).
 pub fn matvec_kquant(ty: GgmlType, w: &[u8], rb: usize, std_act: &[u8], pairs: &[u8], out: &mut [f32]) {
     match ty {
         GgmlType::Q4_K => {
             let kernels: BlockKernels<BlockKernel> = BlockKernels { plain: super::asm_q4k::q4k_blocks, touch: super::asm_q4k::q4k_blocks_touch, reach: super::asm_q4k::Q4K_TOUCH_REACH };
-            drive::<{ Q4_K_BYTES }, 3>(ty, w, rb, std_act, pairs, out, &kernels, finish_k4)
+            drive::<{ Q4_K_BYTES }, 3, ScaleAndMin>(ty, w, rb, std_act, pairs, out, &kernels)
         }
         GgmlType::Q5_K => {
             let kernels: BlockKernels<BlockKernel> = BlockKernels { plain: super::asm_q5k::q5k_blocks, touch: super::asm_q5k::q5k_blocks_touch, reach: super::asm_q5k::Q5K_TOUCH_REACH };
-            drive::<{ Q5_K_BYTES }, 3>(ty, w, rb, std_act, pairs, out, &kernels, finish_k4)
+            drive::<{ Q5_K_BYTES }, 3, ScaleAndMin>(ty, w, rb, std_act, pairs, out, &kernels)
         }
         GgmlType::Q6_K => {
             let kernels: BlockKernels<BlockKernel> = BlockKernels { plain: super::asm_q6k::q6k_blocks, touch: super::asm_q6k::q6k_blocks_touch, reach: super::asm_q6k::Q6K_TOUCH_REACH };
-            drive::<{ Q6_K_BYTES }, 2>(ty, w, rb, std_act, pairs, out, &kernels, finish_d)
+            drive::<{ Q6_K_BYTES }, 2, ScaleOnly>(ty, w, rb, std_act, pairs, out, &kernels)
         }
         GgmlType::Q2_K => {
             let kernels: BlockKernels<BlockKernel> = BlockKernels { plain: super::asm_q23k::q2k_blocks, touch: super::asm_q23k::q2k_blocks_touch, reach: super::asm_q23k::K23_TOUCH_REACH };
-            drive::<{ Q2_K_BYTES }, 3>(ty, w, rb, std_act, pairs, out, &kernels, finish_k4)
+            drive::<{ Q2_K_BYTES }, 3, ScaleAndMin>(ty, w, rb, std_act, pairs, out, &kernels)
         }
         GgmlType::Q3_K => {
             let kernels: BlockKernels<BlockKernel> = BlockKernels { plain: super::asm_q23k::q3k_blocks, touch: super::asm_q23k::q3k_blocks_touch, reach: super::asm_q23k::K23_TOUCH_REACH };
-            drive::<{ Q3_K_BYTES }, 2>(ty, w, rb, std_act, pairs, out, &kernels, finish_d)
+            drive::<{ Q3_K_BYTES }, 2, ScaleOnly>(ty, w, rb, std_act, pairs, out, &kernels)
         }
         _ => portable::matvec_kquant(ty, w, rb, std_act, pairs, out),
     }
