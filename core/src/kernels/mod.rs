@@ -221,6 +221,7 @@ impl RowSum {
     /// adds by one (8 cycles on the VFP11): `0 + v` differs from `v` only when `v` is
     /// `-0`, an add keeps a zero's sign only when both operands are `-0`, and partial 3 is
     /// never used, so the last add is of `+0` and makes any zero `+0` in both forms.
+    #[cfg(any(target_arch = "arm", test))]
     #[inline(always)]
     pub(crate) fn of_blocks<const NB: usize>(v: [f32; NB]) -> f32 {
         match v.as_slice() {
