@@ -1,16 +1,22 @@
-//! ARMv6 driver of the batched K-quant products (twin: `kernels::batch::matmul4_kquant_portable`):
-//! four tokens' activations interleaved once per product, then every weight block decoded
-//! once for the four (`asm_batch_q4k`); the float part of each block and token is done here
-//! in the single-token order (`finish_k4_sums`, [`RowSum`]), so every output has the bits of that
-//! token's own `matvec`. Types without a batched kernel, and shapes it does not take, go
-//! token by token through the single-token driver.
+//! ARMv6 drivers of the batched products (twins: `kernels::batch::matmul4_kquant_portable`
+//! and `matmul4_legacy_portable`): four tokens' activations interleaved once per product,
+//! then every weight block decoded once for the four (`asm_batch_q4k`, `asm_batch_legacy`);
+//! the float part of each block and token is done here in the single-token order
+//! (`finish_k4_sums`, `legacy::finish_block`, [`RowSum`]), so every output has the bits of
+//! that token's own `matvec`. Types without a batched kernel, and shapes it does not take, go
+//! token by token through the single-token drivers.
 
+use super::asm_batch_legacy::{
+    q4_0_batch4, q4_0_batch4_touch, q4_1_batch4, q4_1_batch4_touch, q8_0_batch4, q8_0_batch4_touch, BATCH_LEGACY_ACT_BYTES,
+    BATCH_LEGACY_TOUCH_REACH,
+};
 use super::asm_batch_q4k::{q4k_batch4, q4k_batch4_touch, BATCH_Q4K_ACT_BYTES, BATCH_Q4K_TOUCH_REACH};
-use super::matvec::{f16_bits_to_f32, finish_k4_sums, load_word, matvec_kquant, q8k_d};
+use super::matvec::{f16_bits_to_f32, finish_k4_sums, load_word, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q8_0, q8k_d};
 use crate::kernels::batch::TILE;
-use crate::kernels::RowSum;
+use crate::kernels::{legacy, RowSum};
 use crate::quant::kquant::Q4_K_BYTES;
-use crate::quant::q8::{Q8K_BLOCK_BYTES, Q8K_PAIRS_BYTES};
+use crate::quant::legacy::{Q4_0_BYTES, Q4_1_BYTES, Q8_0_BYTES};
+use crate::quant::q8::{Q8K_BLOCK_BYTES, Q8K_PAIRS_BYTES, Q8_BLOCK_BYTES, Q8_PAIRS_BYTES, Q8_SCALES_BYTES};
 use crate::quant::GgmlType;
 
 /// The widest rows the batched kernel takes (blocks): the interleaved activations of four
@@ -129,6 +135,175 @@ fn interleave(acts: &[&[u8]; TILE], std_len: usize, nb: usize, il: &mut [u32]) {
                 let k = 32 * c + 4 * s + 2 * p;
                 pair[2 * t] = word(k);
                 pair[2 * t + 1] = word(k + 1);
+            }
+        }
+    }
+}
+
+/// The widest rows the batched legacy kernels take (blocks): the interleaved activations of
+/// four tokens (256 bytes a block) live on the stack and mostly in the 16 KB L1 D-cache.
+/// SmolLM2-135M's widest rows (its FFN's 1536 columns) have 48 blocks.
+const LEGACY_MAX_BLOCKS: usize = 48;
+
+/// Blocks per legacy kernel call (rows of `nb` blocks go `LEGACY_CALL_BLOCKS / nb` to a call).
+const LEGACY_CALL_BLOCKS: usize = 48;
+const _: () = assert!(LEGACY_CALL_BLOCKS >= LEGACY_MAX_BLOCKS);
+
+/// Words of one block's interleaved legacy activations.
+const LEGACY_BLOCK_WORDS: usize = BATCH_LEGACY_ACT_BYTES / 4;
+
+/// The interleaved legacy activations, 8-aligned so the kernel's `LDM`s take one cycle each.
+#[repr(C, align(8))]
+struct LegacyInterleaved([u32; LEGACY_MAX_BLOCKS * LEGACY_BLOCK_WORDS]);
+
+/// A batched legacy kernel (`asm_batch_legacy`): `(w, acts, n, out, row_blocks)`.
+type Batch4Kernel = unsafe extern "C" fn(*const u8, *const u8, u32, *mut i32, u32);
+
+/// `out[t · rows + r] = row r of w . token t` for the four tokens `acts` (each the bytes
+/// `quantize_activations` made for weight type `ty`: `nb` standard blocks, `nb` pair blocks,
+/// `nb` scale entries) and `rows` rows of `rb` bytes of Q4_1, Q4_0 or Q8_0 weights.
+pub fn matmul4_legacy(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut [f32]) {
+    let (bb, plain, touch): (usize, Batch4Kernel, Batch4Kernel) = match ty {
+        GgmlType::Q4_1 => (Q4_1_BYTES, q4_1_batch4, q4_1_batch4_touch),
+        GgmlType::Q4_0 => (Q4_0_BYTES, q4_0_batch4, q4_0_batch4_touch),
+        _ => (Q8_0_BYTES, q8_0_batch4, q8_0_batch4_touch),
+    };
+    let nb = rb / bb;
+    let pairs_at = nb * Q8_BLOCK_BYTES;
+    let scales_at = pairs_at + nb * Q8_PAIRS_BYTES;
+    let fits = matches!(ty, GgmlType::Q4_1 | GgmlType::Q4_0 | GgmlType::Q8_0)
+        && rb == nb * bb
+        && (1..=LEGACY_MAX_BLOCKS).contains(&nb)
+        && w.len() >= rows * rb
+        && out.len() == TILE * rows
+        && acts.iter().all(|a| a.len() >= scales_at + nb * Q8_SCALES_BYTES);
+    if !fits {
+        for (a, o) in acts.iter().zip(out.chunks_mut(rows.max(1))) {
+            match ty {
+                GgmlType::Q4_1 => matvec_q4_1(w, rb, a, o),
+                GgmlType::Q4_0 => matvec_q4_0(w, rb, a, o),
+                GgmlType::Q8_0 => matvec_q8_0(w, rb, a, o),
+                _ => legacy::matvec_portable(ty, w, rb, a, o),
+            }
+        }
+        return;
+    }
+    // Each block's scale entry of the four tokens (`d`, then `s` or Q4_0's `Σ x`), read once
+    // per product.
+    let mut dxs = [[0f32; TILE]; LEGACY_MAX_BLOCKS];
+    let mut sxs = [[0u32; TILE]; LEGACY_MAX_BLOCKS];
+    for (t, a) in acts.iter().enumerate() {
+        let scales = a.get(scales_at..).unwrap_or(&[]);
+        for ((dx, sx), s) in dxs.iter_mut().zip(sxs.iter_mut()).zip(scales.chunks_exact(Q8_SCALES_BYTES)).take(nb) {
+            dx[t] = f32::from_bits(load_word(s));
+            sx[t] = load_word(s.get(4..).unwrap_or(&[]));
+        }
+    }
+    let mut il = LegacyInterleaved([0; LEGACY_MAX_BLOCKS * LEGACY_BLOCK_WORDS]);
+    interleave_legacy(&acts, pairs_at, nb, &mut il.0);
+    let mut res = [[0i32; 5]; LEGACY_CALL_BLOCKS];
+    let mut vals = [[0f32; TILE]; LEGACY_CALL_BLOCKS];
+    let rows_per_call = LEGACY_CALL_BLOCKS / nb;
+    let (dxs, sxs) = (&dxs[..nb], &sxs[..nb]);
+    let mut r0 = 0;
+    while r0 < rows {
+        let n_rows = rows_per_call.min(rows - r0);
+        let (start, end) = (r0 * rb, (r0 + n_rows) * rb);
+        let kernel = if end + BATCH_LEGACY_TOUCH_REACH <= w.len() { touch } else { plain };
+        // SAFETY: the kernel reads the n_rows * nb blocks w[start..end] (end <= rows * rb <=
+        // w.len(), checked in `fits`) and, in the touch variant, at most
+        // BATCH_LEGACY_TOUCH_REACH bytes after them (checked just above); it reads nb
+        // interleaved blocks of `il` (nb <= LEGACY_MAX_BLOCKS, 8-aligned by its type) and
+        // writes 5 words per block to `res` (n_rows * nb <= LEGACY_CALL_BLOCKS). Unaligned
+        // weight words are read with LDR, which ARMv6 allows with SCTLR.U set (Linux, and
+        // the Pi's bare-metal setup).
+        unsafe {
+            kernel(w.as_ptr().add(start), il.0.as_ptr() as *const u8, (n_rows * nb) as u32, res.as_mut_ptr() as *mut i32, nb as u32);
+        }
+        let (res, vals) = (&res[..n_rows * nb], &mut vals[..n_rows]);
+        match ty {
+            GgmlType::Q4_1 => finish_legacy_rows(
+                res,
+                nb,
+                dxs,
+                sxs,
+                vals,
+                |h| (f16_bits_to_f32(h & 0xffff), f16_bits_to_f32(h >> 16)),
+                |(dw, mw), dot, dx, sx| legacy::finish_block(GgmlType::Q4_1, dot, dw, mw, dx, f32::from_bits(sx)),
+            ),
+            GgmlType::Q4_0 => finish_legacy_rows(res, nb, dxs, sxs, vals, f16_bits_to_f32, |dw, dot, dx, sum_x| {
+                let isum = dot.wrapping_sub((sum_x as i32).wrapping_mul(8));
+                legacy::finish_block(GgmlType::Q4_0, isum, dw, 0.0, dx, 0.0)
+            }),
+            _ => finish_legacy_rows(res, nb, dxs, sxs, vals, f16_bits_to_f32, |dw, dot, dx, _| {
+                legacy::finish_block(GgmlType::Q8_0, dot, dw, 0.0, dx, 0.0)
+            }),
+        }
+        for (t, o) in out.chunks_exact_mut(rows).enumerate() {
+            for (o, v) in o[r0..r0 + n_rows].iter_mut().zip(vals.iter()) {
+                *o = v[t];
+            }
+        }
+        r0 += n_rows;
+    }
+}
+
+/// The float part of the legacy kernel's results `res` (rows of `nb` blocks of 5 words) for
+/// the four tokens, into `vals` (a row's four outputs): each block's scale field decoded once
+/// (`decode`), each token's value (`value(scales, dot, dx, s)`) added to partial `b % 4` in
+/// block order, as the single-token driver does. Blocks go four at a time, so the partial
+/// indices are constants (the partial sums stay in registers).
+#[inline(always)]
+fn finish_legacy_rows<D: Copy>(
+    res: &[[i32; 5]],
+    nb: usize,
+    dxs: &[[f32; TILE]],
+    sxs: &[[u32; TILE]],
+    vals: &mut [[f32; TILE]],
+    decode: impl Fn(u32) -> D,
+    value: impl Fn(D, i32, f32, u32) -> f32,
+) {
+    let block = |sums: &mut [RowSum; TILE], i: usize, k: &[i32; 5], dx: &[f32; TILE], sx: &[u32; TILE]| {
+        let d = decode(k[0] as u32);
+        for (t, sum) in sums.iter_mut().enumerate() {
+            sum.add(i, value(d, k[1 + t], dx[t], sx[t]));
+        }
+    };
+    for (blocks, v) in res.chunks_exact(nb).zip(vals) {
+        let mut sums = [RowSum::default(); TILE];
+        let mut groups = blocks.chunks_exact(4).zip(dxs.chunks_exact(4).zip(sxs.chunks_exact(4)));
+        for (g, (dx, sx)) in &mut groups {
+            block(&mut sums, 0, &g[0], &dx[0], &sx[0]);
+            block(&mut sums, 1, &g[1], &dx[1], &sx[1]);
+            block(&mut sums, 2, &g[2], &dx[2], &sx[2]);
+            block(&mut sums, 3, &g[3], &dx[3], &sx[3]);
+        }
+        // The 1-3 blocks left go to partials 0, 1, 2.
+        let done = nb / 4 * 4;
+        for (i, ((k, dx), sx)) in blocks[done..].iter().zip(&dxs[done..]).zip(&sxs[done..]).enumerate() {
+            match i {
+                0 => block(&mut sums, 0, k, dx, sx),
+                1 => block(&mut sums, 1, k, dx, sx),
+                _ => block(&mut sums, 2, k, dx, sx),
+            }
+        }
+        *v = sums.map(|s| s.finish());
+    }
+}
+
+/// Lays out the four tokens' legacy pair blocks as `asm_batch_legacy` reads them (its module
+/// doc): per block and step `s`, tokens 0 and 1's pair word `2s`, their word `2s + 1`, then
+/// the same for tokens 2 and 3.
+fn interleave_legacy(acts: &[&[u8]; TILE], pairs_at: usize, nb: usize, il: &mut [u32]) {
+    for (b, dst) in il.chunks_exact_mut(LEGACY_BLOCK_WORDS).take(nb).enumerate() {
+        for (t, a) in acts.iter().enumerate() {
+            let at = pairs_at + b * Q8_PAIRS_BYTES;
+            let block = a.get(at..at + Q8_PAIRS_BYTES).unwrap_or(&[]);
+            for (k, pair) in block.chunks_exact(4).enumerate() {
+                let (s, p) = (k / 2, k % 2);
+                if let Some(d) = dst.get_mut(8 * s + 4 * (t / 2) + 2 * p + t % 2) {
+                    *d = load_word(pair);
+                }
             }
         }
     }
