@@ -130,9 +130,14 @@ fn batched_legacy_kernels_agree_with_their_twins() {
     let mut rng = Rng(0xba7c_4ed0_0000_0041);
     for ty in LEGACY {
         // 1-48 blocks a row go through the batched kernel (rows several to a call, a call's
-        // last rows, a row per call at 48); 49 and 64 blocks take the single-token path.
-        for nb in [1usize, 2, 3, 5, 18, 47, 48, 49, 64] {
-            let row_counts: &[usize] = if nb < 18 { &[1, 3, 7, 13, 50] } else { &[1, 3, 7] };
+        // last rows; rows over 24 blocks in two segments, the second of 1 to 24 blocks; more
+        // than a band of 128 rows); 49 and 64 blocks take the single-token path.
+        for nb in [1usize, 2, 3, 5, 18, 24, 25, 28, 47, 48, 49, 64] {
+            let row_counts: &[usize] = match nb {
+                5 | 48 => &[1, 3, 131],
+                _ if nb < 18 => &[1, 3, 7, 13, 50],
+                _ => &[1, 3, 7],
+            };
             for &rows in row_counts {
                 let cols = nb * 32;
                 for extremes in [false, true] {

@@ -3,7 +3,7 @@
 //! multiplied with the activations of all four tokens (the single-token kernels,
 //! `asm_legacy`, extract every word again for every token).
 //!
-//! `extern "C" fn(w, acts, n, out, row_blocks)`: `w` = the first of `n` consecutive weight
+//! `extern "C" fn(w, acts, n, out, row_blocks, lead)`: `w` = the first of `n` consecutive weight
 //! blocks of one type (any alignment); `acts` = the four tokens' pair blocks interleaved by
 //! the driver (`batch::interleave_legacy`: [`BATCH_LEGACY_ACT_BYTES`] per block, 8-aligned;
 //! the pointer returns to `acts` after every `row_blocks` blocks, so `n` may span several
@@ -31,19 +31,17 @@
 //! Registers: r0-r3 activation pairs, r4 weight word, r5/r6 extracted pairs, r7/r8/r10/r11
 //! the four tokens' accumulators, r9 the mask 0x000F000F (Q4), r12 block base, lr
 //! activation pointer. Frame (sp+): 0 out pointer, 4 blocks left, 8 blocks left in the row,
-//! 12 `row_blocks`, 16 the first interleaved block.
+//! 12 `row_blocks`, 16 the first interleaved block, 20 `lead`.
 //!
-//! Touch variants: a byte load into r7 (dead until the block's first `SMUAD`)
-//! [`BATCH_LEGACY_TOUCH_LEAD`] bytes past each block start, so every weight line is requested
-//! ahead of use; they read up to [`BATCH_LEGACY_TOUCH_REACH`] bytes past the last block.
+//! Touch variants: a byte load into r7 (dead until the block's first `SMUAD`) `lead` bytes
+//! past each block start, so every weight line is requested ahead of use: the driver passes
+//! a fixed distance ahead in a run of whole rows, and the row length when a call covers a
+//! segment of one row (the next call reads the next row's segment). They read up to `lead`
+//! bytes past the last block. The plain variants ignore `lead`.
 #![allow(unsafe_code)]
 
 use core::arch::naked_asm;
 
-/// Distance (bytes) of the touch loads ahead of the block base.
-macro_rules! l4_lead { () => { 256 } }
-/// Bytes past the end of the last block the touch variants may read.
-pub const BATCH_LEGACY_TOUCH_REACH: usize = 256;
 
 /// Bytes of one interleaved block (`acts` above): 8 steps × 8 words.
 pub const BATCH_LEGACY_ACT_BYTES: usize = 4 * 8 * 8;
@@ -127,8 +125,10 @@ macro_rules! q8_steps {
     };
 }
 
-macro_rules! l4_touch { () => { concat!("ldrb r7, [r12, #", l4_lead!(), "]\n") } }
-macro_rules! l4_no_touch { () => { "" } }
+/// The touch variants' loads: the lead from the frame into r7, then (after the first step's
+/// loads) a byte at that distance from the block.
+macro_rules! l4_touch { (pre) => { "ldr r7, [sp, #20]\n" }; (post) => { "ldrb r7, [r12, r7]\n" } }
+macro_rules! l4_no_touch { (pre) => { "" }; (post) => { "" } }
 
 /// A kernel: `$first` loads the block's first pairs and words and extracts the first step's
 /// pairs, `$steps` the 8 steps, `$head` loads the scale field into r1 and moves r12 to the
@@ -137,13 +137,15 @@ macro_rules! l4_kernel {
     ($name:ident, $t:ident, $first:expr, $steps:expr, $head:literal) => {
         /// See the module doc.
         #[unsafe(naked)]
-        pub unsafe extern "C" fn $name(w: *const u8, acts: *const u8, n: u32, out: *mut i32, row_blocks: u32) {
+        pub unsafe extern "C" fn $name(w: *const u8, acts: *const u8, n: u32, out: *mut i32, row_blocks: u32, lead: u32) {
             naked_asm!(
                 // Module-level asm is assembled for the target triple baseline: name the CPU.
                 ".arch armv6",
                 "push {{r3-r11, lr}}",
                 "sub sp, sp, #24",
                 "ldr r4, [sp, #64]",
+                "ldr r5, [sp, #68]",
+                "str r5, [sp, #20]",
                 "str r3, [sp]",
                 "str r2, [sp, #4]",
                 "str r4, [sp, #8]",
@@ -154,8 +156,9 @@ macro_rules! l4_kernel {
                 "mov r12, r0",
                 "mov lr, r1",
                 "1:",
-                $t!(),
+                $t!(pre),
                 $first,
+                $t!(post),
                 $steps,
                 // ---- the scale field and the four dots out, then the next block ----
                 $head,

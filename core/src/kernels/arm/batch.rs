@@ -8,7 +8,6 @@
 
 use super::asm_batch_legacy::{
     q4_0_batch4, q4_0_batch4_touch, q4_1_batch4, q4_1_batch4_touch, q8_0_batch4, q8_0_batch4_touch, BATCH_LEGACY_ACT_BYTES,
-    BATCH_LEGACY_TOUCH_REACH,
 };
 use super::asm_batch_q4k::{q4k_batch4, q4k_batch4_touch, BATCH_Q4K_ACT_BYTES, BATCH_Q4K_TOUCH_REACH};
 use super::matvec::{f16_bits_to_f32, finish_k4_sums, load_word, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q8_0, q8k_d};
@@ -141,13 +140,25 @@ fn interleave(acts: &[&[u8]; TILE], std_len: usize, nb: usize, il: &mut [u32]) {
 }
 
 /// The widest rows the batched legacy kernels take (blocks): the interleaved activations of
-/// four tokens (256 bytes a block) live on the stack and mostly in the 16 KB L1 D-cache.
-/// SmolLM2-135M's widest rows (its FFN's 1536 columns) have 48 blocks.
+/// four tokens (256 bytes a block) live on the stack. SmolLM2-135M's widest rows (its FFN's
+/// 1536 columns) have 48 blocks.
 const LEGACY_MAX_BLOCKS: usize = 48;
 
-/// Blocks per legacy kernel call (rows of `nb` blocks go `LEGACY_CALL_BLOCKS / nb` to a call).
-const LEGACY_CALL_BLOCKS: usize = 48;
-const _: () = assert!(LEGACY_CALL_BLOCKS >= LEGACY_MAX_BLOCKS);
+/// Blocks of a row segment: wider rows go segment by segment over a band of rows, so a
+/// segment's 6 KB of interleaved activations stay in the 16 KB L1 D-cache while the weights
+/// stream past them (a whole 12 KB row's worth is evicted over and over by the round-robin
+/// replacement). A multiple of 4: every segment starts on partial sum 0.
+const LEGACY_SEGMENT_BLOCKS: usize = 24;
+const _: () = assert!(LEGACY_SEGMENT_BLOCKS % 4 == 0);
+
+/// Rows of a band of segmented rows: the four tokens' partial sums of its rows wait on the
+/// stack between segments (64 bytes a row).
+const LEGACY_BAND_ROWS: usize = 96;
+
+/// Blocks per legacy kernel call (rows of `nb <= LEGACY_SEGMENT_BLOCKS` blocks go
+/// `LEGACY_CALL_BLOCKS / nb` to a call).
+const LEGACY_CALL_BLOCKS: usize = 96;
+const _: () = assert!(LEGACY_CALL_BLOCKS >= LEGACY_SEGMENT_BLOCKS && LEGACY_CALL_BLOCKS <= LEGACY_BAND_ROWS);
 
 /// Words of one block's interleaved legacy activations.
 const LEGACY_BLOCK_WORDS: usize = BATCH_LEGACY_ACT_BYTES / 4;
@@ -156,8 +167,11 @@ const LEGACY_BLOCK_WORDS: usize = BATCH_LEGACY_ACT_BYTES / 4;
 #[repr(C, align(8))]
 struct LegacyInterleaved([u32; LEGACY_MAX_BLOCKS * LEGACY_BLOCK_WORDS]);
 
-/// A batched legacy kernel (`asm_batch_legacy`): `(w, acts, n, out, row_blocks)`.
-type Batch4Kernel = unsafe extern "C" fn(*const u8, *const u8, u32, *mut i32, u32);
+/// A batched legacy kernel (`asm_batch_legacy`): `(w, acts, n, out, row_blocks, lead)`.
+type Batch4Kernel = unsafe extern "C" fn(*const u8, *const u8, u32, *mut i32, u32, u32);
+
+/// The touch loads' distance ahead of the block in a run of whole rows (bytes).
+const LEGACY_TOUCH_LEAD: usize = 256;
 
 /// `out[t · rows + r] = row r of w . token t` for the four tokens `acts` (each the bytes
 /// `quantize_activations` made for weight type `ty`: `nb` standard blocks, `nb` pair blocks,
@@ -202,64 +216,90 @@ pub fn matmul4_legacy(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], ro
     let mut il = LegacyInterleaved([0; LEGACY_MAX_BLOCKS * LEGACY_BLOCK_WORDS]);
     interleave_legacy(&acts, pairs_at, nb, &mut il.0);
     let mut res = [[0i32; 5]; LEGACY_CALL_BLOCKS];
-    let mut vals = [[0f32; TILE]; LEGACY_CALL_BLOCKS];
-    let rows_per_call = LEGACY_CALL_BLOCKS / nb;
-    let (dxs, sxs) = (&dxs[..nb], &sxs[..nb]);
-    let mut r0 = 0;
-    while r0 < rows {
-        let n_rows = rows_per_call.min(rows - r0);
-        let (start, end) = (r0 * rb, (r0 + n_rows) * rb);
-        let kernel = if end + BATCH_LEGACY_TOUCH_REACH <= w.len() { touch } else { plain };
-        // SAFETY: the kernel reads the n_rows * nb blocks w[start..end] (end <= rows * rb <=
-        // w.len(), checked in `fits`) and, in the touch variant, at most
-        // BATCH_LEGACY_TOUCH_REACH bytes after them (checked just above); it reads nb
-        // interleaved blocks of `il` (nb <= LEGACY_MAX_BLOCKS, 8-aligned by its type) and
-        // writes 5 words per block to `res` (n_rows * nb <= LEGACY_CALL_BLOCKS). Unaligned
-        // weight words are read with LDR, which ARMv6 allows with SCTLR.U set (Linux, and
-        // the Pi's bare-metal setup).
-        unsafe {
-            kernel(w.as_ptr().add(start), il.0.as_ptr() as *const u8, (n_rows * nb) as u32, res.as_mut_ptr() as *mut i32, nb as u32);
-        }
-        let (res, vals) = (&res[..n_rows * nb], &mut vals[..n_rows]);
-        match ty {
-            GgmlType::Q4_1 => finish_legacy_rows(
-                res,
-                nb,
-                dxs,
-                sxs,
-                vals,
-                |h| (f16_bits_to_f32(h & 0xffff), f16_bits_to_f32(h >> 16)),
-                |(dw, mw), dot, dx, sx| legacy::finish_block(GgmlType::Q4_1, dot, dw, mw, dx, f32::from_bits(sx)),
-            ),
-            GgmlType::Q4_0 => finish_legacy_rows(res, nb, dxs, sxs, vals, f16_bits_to_f32, |dw, dot, dx, sum_x| {
-                let isum = dot.wrapping_sub((sum_x as i32).wrapping_mul(8));
-                legacy::finish_block(GgmlType::Q4_0, isum, dw, 0.0, dx, 0.0)
-            }),
-            _ => finish_legacy_rows(res, nb, dxs, sxs, vals, f16_bits_to_f32, |dw, dot, dx, _| {
-                legacy::finish_block(GgmlType::Q8_0, dot, dw, 0.0, dx, 0.0)
-            }),
+    let mut sums = [[RowSum::default(); TILE]; LEGACY_BAND_ROWS];
+    let band_rows = if nb <= LEGACY_SEGMENT_BLOCKS { LEGACY_CALL_BLOCKS / nb } else { LEGACY_BAND_ROWS };
+    let mut band0 = 0;
+    while band0 < rows {
+        let band = band_rows.min(rows - band0);
+        let sums = &mut sums[..band];
+        sums.fill([RowSum::default(); TILE]);
+        let mut b0 = 0;
+        while b0 < nb {
+            let seg = LEGACY_SEGMENT_BLOCKS.min(nb - b0);
+            // Whole rows go several to a call, touching ahead in the weight stream; segments of
+            // rows one a call, touching the same blocks of the next row.
+            let (rows_per_call, lead) = if seg == nb { (band, LEGACY_TOUCH_LEAD) } else { (1, rb) };
+            let (dxs, sxs) = (&dxs[b0..b0 + seg], &sxs[b0..b0 + seg]);
+            let mut r = 0;
+            while r < band {
+                let n_rows = rows_per_call.min(band - r);
+                let start = (band0 + r) * rb + b0 * bb;
+                let end = start + (n_rows - 1) * rb + seg * bb;
+                let kernel = if end + lead <= w.len() { touch } else { plain };
+                // SAFETY: the kernel reads n_rows rows of seg blocks from w[start..end] (end <=
+                // rows * rb <= w.len(), checked in `fits`; when n_rows > 1, seg == nb and the
+                // rows are contiguous) and, in the touch variant, at most `lead` bytes after
+                // them (checked just above); it reads seg
+                // interleaved blocks from block b0 of `il` (b0 + seg <= nb <= LEGACY_MAX_BLOCKS,
+                // 8-aligned by its type) and writes 5 words per block to `res` (n_rows * seg <=
+                // LEGACY_CALL_BLOCKS: a band of whole rows has at most LEGACY_CALL_BLOCKS / nb
+                // rows). Unaligned weight words are read with LDR, which ARMv6 allows with
+                // SCTLR.U set (Linux, and the Pi's bare-metal setup).
+                unsafe {
+                    kernel(
+                        w.as_ptr().add(start),
+                        il.0.as_ptr().add(b0 * LEGACY_BLOCK_WORDS) as *const u8,
+                        (n_rows * seg) as u32,
+                        res.as_mut_ptr() as *mut i32,
+                        seg as u32,
+                        lead as u32,
+                    );
+                }
+                let (res, sums) = (&res[..n_rows * seg], &mut sums[r..r + n_rows]);
+                match ty {
+                    GgmlType::Q4_1 => finish_legacy_rows(
+                        res,
+                        seg,
+                        dxs,
+                        sxs,
+                        sums,
+                        |h| (f16_bits_to_f32(h & 0xffff), f16_bits_to_f32(h >> 16)),
+                        |(dw, mw), dot, dx, sx| legacy::finish_block(GgmlType::Q4_1, dot, dw, mw, dx, f32::from_bits(sx)),
+                    ),
+                    GgmlType::Q4_0 => finish_legacy_rows(res, seg, dxs, sxs, sums, f16_bits_to_f32, |dw, dot, dx, sum_x| {
+                        let isum = dot.wrapping_sub((sum_x as i32).wrapping_mul(8));
+                        legacy::finish_block(GgmlType::Q4_0, isum, dw, 0.0, dx, 0.0)
+                    }),
+                    _ => finish_legacy_rows(res, seg, dxs, sxs, sums, f16_bits_to_f32, |dw, dot, dx, _| {
+                        legacy::finish_block(GgmlType::Q8_0, dot, dw, 0.0, dx, 0.0)
+                    }),
+                }
+                r += n_rows;
+            }
+            b0 += seg;
         }
         for (t, o) in out.chunks_exact_mut(rows).enumerate() {
-            for (o, v) in o[r0..r0 + n_rows].iter_mut().zip(vals.iter()) {
-                *o = v[t];
+            for (o, s) in o[band0..band0 + band].iter_mut().zip(sums.iter()) {
+                *o = s[t].finish();
             }
         }
-        r0 += n_rows;
+        band0 += band;
     }
 }
 
-/// The float part of the legacy kernel's results `res` (rows of `nb` blocks of 5 words) for
-/// the four tokens, into `vals` (a row's four outputs): each block's scale field decoded once
-/// (`decode`), each token's value (`value(scales, dot, dx, s)`) added to partial `b % 4` in
-/// block order, as the single-token driver does. Blocks go four at a time, so the partial
-/// indices are constants (the partial sums stay in registers).
+/// Adds the float parts of the legacy kernel's results `res` (rows of `seg` blocks of 5
+/// words: blocks `b0..b0 + seg` of their rows, `b0` a multiple of 4; `dxs`, `sxs` those
+/// blocks' scale entries) to the four tokens' partial sums of each row (`sums`): each block's
+/// scale field decoded once (`decode`), each token's value (`value(scales, dot, dx, s)`) added
+/// to partial `b % 4` in block order, as the single-token driver does. Blocks go four at a
+/// time, so the partial indices are constants and the four tokens' float chains overlap.
 #[inline(always)]
 fn finish_legacy_rows<D: Copy>(
     res: &[[i32; 5]],
-    nb: usize,
+    seg: usize,
     dxs: &[[f32; TILE]],
     sxs: &[[u32; TILE]],
-    vals: &mut [[f32; TILE]],
+    sums: &mut [[RowSum; TILE]],
     decode: impl Fn(u32) -> D,
     value: impl Fn(D, i32, f32, u32) -> f32,
 ) {
@@ -269,8 +309,8 @@ fn finish_legacy_rows<D: Copy>(
             sum.add(i, value(d, k[1 + t], dx[t], sx[t]));
         }
     };
-    for (blocks, v) in res.chunks_exact(nb).zip(vals) {
-        let mut sums = [RowSum::default(); TILE];
+    for (blocks, row) in res.chunks_exact(seg).zip(sums) {
+        let mut sums = *row;
         let mut groups = blocks.chunks_exact(4).zip(dxs.chunks_exact(4).zip(sxs.chunks_exact(4)));
         for (g, (dx, sx)) in &mut groups {
             block(&mut sums, 0, &g[0], &dx[0], &sx[0]);
@@ -279,7 +319,7 @@ fn finish_legacy_rows<D: Copy>(
             block(&mut sums, 3, &g[3], &dx[3], &sx[3]);
         }
         // The 1-3 blocks left go to partials 0, 1, 2.
-        let done = nb / 4 * 4;
+        let done = seg / 4 * 4;
         for (i, ((k, dx), sx)) in blocks[done..].iter().zip(&dxs[done..]).zip(&sxs[done..]).enumerate() {
             match i {
                 0 => block(&mut sums, 0, k, dx, sx),
@@ -287,7 +327,7 @@ fn finish_legacy_rows<D: Copy>(
                 _ => block(&mut sums, 2, k, dx, sx),
             }
         }
-        *v = sums.map(|s| s.finish());
+        *row = sums;
     }
 }
 
