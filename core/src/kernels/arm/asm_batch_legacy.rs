@@ -23,10 +23,11 @@
 //! 8 `SMLAD` (each token's chain 3 or more cycles apart), 4 two-word `LDM` (never adjacent:
 //! the written-back base reaches the next `LDM` a cycle late; each result first used 3 or
 //! more cycles later), the two extractions for the next step once their registers are
-//! free, and for every other Q4 step (every Q8_0 step) the weight word after the next one
-//! (an unaligned `LDR` holds the load/store unit 2 cycles: the next `LDM` is 3 later). 14
-//! cycles per step, 15 with the word load: a Q4 word (8 weights × 4 tokens) takes 29
-//! cycles, a Q8_0 word (4 × 4) 15, against 10 and 5.5 per token in `asm_legacy`.
+//! free, and a weight word for a later step (Q4: the next word, in each low-nibble step;
+//! Q8_0: the word after the next one, in each step; an unaligned `LDR` holds the load/store
+//! unit 2 cycles: the next `LDM` is 3 later). 14 cycles per step, 15 with the word load: a Q4
+//! word (8 weights × 4 tokens) takes 29 cycles, a Q8_0 word (4 × 4) 15, against 10 and 5.5
+//! per token in `asm_legacy`.
 //!
 //! Registers: r0-r3 activation pairs, r4 weight word, r5/r6 extracted pairs, r7/r8/r10/r11
 //! the four tokens' accumulators, r9 the mask 0x000F000F (Q4), r12 block base, lr
