@@ -7,10 +7,15 @@
 //! blocks of one type (any alignment); `acts` = the four tokens' pair blocks interleaved by
 //! the driver (`batch::interleave_legacy`: [`BATCH_LEGACY_ACT_BYTES`] per block, 8-aligned;
 //! the pointer returns to `acts` after every `row_blocks` blocks, so `n` may span several
-//! rows); `out` = 5 words per block: the block's scale field (Q4_1: the word of the f16 `d`
-//! and `m`; Q4_0, Q8_0: the f16 `d` zero-extended), then the integer dots `Σ q·x` of tokens
-//! 0..4 (unsigned codes for Q4_0: the driver subtracts `8·Σ x`, as for `asm_legacy`). The
-//! sums are exact, so they equal the single-token kernel's.
+//! rows); `out` = per block the f16 scales widened to f32 bits (Q4_1: `d`, `m`; Q4_0, Q8_0:
+//! `d`; exactly as `asm_legacy` widens them, `f16_bits!`, with the numbers other than normal
+//! ones out of line), then the integer dots `Σ q·x` of tokens 0..4 (unsigned codes for Q4_0:
+//! the driver subtracts `8·Σ x`, as for `asm_legacy`): 6 words a block (`d`, `m` or 0, the
+//! four dots). The sums are exact, so they equal the single-token kernel's.
+//!
+//! [`q4_1_finish4`] does the float part of Q4_1 blocks for the four tokens in the
+//! single-token order, its four tokens' float chains side by side on the VFP11 (the
+//! compiler's code for it waits on the 8-cycle latencies).
 //!
 //! The interleaved block: 8 steps of 8 words. A step covers 4 weights: the two pairs
 //! extracted from one weight word (Q4: its low nibbles or its high nibbles, Q8_0: its bytes
@@ -132,10 +137,10 @@ macro_rules! l4_touch { (pre) => { "ldr r7, [sp, #20]\n" }; (post) => { "ldrb r7
 macro_rules! l4_no_touch { (pre) => { "" }; (post) => { "" } }
 
 /// A kernel: `$first` loads the block's first pairs and words and extracts the first step's
-/// pairs, `$steps` the 8 steps, `$head` loads the scale field into r1 and moves r12 to the
-/// next block.
+/// pairs, `$steps` the 8 steps, `$head` widens the block's scales into r1 (and r3), moving r12
+/// to the next block, with `$slow` out of line; `$dots` names the registers stored after r1.
 macro_rules! l4_kernel {
-    ($name:ident, $t:ident, $first:expr, $steps:expr, $head:literal) => {
+    ($name:ident, $t:ident, $first:expr, $steps:expr, $head:expr, $slow:expr, $dots:literal) => {
         /// See the module doc.
         #[unsafe(naked)]
         pub unsafe extern "C" fn $name(w: *const u8, acts: *const u8, n: u32, out: *mut i32, row_blocks: u32, lead: u32) {
@@ -161,11 +166,10 @@ macro_rules! l4_kernel {
                 $first,
                 $t!(post),
                 $steps,
-                // ---- the scale field and the four dots out, then the next block ----
+                // ---- the scales and the four dots out, then the next block ----
                 $head,
-                "ldr r0, [sp]",
+                concat!("stm r0!, {{r1, ", $dots, "}}"),
                 "ldr r2, [sp, #8]",
-                "stm r0!, {{r1, r7, r8, r10, r11}}",
                 "subs r2, r2, #1",
                 "ldreq r2, [sp, #12]",
                 "ldreq lr, [sp, #16]",
@@ -177,6 +181,8 @@ macro_rules! l4_kernel {
                 "bne 1b",
                 "add sp, sp, #24",
                 "pop {{r3-r11, pc}}",
+                // ---- out of line: the scales that are not normal numbers ----
+                $slow,
             )
         }
     };
@@ -209,9 +215,162 @@ macro_rules! q8_first {
     };
 }
 
-l4_kernel!(q4_1_batch4, l4_no_touch, q4_first!(4), q4_steps!(4), "ldr r1, [r12], #20");
-l4_kernel!(q4_1_batch4_touch, l4_touch, q4_first!(4), q4_steps!(4), "ldr r1, [r12], #20");
-l4_kernel!(q4_0_batch4, l4_no_touch, q4_first!(2), q4_steps!(2), "ldrh r1, [r12], #18");
-l4_kernel!(q4_0_batch4_touch, l4_touch, q4_first!(2), q4_steps!(2), "ldrh r1, [r12], #18");
-l4_kernel!(q8_0_batch4, l4_no_touch, q8_first!(), q8_steps!(), "ldrh r1, [r12], #34");
-l4_kernel!(q8_0_batch4_touch, l4_touch, q8_first!(), q8_steps!(), "ldrh r1, [r12], #34");
+/// f16 to f32 bits without the sign, as `f16_bits!` but with no taken branch for a normal
+/// number: `$in` holds the f16 shifted left by 17 (clobbered only off the fast path), `$out`
+/// gets the f32 bits; any other number branches to the out-of-line `$slow` label
+/// ([`f16_slow`]), which comes back to `$back`.
+macro_rules! f16_fast {
+    ($out:literal, $in:literal, $slow:literal, $back:literal) => {
+        concat!(
+            "sub ", $out, ", ", $in, ", #0x08000000\n",
+            "cmp ", $out, ", #0xF0000000\n",
+            "bhs ", $slow, "f\n",
+            "mov ", $out, ", ", $in, ", lsr #4\n",
+            "add ", $out, ", ", $out, ", #0x38000000\n",
+            $back, ":\n",
+        )
+    };
+}
+
+/// The rest of `f16_bits!` (zero, subnormals, infinities, NaN) at label `$slow`, back to
+/// `$back` (`$tmp` scratch).
+macro_rules! f16_slow {
+    ($out:literal, $in:literal, $tmp:literal, $slow:literal, $back:literal) => {
+        concat!(
+            $slow, ":\n",
+            "mov ", $tmp, ", ", $in, ", lsr #27\n",
+            "cmp ", $tmp, ", #31\n",
+            "moveq ", $out, ", ", $in, ", lsr #4\n",
+            "orreq ", $out, ", ", $out, ", #0x7f000000\n",
+            "beq ", $back, "b\n",
+            "movs ", $tmp, ", ", $in, ", lsr #17\n",
+            "moveq ", $out, ", #0\n",
+            "beq ", $back, "b\n",
+            "clz ", $out, ", ", $tmp, "\n",
+            "sub ", $in, ", ", $out, ", #8\n",
+            "mov ", $tmp, ", ", $tmp, ", lsl ", $in, "\n",
+            "bic ", $tmp, ", ", $tmp, ", #0x800000\n",
+            "rsb ", $out, ", ", $out, ", #134\n",
+            "orr ", $out, ", ", $tmp, ", ", $out, ", lsl #23\n",
+            "b ", $back, "b\n",
+        )
+    };
+}
+
+/// Q4_1's scales: `d` into r1 and `m` into r3 as f32 bits (r2, r4, r5, r6 scratch), and the
+/// out pointer into r0 (in the header load's shadow).
+macro_rules! q4_1_head {
+    () => {
+        concat!(
+            "ldr r2, [r12], #20\n",
+            "ldr r0, [sp]\n",
+            "mov r4, r2, lsl #17\n",
+            "mov r5, r2, lsr #16\n",
+            "mov r5, r5, lsl #17\n",
+            f16_fast!("r1", "r4", "6", "7"),
+            f16_fast!("r3", "r5", "8", "9"),
+            "tst r2, #0x8000\n",
+            "orrne r1, r1, #0x80000000\n",
+            "tst r2, #0x80000000\n",
+            "orrne r3, r3, #0x80000000\n",
+        )
+    };
+}
+macro_rules! q4_1_slow {
+    () => { concat!(f16_slow!("r1", "r4", "r6", "6", "7"), f16_slow!("r3", "r5", "r6", "8", "9")) };
+}
+
+/// Q4_0's and Q8_0's scale: `d` (the block's first halfword; `$bytes` the block size) into r1
+/// as f32 bits and 0 into r3 (r2, r4, r6 scratch), and the out pointer into r0.
+macro_rules! d_head {
+    ($bytes:literal) => {
+        concat!(
+            "ldrh r2, [r12], #", $bytes, "\n",
+            "ldr r0, [sp]\n",
+            "mov r4, r2, lsl #17\n",
+            f16_fast!("r1", "r4", "6", "7"),
+            "tst r2, #0x8000\n",
+            "orrne r1, r1, #0x80000000\n",
+            "mov r3, #0\n",
+        )
+    };
+}
+macro_rules! d_slow {
+    () => { f16_slow!("r1", "r4", "r6", "6", "7") };
+}
+
+l4_kernel!(q4_1_batch4, l4_no_touch, q4_first!(4), q4_steps!(4), q4_1_head!(), q4_1_slow!(), "r3, r7, r8, r10, r11");
+l4_kernel!(q4_1_batch4_touch, l4_touch, q4_first!(4), q4_steps!(4), q4_1_head!(), q4_1_slow!(), "r3, r7, r8, r10, r11");
+l4_kernel!(q4_0_batch4, l4_no_touch, q4_first!(2), q4_steps!(2), d_head!(18), d_slow!(), "r3, r7, r8, r10, r11");
+l4_kernel!(q4_0_batch4_touch, l4_touch, q4_first!(2), q4_steps!(2), d_head!(18), d_slow!(), "r3, r7, r8, r10, r11");
+l4_kernel!(q8_0_batch4, l4_no_touch, q8_first!(), q8_steps!(), d_head!(34), d_slow!(), "r3, r7, r8, r10, r11");
+l4_kernel!(q8_0_batch4_touch, l4_touch, q8_first!(), q8_steps!(), d_head!(34), d_slow!(), "r3, r7, r8, r10, r11");
+
+/// The float part of one Q4_1 block for the four tokens, into partial `k` of their sums
+/// (`$p0`..`$p3` = s16 + 4t + k): `(d · dx) · f32(dot) + m · sx` added to the partial, exactly
+/// `legacy::finish_block` then `RowSum::add`. s0/s1 `d`/`m`, s2-s5 the dots, s6-s9 `dx`,
+/// s10-s13 `sx`.
+macro_rules! q41_value {
+    ($p0:literal, $p1:literal, $p2:literal, $p3:literal) => {
+        concat!(
+            "vldmia r0!, {{s0-s5}}\n",
+            "vldmia r1!, {{s6-s13}}\n",
+            "vcvt.f32.s32 s2, s2\n",
+            "vcvt.f32.s32 s3, s3\n",
+            "vcvt.f32.s32 s4, s4\n",
+            "vcvt.f32.s32 s5, s5\n",
+            "vmul.f32 s6, s0, s6\n",
+            "vmul.f32 s7, s0, s7\n",
+            "vmul.f32 s8, s0, s8\n",
+            "vmul.f32 s9, s0, s9\n",
+            "vmul.f32 s10, s1, s10\n",
+            "vmul.f32 s11, s1, s11\n",
+            "vmul.f32 s12, s1, s12\n",
+            "vmul.f32 s13, s1, s13\n",
+            "vmul.f32 s2, s6, s2\n",
+            "vmul.f32 s3, s7, s3\n",
+            "vmul.f32 s4, s8, s4\n",
+            "vmul.f32 s5, s9, s5\n",
+            "vadd.f32 s2, s2, s10\n",
+            "vadd.f32 s3, s3, s11\n",
+            "vadd.f32 s4, s4, s12\n",
+            "vadd.f32 s5, s5, s13\n",
+            "vadd.f32 ", $p0, ", ", $p0, ", s2\n",
+            "vadd.f32 ", $p1, ", ", $p1, ", s3\n",
+            "vadd.f32 ", $p2, ", ", $p2, ", s4\n",
+            "vadd.f32 ", $p3, ", ", $p3, ", s5\n",
+        )
+    };
+}
+
+/// The float part of `n` (at least 1) consecutive Q4_1 blocks of one row for four tokens:
+/// `res` = the `q4_1_batch4` results of the blocks (6 words each), `scales` = per block the
+/// four tokens' `dx` then their `sx` (8 f32), `sums` = the four tokens' partial sums (4 × 4
+/// f32, token by token), block `k` of the run added to partial `k % 4` (the run starts on
+/// partial 0), in block order: the single-token driver's float order.
+#[unsafe(naked)]
+pub unsafe extern "C" fn q4_1_finish4(res: *const i32, scales: *const f32, n: u32, sums: *mut f32) {
+    naked_asm!(
+        ".arch armv6",
+        ".fpu vfpv2",
+        "vpush {{d8-d15}}",
+        "vldmia r3, {{s16-s31}}",
+        "1:",
+        q41_value!("s16", "s20", "s24", "s28"),
+        "subs r2, r2, #1",
+        "beq 2f",
+        q41_value!("s17", "s21", "s25", "s29"),
+        "subs r2, r2, #1",
+        "beq 2f",
+        q41_value!("s18", "s22", "s26", "s30"),
+        "subs r2, r2, #1",
+        "beq 2f",
+        q41_value!("s19", "s23", "s27", "s31"),
+        "subs r2, r2, #1",
+        "bne 1b",
+        "2:",
+        "vstmia r3, {{s16-s31}}",
+        "vpop {{d8-d15}}",
+        "bx lr",
+    )
+}

@@ -7,7 +7,8 @@
 //! token by token through the single-token drivers.
 
 use super::asm_batch_legacy::{
-    q4_0_batch4, q4_0_batch4_touch, q4_1_batch4, q4_1_batch4_touch, q8_0_batch4, q8_0_batch4_touch, BATCH_LEGACY_ACT_BYTES,
+    q4_0_batch4, q4_0_batch4_touch, q4_1_batch4, q4_1_batch4_touch, q4_1_finish4, q8_0_batch4, q8_0_batch4_touch,
+    BATCH_LEGACY_ACT_BYTES,
 };
 use super::asm_batch_q4k::{q4k_batch4, q4k_batch4_touch, BATCH_Q4K_ACT_BYTES, BATCH_Q4K_TOUCH_REACH};
 use super::matvec::{f16_bits_to_f32, finish_k4_sums, load_word, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q8_0, q8k_d};
@@ -157,7 +158,7 @@ const LEGACY_BAND_ROWS: usize = 96;
 
 /// Blocks per legacy kernel call (rows of `nb <= LEGACY_SEGMENT_BLOCKS` blocks go
 /// `LEGACY_CALL_BLOCKS / nb` to a call).
-const LEGACY_CALL_BLOCKS: usize = 96;
+const LEGACY_CALL_BLOCKS: usize = 48;
 const _: () = assert!(LEGACY_CALL_BLOCKS >= LEGACY_SEGMENT_BLOCKS && LEGACY_CALL_BLOCKS <= LEGACY_BAND_ROWS);
 
 /// Words of one block's interleaved legacy activations.
@@ -202,20 +203,19 @@ pub fn matmul4_legacy(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], ro
         }
         return;
     }
-    // Each block's scale entry of the four tokens (`d`, then `s` or Q4_0's `Σ x`), read once
-    // per product.
-    let mut dxs = [[0f32; TILE]; LEGACY_MAX_BLOCKS];
-    let mut sxs = [[0u32; TILE]; LEGACY_MAX_BLOCKS];
+    // Each block's scale entries of the four tokens (their `d`, then their `s` or Q4_0's
+    // `Σ x`, as bits), read once per product.
+    let mut sc = [[0u32; 2 * TILE]; LEGACY_MAX_BLOCKS];
     for (t, a) in acts.iter().enumerate() {
         let scales = a.get(scales_at..).unwrap_or(&[]);
-        for ((dx, sx), s) in dxs.iter_mut().zip(sxs.iter_mut()).zip(scales.chunks_exact(Q8_SCALES_BYTES)).take(nb) {
-            dx[t] = f32::from_bits(load_word(s));
-            sx[t] = load_word(s.get(4..).unwrap_or(&[]));
+        for (e, s) in sc.iter_mut().zip(scales.chunks_exact(Q8_SCALES_BYTES)).take(nb) {
+            e[t] = load_word(s);
+            e[TILE + t] = load_word(s.get(4..).unwrap_or(&[]));
         }
     }
     let mut il = LegacyInterleaved([0; LEGACY_MAX_BLOCKS * LEGACY_BLOCK_WORDS]);
     interleave_legacy(&acts, pairs_at, nb, &mut il.0);
-    let mut res = [[0i32; 5]; LEGACY_CALL_BLOCKS];
+    let mut res = [[0i32; 6]; LEGACY_CALL_BLOCKS];
     let mut sums = [[RowSum::default(); TILE]; LEGACY_BAND_ROWS];
     let band_rows = if nb <= LEGACY_SEGMENT_BLOCKS { LEGACY_CALL_BLOCKS / nb } else { LEGACY_BAND_ROWS };
     let mut band0 = 0;
@@ -229,7 +229,7 @@ pub fn matmul4_legacy(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], ro
             // Whole rows go several to a call, touching ahead in the weight stream; segments of
             // rows one a call, touching the same blocks of the next row.
             let (rows_per_call, lead) = if seg == nb { (band, LEGACY_TOUCH_LEAD) } else { (1, rb) };
-            let (dxs, sxs) = (&dxs[b0..b0 + seg], &sxs[b0..b0 + seg]);
+            let sc = &sc[b0..b0 + seg];
             let mut r = 0;
             while r < band {
                 let n_rows = rows_per_call.min(band - r);
@@ -257,22 +257,28 @@ pub fn matmul4_legacy(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], ro
                 }
                 let (res, sums) = (&res[..n_rows * seg], &mut sums[r..r + n_rows]);
                 match ty {
-                    GgmlType::Q4_1 => finish_legacy_rows(
-                        res,
-                        seg,
-                        dxs,
-                        sxs,
-                        sums,
-                        |h| (f16_bits_to_f32(h & 0xffff), f16_bits_to_f32(h >> 16)),
-                        |(dw, mw), dot, dx, sx| legacy::finish_block(GgmlType::Q4_1, dot, dw, mw, dx, f32::from_bits(sx)),
-                    ),
-                    GgmlType::Q4_0 => finish_legacy_rows(res, seg, dxs, sxs, sums, f16_bits_to_f32, |dw, dot, dx, sum_x| {
+                    GgmlType::Q4_1 => {
+                        for (blocks, row) in res.chunks_exact(seg).zip(sums) {
+                            let mut partials = [0f32; 4 * TILE];
+                            for (p, s) in partials.chunks_exact_mut(4).zip(row.iter()) {
+                                p.copy_from_slice(&s.s);
+                            }
+                            // SAFETY: reads the seg blocks of 6 words of `blocks` and seg entries
+                            // of 8 words of `sc` (seg >= 1, both slices hold seg of them), and
+                            // reads and writes the 16 f32 of `partials`.
+                            unsafe {
+                                q4_1_finish4(blocks.as_ptr() as *const i32, sc.as_ptr() as *const f32, seg as u32, partials.as_mut_ptr());
+                            }
+                            for (p, s) in partials.chunks_exact(4).zip(row.iter_mut()) {
+                                s.s.copy_from_slice(p);
+                            }
+                        }
+                    }
+                    GgmlType::Q4_0 => finish_legacy_rows(res, seg, sc, sums, |dw, dot, dx, sum_x| {
                         let isum = dot.wrapping_sub((sum_x as i32).wrapping_mul(8));
                         legacy::finish_block(GgmlType::Q4_0, isum, dw, 0.0, dx, 0.0)
                     }),
-                    _ => finish_legacy_rows(res, seg, dxs, sxs, sums, f16_bits_to_f32, |dw, dot, dx, _| {
-                        legacy::finish_block(GgmlType::Q8_0, dot, dw, 0.0, dx, 0.0)
-                    }),
+                    _ => finish_legacy_rows(res, seg, sc, sums, |dw, dot, dx, _| legacy::finish_block(GgmlType::Q8_0, dot, dw, 0.0, dx, 0.0)),
                 }
                 r += n_rows;
             }
@@ -287,44 +293,36 @@ pub fn matmul4_legacy(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], ro
     }
 }
 
-/// Adds the float parts of the legacy kernel's results `res` (rows of `seg` blocks of 5
-/// words: blocks `b0..b0 + seg` of their rows, `b0` a multiple of 4; `dxs`, `sxs` those
-/// blocks' scale entries) to the four tokens' partial sums of each row (`sums`): each block's
-/// scale field decoded once (`decode`), each token's value (`value(scales, dot, dx, s)`) added
-/// to partial `b % 4` in block order, as the single-token driver does. Blocks go four at a
-/// time, so the partial indices are constants and the four tokens' float chains overlap.
+/// Adds the float parts of the Q4_0 or Q8_0 kernel's results `res` (rows of `seg` blocks of
+/// 6 words: blocks `b0..b0 + seg` of their rows, `b0` a multiple of 4; `sc` those blocks'
+/// scale entries) to the four tokens' partial sums of each row (`sums`): each token's value
+/// (`value(d, dot, dx, s)`) added to partial `b % 4` in block order, as the single-token
+/// driver does. Blocks go four at a time, so the partial indices are constants and the four
+/// tokens' float chains overlap.
 #[inline(always)]
-fn finish_legacy_rows<D: Copy>(
-    res: &[[i32; 5]],
-    seg: usize,
-    dxs: &[[f32; TILE]],
-    sxs: &[[u32; TILE]],
-    sums: &mut [[RowSum; TILE]],
-    decode: impl Fn(u32) -> D,
-    value: impl Fn(D, i32, f32, u32) -> f32,
-) {
-    let block = |sums: &mut [RowSum; TILE], i: usize, k: &[i32; 5], dx: &[f32; TILE], sx: &[u32; TILE]| {
-        let d = decode(k[0] as u32);
+fn finish_legacy_rows(res: &[[i32; 6]], seg: usize, sc: &[[u32; 2 * TILE]], sums: &mut [[RowSum; TILE]], value: impl Fn(f32, i32, f32, u32) -> f32) {
+    let block = |sums: &mut [RowSum; TILE], i: usize, k: &[i32; 6], e: &[u32; 2 * TILE]| {
+        let d = f32::from_bits(k[0] as u32);
         for (t, sum) in sums.iter_mut().enumerate() {
-            sum.add(i, value(d, k[1 + t], dx[t], sx[t]));
+            sum.add(i, value(d, k[2 + t], f32::from_bits(e[t]), e[TILE + t]));
         }
     };
     for (blocks, row) in res.chunks_exact(seg).zip(sums) {
         let mut sums = *row;
-        let mut groups = blocks.chunks_exact(4).zip(dxs.chunks_exact(4).zip(sxs.chunks_exact(4)));
-        for (g, (dx, sx)) in &mut groups {
-            block(&mut sums, 0, &g[0], &dx[0], &sx[0]);
-            block(&mut sums, 1, &g[1], &dx[1], &sx[1]);
-            block(&mut sums, 2, &g[2], &dx[2], &sx[2]);
-            block(&mut sums, 3, &g[3], &dx[3], &sx[3]);
+        let mut groups = blocks.chunks_exact(4).zip(sc.chunks_exact(4));
+        for (g, e) in &mut groups {
+            block(&mut sums, 0, &g[0], &e[0]);
+            block(&mut sums, 1, &g[1], &e[1]);
+            block(&mut sums, 2, &g[2], &e[2]);
+            block(&mut sums, 3, &g[3], &e[3]);
         }
         // The 1-3 blocks left go to partials 0, 1, 2.
         let done = seg / 4 * 4;
-        for (i, ((k, dx), sx)) in blocks[done..].iter().zip(&dxs[done..]).zip(&sxs[done..]).enumerate() {
+        for (i, (k, e)) in blocks[done..].iter().zip(&sc[done..]).enumerate() {
             match i {
-                0 => block(&mut sums, 0, k, dx, sx),
-                1 => block(&mut sums, 1, k, dx, sx),
-                _ => block(&mut sums, 2, k, dx, sx),
+                0 => block(&mut sums, 0, k, e),
+                1 => block(&mut sums, 1, k, e),
+                _ => block(&mut sums, 2, k, e),
             }
         }
         *row = sums;
