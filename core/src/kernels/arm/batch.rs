@@ -1,9 +1,9 @@
 //! ARMv6 drivers of the batched products (twins: `kernels::batch::matmul4_kquant_portable`
 //! and `matmul4_legacy_portable`): four tokens' activations interleaved once per product,
 //! then every weight block decoded once for the four (`asm_batch_q4k`, `asm_batch_legacy`);
-//! the float part of each block and token is done here in the single-token order
-//! (`finish_k4_sums`, `legacy::finish_block`, [`RowSum`]), so every output has the bits of
-//! that token's own `matvec`. Types without a batched kernel, and shapes it does not take, go
+//! the float part of each block and token is done here (Q4_1's in `q4_1_finish4`) in the
+//! single-token order (`finish_k4_sums`, `legacy::finish_block`, [`RowSum`]), so every output
+//! has the bits of that token's own `matvec`. Types without a batched kernel, and shapes it does not take, go
 //! token by token through the single-token drivers.
 
 use super::asm_batch_legacy::{
@@ -239,12 +239,12 @@ pub fn matmul4_legacy(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], ro
                 // SAFETY: the kernel reads n_rows rows of seg blocks from w[start..end] (end <=
                 // rows * rb <= w.len(), checked in `fits`; when n_rows > 1, seg == nb and the
                 // rows are contiguous) and, in the touch variant, at most `lead` bytes after
-                // them (checked just above); it reads seg
-                // interleaved blocks from block b0 of `il` (b0 + seg <= nb <= LEGACY_MAX_BLOCKS,
-                // 8-aligned by its type) and writes 5 words per block to `res` (n_rows * seg <=
-                // LEGACY_CALL_BLOCKS: a band of whole rows has at most LEGACY_CALL_BLOCKS / nb
-                // rows). Unaligned weight words are read with LDR, which ARMv6 allows with
-                // SCTLR.U set (Linux, and the Pi's bare-metal setup).
+                // them (checked just above); it reads seg interleaved blocks from block b0 of
+                // `il` (b0 + seg <= nb <= LEGACY_MAX_BLOCKS, 8-aligned by its type) and writes
+                // 6 words per block to `res` (n_rows * seg <= LEGACY_CALL_BLOCKS: a band of
+                // whole rows has at most LEGACY_CALL_BLOCKS / nb rows). Unaligned weight words
+                // are read with LDR, which ARMv6 allows with SCTLR.U set (Linux, and the Pi's
+                // bare-metal setup).
                 unsafe {
                     kernel(
                         w.as_ptr().add(start),
