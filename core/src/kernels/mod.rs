@@ -32,12 +32,12 @@ use crate::quant::{activation_type, row_bytes_of, Activations, GgmlType, Matrix,
 // The one choice between an ARM kernel and its portable twin.
 #[cfg(target_arch = "arm")]
 pub use arm::{
-    accumulate_rounded, matmul4_kquant, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q5_0, matvec_q5_1, matvec_q8_0,
+    accumulate_rounded, matmul4_kquant, matmul4_legacy, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q5_0, matvec_q5_1, matvec_q8_0,
     scan_head, silu_quads,
 };
 #[cfg(not(target_arch = "arm"))]
 pub use portable::{
-    accumulate_rounded, matmul4_kquant, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q5_0, matvec_q5_1, matvec_q8_0,
+    accumulate_rounded, matmul4_kquant, matmul4_legacy, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q5_0, matvec_q5_1, matvec_q8_0,
     scan_head, silu_quads,
 };
 
@@ -53,8 +53,11 @@ pub use portable::{
 /// - `accumulate_rounded(acc, v, vs)`: `acc[i] ← r16(acc[i] + v[i]·vs)`.
 /// - `matmul4_kquant(ty, w, rb, acts, rows, out)`: K-quant rows times four tokens' Q8_K
 ///   activations ([`batch`]), token-major in `out`.
+/// - `matmul4_legacy(ty, w, rb, acts, rows, out)`: Q4_1, Q4_0 or Q8_0 rows times four
+///   tokens' activations prepared for `ty` ([`batch`]), token-major in `out`.
 pub mod portable {
     pub use super::batch::matmul4_kquant_portable as matmul4_kquant;
+    pub use super::batch::matmul4_legacy_portable as matmul4_legacy;
     pub use super::f16acc::accumulate_rounded_portable as accumulate_rounded;
     pub use super::kquant::matvec_portable as matvec_kquant;
     pub use super::scan::scan_head_portable as scan_head;

@@ -1,9 +1,10 @@
-//! The batched K-quant kernel (four tokens per weight block decoded once) against its
-//! portable twin and against each token's own `matvec`, bit for bit (run under `qemu-arm
-//! -cpu arm1176`: `cargo +nightly arm-test --profile release-test -p armlet-kernel-tests
-//! --test agree_batch`; on the host the twin meets itself and `matvec`).
+//! The batched kernels (Q4_K, Q4_1, Q4_0, Q8_0: four tokens per weight block decoded once)
+//! against their portable twins and against each token's own `matvec`, bit for bit (run
+//! under `qemu-arm -cpu arm1176`: `cargo +nightly arm-test --profile release-test -p
+//! armlet-kernel-tests --test agree_batch`; on the host the twins meet themselves and
+//! `matvec`).
 
-use armlet_core::kernels::{matmul, matmul4_kquant, matvec, portable};
+use armlet_core::kernels::{matmul, matmul4_kquant, matmul4_legacy, matvec, portable};
 use armlet_core::quant::{activation_bytes, quantize_activations, GgmlType, Matrix};
 use armlet_kernel_tests::{f16_fields, random_activations, random_matrix, Rng};
 
@@ -96,6 +97,146 @@ fn batched_q4k_products_equal_one_token_at_a_time() {
                 let mut single = vec![0f32; rows];
                 matvec(&w, a, &mut single).unwrap();
                 same(&format!("{rows}x{cols}, {n} tokens, token {t}"), &batched[t * rows..(t + 1) * rows], &single);
+            }
+        }
+    }
+}
+
+/// The legacy types with a batched kernel.
+const LEGACY: [GgmlType; 3] = [GgmlType::Q4_1, GgmlType::Q4_0, GgmlType::Q8_0];
+
+/// One product of a legacy matrix and the four tokens `xs` through `matmul4_legacy` (the ARM
+/// kernel on ARM), through the portable twin, and token by token through `matvec`.
+fn check_legacy(ty: GgmlType, data: &[u8], rows: usize, cols: usize, xs: &[Vec<f32>], what: &str) {
+    let w = Matrix::new(ty, rows, cols, data).unwrap();
+    let rb = w.row_bytes();
+    let mut bufs = vec![vec![0u8; activation_bytes(ty, cols).unwrap()]; 4];
+    let prepared: Vec<_> = xs.iter().zip(bufs.iter_mut()).map(|(x, b)| quantize_activations(ty, x, b).unwrap()).collect();
+    let acts = [prepared[0].bytes(), prepared[1].bytes(), prepared[2].bytes(), prepared[3].bytes()];
+    let mut fast = vec![0f32; 4 * rows];
+    matmul4_legacy(ty, data, rb, acts, rows, &mut fast);
+    let mut slow = vec![0f32; 4 * rows];
+    portable::matmul4_legacy(ty, data, rb, acts, rows, &mut slow);
+    same(&format!("{what} (twin)"), &fast, &slow);
+    for (t, a) in prepared.iter().enumerate() {
+        let mut single = vec![0f32; rows];
+        matvec(&w, a, &mut single).unwrap();
+        same(&format!("{what} (token {t}'s matvec)"), &fast[t * rows..(t + 1) * rows], &single);
+    }
+}
+
+#[test]
+fn batched_legacy_kernels_agree_with_their_twins() {
+    let mut rng = Rng(0xba7c_4ed0_0000_0041);
+    for ty in LEGACY {
+        // 1-48 blocks a row go through the batched kernel (rows several to a call, a call's
+        // last rows; rows over 24 blocks in two segments, the second of 1 to 24 blocks; more
+        // than a band of 128 rows); 49 and 64 blocks take the single-token path.
+        for nb in [1usize, 2, 3, 5, 18, 24, 25, 28, 47, 48, 49, 64] {
+            let row_counts: &[usize] = match nb {
+                5 | 48 => &[1, 3, 131],
+                _ if nb < 18 => &[1, 3, 7, 13, 50],
+                _ => &[1, 3, 7],
+            };
+            for &rows in row_counts {
+                let cols = nb * 32;
+                for extremes in [false, true] {
+                    let data = random_matrix(ty, rows, cols, &mut rng, extremes);
+                    for xscales in [[1.0f32, 1e-3, 300.0, 1.0], [0.0, 1.0, 0.0, 65000.0]] {
+                        let xs: Vec<Vec<f32>> = xscales.iter().map(|&s| random_activations(cols, &mut rng, s)).collect();
+                        let what = format!("{} {rows}x{cols} extremes {extremes} scales {xscales:?}", ty.name());
+                        check_legacy(ty, &data, rows, cols, &xs, &what);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// All-min and all-max codes (and alternating patterns) against activations at ±127: the
+/// largest integer sums the kernels meet.
+#[test]
+fn batched_legacy_kernels_agree_on_extreme_codes_and_activations() {
+    let mut rng = Rng(0x0041);
+    let (rows, cols) = (5, 7 * 32);
+    let signs: Vec<f32> = (0..cols).map(|i| if i % 3 == 0 { -1.0 } else { 1.0 }).collect();
+    let xs = vec![vec![1.0f32; cols], vec![-1.0f32; cols], signs.clone(), signs.iter().map(|v| -v).collect()];
+    for ty in LEGACY {
+        for fill in [0x00u8, 0xff, 0x80, 0x7f, 0x55, 0xaa, 0x0f, 0xf0] {
+            let mut data = random_matrix(ty, rows, cols, &mut rng, false);
+            // Keep the f16 scales, set every code byte to `fill`.
+            let fields = f16_fields(ty);
+            for b in data.chunks_exact_mut(ty.block_bytes()) {
+                for (i, v) in b.iter_mut().enumerate() {
+                    if !fields.iter().any(|&o| i == o || i == o + 1) {
+                        *v = fill;
+                    }
+                }
+            }
+            check_legacy(ty, &data, rows, cols, &xs, &format!("{} fill {fill:#x}", ty.name()));
+        }
+    }
+}
+
+/// Every class of f16 scale in both signs (zero, subnormal, smallest and largest normal,
+/// infinity, NaN, ordinary values) in every block position, with ordinary and all-zero
+/// activations: the driver widens the scales the kernel hands back.
+#[test]
+fn batched_legacy_kernels_agree_on_every_f16_scale_class() {
+    let classes: [u16; 14] = [0x0000, 0x8000, 0x0001, 0x83ff, 0x0400, 0x8400, 0x7bff, 0xfbff, 0x7c00, 0xfc00, 0x7e00, 0x3c00, 0xa1e7, 0x2b9d];
+    let finite: Vec<u16> = classes.iter().copied().filter(|h| h & 0x7c00 != 0x7c00).collect();
+    let mut rng = Rng(0x05e5_0000_0000_0041);
+    for ty in LEGACY {
+        let (rows, cols) = (7, 32 * 13);
+        let mut data = random_matrix(ty, rows, cols, &mut rng, false);
+        // Rows 0-3 take the finite classes only (their sums are finite and compared as
+        // numbers), rows 4-6 every class, infinities and NaN too.
+        let nb = cols / 32;
+        for (i, b) in data.chunks_exact_mut(ty.block_bytes()).enumerate() {
+            let list: &[u16] = if i / nb < 4 { &finite } else { &classes };
+            for (k, &off) in f16_fields(ty).iter().enumerate() {
+                let h = list[(i * 5 + k * 3 + i / list.len()) % list.len()];
+                b[off..off + 2].copy_from_slice(&h.to_le_bytes());
+            }
+        }
+        for xscales in [[1.0f32, 1.0, 1e-3, 300.0], [0.0, 1.0, 0.0, 0.0]] {
+            let xs: Vec<Vec<f32>> = xscales.iter().map(|&s| random_activations(cols, &mut rng, s)).collect();
+            check_legacy(ty, &data, rows, cols, &xs, &format!("{} scale classes, activations {xscales:?}", ty.name()));
+        }
+    }
+}
+
+/// `matmul` of batches of 4 to 16 tokens (one to four tiles, and a rest of 1-3) equals each
+/// token's own `matvec` on SmolLM2-135M's shapes (576 and 1536 columns) and on rows wider
+/// than the batched kernels take; and activations prepared for another type of the same
+/// format (Q8_0 weights with Q4_0's, whose scale entries hold `Σ x`; Q4_0 weights with
+/// Q8_0's or Q5_0's) take the single-token path to the same bits.
+#[test]
+fn batched_legacy_products_equal_one_token_at_a_time() {
+    let mut rng = Rng(0xba7c_4ed0_0000_0042);
+    for ty in LEGACY {
+        let others: &[GgmlType] = match ty {
+            GgmlType::Q8_0 => &[GgmlType::Q4_0],
+            GgmlType::Q4_0 => &[GgmlType::Q8_0, GgmlType::Q5_0],
+            _ => &[GgmlType::Q5_1],
+        };
+        for (rows, cols) in [(64, 576), (24, 1536), (9, 2048)] {
+            let data = random_matrix(ty, rows, cols, &mut rng, false);
+            let w = Matrix::new(ty, rows, cols, &data).unwrap();
+            for n in [4usize, 5, 8, 11, 16] {
+                for prep in core::iter::once(ty).chain(others.iter().copied()) {
+                    let xs: Vec<Vec<f32>> = (0..n).map(|_| random_activations(cols, &mut rng, 1.0)).collect();
+                    let mut bufs = vec![vec![0u8; activation_bytes(prep, cols).unwrap()]; n];
+                    let acts: Vec<_> = xs.iter().zip(bufs.iter_mut()).map(|(x, b)| quantize_activations(prep, x, b).unwrap()).collect();
+                    let mut batched = vec![0f32; n * rows];
+                    matmul(&w, &acts, &mut batched).unwrap();
+                    for (t, a) in acts.iter().enumerate() {
+                        let mut single = vec![0f32; rows];
+                        matvec(&w, a, &mut single).unwrap();
+                        let what = format!("{} {rows}x{cols}, {n} tokens prepared for {}, token {t}", ty.name(), prep.name());
+                        same(&what, &batched[t * rows..(t + 1) * rows], &single);
+                    }
+                }
             }
         }
     }

@@ -1,16 +1,22 @@
-//! ARMv6 driver of the batched K-quant products (twin: `kernels::batch::matmul4_kquant_portable`):
-//! four tokens' activations interleaved once per product, then every weight block decoded
-//! once for the four (`asm_batch_q4k`); the float part of each block and token is done here
-//! in the single-token order (`finish_k4_sums`, [`RowSum`]), so every output has the bits of that
-//! token's own `matvec`. Types without a batched kernel, and shapes it does not take, go
-//! token by token through the single-token driver.
+//! ARMv6 drivers of the batched products (twins: `kernels::batch::matmul4_kquant_portable`
+//! and `matmul4_legacy_portable`): four tokens' activations interleaved once per product,
+//! then every weight block decoded once for the four (`asm_batch_q4k`, `asm_batch_legacy`);
+//! the float part of each block and token is done here (Q4_1's in `q4_1_finish4`) in the
+//! single-token order (`finish_k4_sums`, `legacy::finish_block`, [`RowSum`]), so every output
+//! has the bits of that token's own `matvec`. Types without a batched kernel, and shapes it does not take, go
+//! token by token through the single-token drivers.
 
+use super::asm_batch_legacy::{
+    q4_0_batch4, q4_0_batch4_touch, q4_1_batch4, q4_1_batch4_touch, q4_1_finish4, q8_0_batch4, q8_0_batch4_touch,
+    BATCH_LEGACY_ACT_BYTES,
+};
 use super::asm_batch_q4k::{q4k_batch4, q4k_batch4_touch, BATCH_Q4K_ACT_BYTES, BATCH_Q4K_TOUCH_REACH};
-use super::matvec::{f16_bits_to_f32, finish_k4_sums, load_word, matvec_kquant, q8k_d};
+use super::matvec::{f16_bits_to_f32, finish_k4_sums, load_word, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q8_0, q8k_d};
 use crate::kernels::batch::TILE;
-use crate::kernels::RowSum;
+use crate::kernels::{legacy, RowSum};
 use crate::quant::kquant::Q4_K_BYTES;
-use crate::quant::q8::{Q8K_BLOCK_BYTES, Q8K_PAIRS_BYTES};
+use crate::quant::legacy::{Q4_0_BYTES, Q4_1_BYTES, Q8_0_BYTES};
+use crate::quant::q8::{Q8K_BLOCK_BYTES, Q8K_PAIRS_BYTES, Q8_BLOCK_BYTES, Q8_PAIRS_BYTES, Q8_SCALES_BYTES};
 use crate::quant::GgmlType;
 
 /// The widest rows the batched kernel takes (blocks): the interleaved activations of four
@@ -129,6 +135,213 @@ fn interleave(acts: &[&[u8]; TILE], std_len: usize, nb: usize, il: &mut [u32]) {
                 let k = 32 * c + 4 * s + 2 * p;
                 pair[2 * t] = word(k);
                 pair[2 * t + 1] = word(k + 1);
+            }
+        }
+    }
+}
+
+/// The widest rows the batched legacy kernels take (blocks): the interleaved activations of
+/// four tokens (256 bytes a block) live on the stack. SmolLM2-135M's widest rows (its FFN's
+/// 1536 columns) have 48 blocks.
+const LEGACY_MAX_BLOCKS: usize = 48;
+
+/// Blocks of a row segment: wider rows go segment by segment over a band of rows, so a
+/// segment's 6 KB of interleaved activations stay in the 16 KB L1 D-cache while the weights
+/// stream past them (a whole 12 KB row's worth is evicted over and over by the round-robin
+/// replacement). A multiple of 4: every segment starts on partial sum 0.
+const LEGACY_SEGMENT_BLOCKS: usize = 24;
+const _: () = assert!(LEGACY_SEGMENT_BLOCKS % 4 == 0);
+
+/// Rows of a band of segmented rows: the four tokens' partial sums of its rows wait on the
+/// stack between segments (64 bytes a row).
+const LEGACY_BAND_ROWS: usize = 96;
+
+/// Blocks per legacy kernel call (rows of `nb <= LEGACY_SEGMENT_BLOCKS` blocks go
+/// `LEGACY_CALL_BLOCKS / nb` to a call).
+const LEGACY_CALL_BLOCKS: usize = 48;
+const _: () = assert!(LEGACY_CALL_BLOCKS >= LEGACY_SEGMENT_BLOCKS && LEGACY_CALL_BLOCKS <= LEGACY_BAND_ROWS);
+
+/// Words of one block's interleaved legacy activations.
+const LEGACY_BLOCK_WORDS: usize = BATCH_LEGACY_ACT_BYTES / 4;
+
+/// The interleaved legacy activations, 8-aligned so the kernel's `LDM`s take one cycle each.
+#[repr(C, align(8))]
+struct LegacyInterleaved([u32; LEGACY_MAX_BLOCKS * LEGACY_BLOCK_WORDS]);
+
+/// A batched legacy kernel (`asm_batch_legacy`): `(w, acts, n, out, row_blocks, lead)`.
+type Batch4Kernel = unsafe extern "C" fn(*const u8, *const u8, u32, *mut i32, u32, u32);
+
+/// The touch loads' distance ahead of the block in a run of whole rows (bytes).
+const LEGACY_TOUCH_LEAD: usize = 256;
+
+/// `out[t · rows + r] = row r of w . token t` for the four tokens `acts` (each the bytes
+/// `quantize_activations` made for weight type `ty`: `nb` standard blocks, `nb` pair blocks,
+/// `nb` scale entries) and `rows` rows of `rb` bytes of Q4_1, Q4_0 or Q8_0 weights.
+pub fn matmul4_legacy(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut [f32]) {
+    let (bb, plain, touch): (usize, Batch4Kernel, Batch4Kernel) = match ty {
+        GgmlType::Q4_1 => (Q4_1_BYTES, q4_1_batch4, q4_1_batch4_touch),
+        GgmlType::Q4_0 => (Q4_0_BYTES, q4_0_batch4, q4_0_batch4_touch),
+        _ => (Q8_0_BYTES, q8_0_batch4, q8_0_batch4_touch),
+    };
+    let nb = rb / bb;
+    let pairs_at = nb * Q8_BLOCK_BYTES;
+    let scales_at = pairs_at + nb * Q8_PAIRS_BYTES;
+    let fits = matches!(ty, GgmlType::Q4_1 | GgmlType::Q4_0 | GgmlType::Q8_0)
+        && rb == nb * bb
+        && (1..=LEGACY_MAX_BLOCKS).contains(&nb)
+        && w.len() >= rows * rb
+        && out.len() == TILE * rows
+        && acts.iter().all(|a| a.len() >= scales_at + nb * Q8_SCALES_BYTES);
+    if !fits {
+        for (a, o) in acts.iter().zip(out.chunks_mut(rows.max(1))) {
+            match ty {
+                GgmlType::Q4_1 => matvec_q4_1(w, rb, a, o),
+                GgmlType::Q4_0 => matvec_q4_0(w, rb, a, o),
+                GgmlType::Q8_0 => matvec_q8_0(w, rb, a, o),
+                _ => legacy::matvec_portable(ty, w, rb, a, o),
+            }
+        }
+        return;
+    }
+    // Each block's scale entries of the four tokens (their `d`, then their `s` or Q4_0's
+    // `Σ x`, as bits), read once per product.
+    let mut sc = [[0u32; 2 * TILE]; LEGACY_MAX_BLOCKS];
+    for (t, a) in acts.iter().enumerate() {
+        let scales = a.get(scales_at..).unwrap_or(&[]);
+        for (e, s) in sc.iter_mut().zip(scales.chunks_exact(Q8_SCALES_BYTES)).take(nb) {
+            e[t] = load_word(s);
+            e[TILE + t] = load_word(s.get(4..).unwrap_or(&[]));
+        }
+    }
+    let mut il = LegacyInterleaved([0; LEGACY_MAX_BLOCKS * LEGACY_BLOCK_WORDS]);
+    interleave_legacy(&acts, pairs_at, nb, &mut il.0);
+    let mut res = [[0i32; 6]; LEGACY_CALL_BLOCKS];
+    let mut sums = [[RowSum::default(); TILE]; LEGACY_BAND_ROWS];
+    let band_rows = if nb <= LEGACY_SEGMENT_BLOCKS { LEGACY_CALL_BLOCKS / nb } else { LEGACY_BAND_ROWS };
+    let mut band0 = 0;
+    while band0 < rows {
+        let band = band_rows.min(rows - band0);
+        let sums = &mut sums[..band];
+        sums.fill([RowSum::default(); TILE]);
+        let mut b0 = 0;
+        while b0 < nb {
+            let seg = LEGACY_SEGMENT_BLOCKS.min(nb - b0);
+            // Whole rows go several to a call, touching ahead in the weight stream; segments of
+            // rows one a call, touching the same blocks of the next row.
+            let (rows_per_call, lead) = if seg == nb { (band, LEGACY_TOUCH_LEAD) } else { (1, rb) };
+            let sc = &sc[b0..b0 + seg];
+            let mut r = 0;
+            while r < band {
+                let n_rows = rows_per_call.min(band - r);
+                let start = (band0 + r) * rb + b0 * bb;
+                let end = start + (n_rows - 1) * rb + seg * bb;
+                let kernel = if end + lead <= w.len() { touch } else { plain };
+                // SAFETY: the kernel reads n_rows rows of seg blocks from w[start..end] (end <=
+                // rows * rb <= w.len(), checked in `fits`; when n_rows > 1, seg == nb and the
+                // rows are contiguous) and, in the touch variant, at most `lead` bytes after
+                // them (checked just above); it reads seg interleaved blocks from block b0 of
+                // `il` (b0 + seg <= nb <= LEGACY_MAX_BLOCKS, 8-aligned by its type) and writes
+                // 6 words per block to `res` (n_rows * seg <= LEGACY_CALL_BLOCKS: a band of
+                // whole rows has at most LEGACY_CALL_BLOCKS / nb rows). Unaligned weight words
+                // are read with LDR, which ARMv6 allows with SCTLR.U set (Linux, and the Pi's
+                // bare-metal setup).
+                unsafe {
+                    kernel(
+                        w.as_ptr().add(start),
+                        il.0.as_ptr().add(b0 * LEGACY_BLOCK_WORDS) as *const u8,
+                        (n_rows * seg) as u32,
+                        res.as_mut_ptr() as *mut i32,
+                        seg as u32,
+                        lead as u32,
+                    );
+                }
+                let (res, sums) = (&res[..n_rows * seg], &mut sums[r..r + n_rows]);
+                match ty {
+                    GgmlType::Q4_1 => {
+                        for (blocks, row) in res.chunks_exact(seg).zip(sums) {
+                            let mut partials = [0f32; 4 * TILE];
+                            for (p, s) in partials.chunks_exact_mut(4).zip(row.iter()) {
+                                p.copy_from_slice(&s.s);
+                            }
+                            // SAFETY: reads the seg blocks of 6 words of `blocks` and seg entries
+                            // of 8 words of `sc` (seg >= 1, both slices hold seg of them), and
+                            // reads and writes the 16 f32 of `partials`.
+                            unsafe {
+                                q4_1_finish4(blocks.as_ptr() as *const i32, sc.as_ptr() as *const f32, seg as u32, partials.as_mut_ptr());
+                            }
+                            for (p, s) in partials.chunks_exact(4).zip(row.iter_mut()) {
+                                s.s.copy_from_slice(p);
+                            }
+                        }
+                    }
+                    GgmlType::Q4_0 => finish_legacy_rows(res, seg, sc, sums, |dw, dot, dx, sum_x| {
+                        let isum = dot.wrapping_sub((sum_x as i32).wrapping_mul(8));
+                        legacy::finish_block(GgmlType::Q4_0, isum, dw, 0.0, dx, 0.0)
+                    }),
+                    _ => finish_legacy_rows(res, seg, sc, sums, |dw, dot, dx, _| legacy::finish_block(GgmlType::Q8_0, dot, dw, 0.0, dx, 0.0)),
+                }
+                r += n_rows;
+            }
+            b0 += seg;
+        }
+        for (t, o) in out.chunks_exact_mut(rows).enumerate() {
+            for (o, s) in o[band0..band0 + band].iter_mut().zip(sums.iter()) {
+                *o = s[t].finish();
+            }
+        }
+        band0 += band;
+    }
+}
+
+/// Adds the float parts of the Q4_0 or Q8_0 kernel's results `res` (rows of `seg` blocks of
+/// 6 words: blocks `b0..b0 + seg` of their rows, `b0` a multiple of 4; `sc` those blocks'
+/// scale entries) to the four tokens' partial sums of each row (`sums`): each token's value
+/// (`value(d, dot, dx, s)`) added to partial `b % 4` in block order, as the single-token
+/// driver does. Blocks go four at a time, so the partial indices are constants and the four
+/// tokens' float chains overlap.
+#[inline(always)]
+fn finish_legacy_rows(res: &[[i32; 6]], seg: usize, sc: &[[u32; 2 * TILE]], sums: &mut [[RowSum; TILE]], value: impl Fn(f32, i32, f32, u32) -> f32) {
+    let block = |sums: &mut [RowSum; TILE], i: usize, k: &[i32; 6], e: &[u32; 2 * TILE]| {
+        let d = f32::from_bits(k[0] as u32);
+        for (t, sum) in sums.iter_mut().enumerate() {
+            sum.add(i, value(d, k[2 + t], f32::from_bits(e[t]), e[TILE + t]));
+        }
+    };
+    for (blocks, row) in res.chunks_exact(seg).zip(sums) {
+        let mut sums = *row;
+        let mut groups = blocks.chunks_exact(4).zip(sc.chunks_exact(4));
+        for (g, e) in &mut groups {
+            block(&mut sums, 0, &g[0], &e[0]);
+            block(&mut sums, 1, &g[1], &e[1]);
+            block(&mut sums, 2, &g[2], &e[2]);
+            block(&mut sums, 3, &g[3], &e[3]);
+        }
+        // The 1-3 blocks left go to partials 0, 1, 2.
+        let done = seg / 4 * 4;
+        for (i, (k, e)) in blocks[done..].iter().zip(&sc[done..]).enumerate() {
+            match i {
+                0 => block(&mut sums, 0, k, e),
+                1 => block(&mut sums, 1, k, e),
+                _ => block(&mut sums, 2, k, e),
+            }
+        }
+        *row = sums;
+    }
+}
+
+/// Lays out the four tokens' legacy pair blocks as `asm_batch_legacy` reads them (its module
+/// doc): per block and step `s`, tokens 0 and 1's pair word `2s`, their word `2s + 1`, then
+/// the same for tokens 2 and 3.
+fn interleave_legacy(acts: &[&[u8]; TILE], pairs_at: usize, nb: usize, il: &mut [u32]) {
+    for (b, dst) in il.chunks_exact_mut(LEGACY_BLOCK_WORDS).take(nb).enumerate() {
+        for (t, a) in acts.iter().enumerate() {
+            let at = pairs_at + b * Q8_PAIRS_BYTES;
+            let block = a.get(at..at + Q8_PAIRS_BYTES).unwrap_or(&[]);
+            for (k, pair) in block.chunks_exact(4).enumerate() {
+                let (s, p) = (k / 2, k % 2);
+                if let Some(d) = dst.get_mut(8 * s + 4 * (t / 2) + 2 * p + t % 2) {
+                    *d = load_word(pair);
+                }
             }
         }
     }

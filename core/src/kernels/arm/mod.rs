@@ -11,8 +11,9 @@
 //!   the weight stream so line fills overlap the arithmetic); they return exact integer sums
 //!   per block (`asm_q5` also does the float part: see there). `asm_steps` holds the step
 //!   macros they share.
-//! - `asm_batch_q4k` and its driver `batch`: Q4_K products of four prompt tokens at once,
-//!   each weight word decoded once for the four (twin `kernels::batch`).
+//! - `asm_batch_q4k`, `asm_batch_legacy` and their driver `batch`: Q4_K, Q4_1, Q4_0 and
+//!   Q8_0 products of four prompt tokens at once, each weight word decoded once for the four
+//!   (twin `kernels::batch`).
 //! - `matvec`: the drivers that call them and do the float part in the portable twins' exact
 //!   order (`kernels::kquant`, `kernels::legacy`), so only the integer dot products differ
 //!   between the twins, and those are exact.
@@ -25,6 +26,7 @@
 mod matvec;
 #[macro_use]
 mod asm_steps;
+mod asm_batch_legacy;
 mod asm_batch_q4k;
 mod asm_f16acc;
 mod asm_legacy;
@@ -37,7 +39,7 @@ mod asm_scan;
 mod asm_silu;
 mod batch;
 
-pub use batch::matmul4_kquant;
+pub use batch::{matmul4_kquant, matmul4_legacy};
 pub use matvec::{matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q5_0, matvec_q5_1, matvec_q8_0};
 
 use super::f16acc::accumulate_rounded_portable;
