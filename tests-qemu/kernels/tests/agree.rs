@@ -127,6 +127,46 @@ fn hot_kernels_agree_across_kernel_calls_and_partial_groups() {
     }
 }
 
+/// Many short K-quant rows (2 and 3 blocks: the small matrices of generation, whose float
+/// part runs six blocks at a time in `asm_k4finish`): row counts that span several kernel
+/// calls and leave rows after the last whole group, with ordinary scales only and with one
+/// special f16 scale (zero, subnormal, infinity, NaN, in either field and sign) planted in
+/// a few blocks, so some calls are all normal and others mix the classes.
+#[test]
+fn k_quant_short_rows_agree_with_special_scales_mixed_in() {
+    let specials: [u16; 8] = [0x0000, 0x8000, 0x0001, 0x83ff, 0x7c00, 0xfc00, 0x7e00, 0x0400];
+    let mut rng = Rng(0x6b34_f1a1_5400_0023);
+    for ty in [GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q2_K, GgmlType::Q6_K, GgmlType::Q3_K] {
+        for (rows, nb) in [(53, 2), (101, 3), (24, 2), (16, 3), (7, 2), (5, 3)] {
+            let cols = nb * 256;
+            for plant in [false, true] {
+                let mut data = random_matrix(ty, rows, cols, &mut rng, false);
+                if plant {
+                    let fields = armlet_kernel_tests::f16_fields(ty);
+                    let blocks = rows * nb;
+                    for (k, &h) in specials.iter().enumerate() {
+                        let bi = (k * 37 + 5) % blocks;
+                        let off = fields[k % fields.len()];
+                        let b = &mut data[bi * ty.block_bytes()..(bi + 1) * ty.block_bytes()];
+                        b[off..off + 2].copy_from_slice(&h.to_le_bytes());
+                    }
+                }
+                let w = Matrix::new(ty, rows, cols, &data).unwrap();
+                let x = random_activations(cols, &mut rng, 1.0);
+                let mut buf = vec![0u8; activation_bytes(ty, cols).unwrap()];
+                let a = quantize_activations(ty, &x, &mut buf).unwrap();
+                let mut fast = vec![0f32; rows];
+                matvec(&w, &a, &mut fast).unwrap();
+                let mut slow = vec![0f32; rows];
+                let std_len = cols / 256 * armlet_core::quant::q8::Q8K_BLOCK_BYTES;
+                let bytes = a.bytes();
+                portable::matvec_kquant(ty, &data, w.row_bytes(), &bytes[..std_len], &bytes[std_len..], &mut slow);
+                same(ty, &fast, &slow);
+            }
+        }
+    }
+}
+
 /// The Q5 kernels decode `d` and `m` themselves and move their signs (onto the integer sum and
 /// onto `s`): every class of f16 scale in both signs (zero, subnormal, smallest and largest
 /// normal, infinity, NaN, ordinary values), in every block position of a group, against the

@@ -9,6 +9,7 @@
 
 use core::arch::asm;
 
+use super::asm_k4finish::{k4_finish_rows2, k4_finish_rows3, k6_finish_rows2, FINISH_GROUP_BLOCKS, SCALE_ONLY_GROUP_BLOCKS};
 use crate::kernels::portable;
 use crate::kernels::{legacy, RowSum};
 use crate::math::f16_to_f32;
@@ -37,6 +38,14 @@ struct BlockKernels<K> {
 /// multiple of 4: every call after the first in a long row starts on partial sum 0.
 const CALL_BLOCKS: usize = 16;
 const _: () = assert!(CALL_BLOCKS % 4 == 0);
+
+/// Blocks per kernel call for rows of at most 4 blocks: 48 = 24 rows of 2 blocks or 16 of 3,
+/// whole groups of `asm_k4finish` (so only a matrix's last call leaves rows to the Rust
+/// finish), in a stack buffer of at most 576 bytes.
+const SHORT_CALL_BLOCKS: usize = 48;
+const _: () = assert!(
+    SHORT_CALL_BLOCKS >= CALL_BLOCKS && SHORT_CALL_BLOCKS % (2 * FINISH_GROUP_BLOCKS) == 0 && SHORT_CALL_BLOCKS % SCALE_ONLY_GROUP_BLOCKS == 0
+);
 
 /// Widens an f16 to f32 exactly: the normal numbers inline, the rest through
 /// [`f16_to_f32`].
@@ -104,8 +113,9 @@ fn finish_blocks<const OW: usize, F: BlockFloat<OW>>(res: &[[i32; OW]], b0: usiz
 
 /// Runs a K-quant kernel over every row and finishes each block in f32 (`F`) in the
 /// shared [`RowSum`] order. Rows of at most [`CALL_BLOCKS`] blocks go several to
-/// a call; longer rows take several calls each. Falls back to the portable twin if the
-/// activation buffer is not laid out as `quantize_activations` does it (it always is).
+/// a call ([`SHORT_CALL_BLOCKS`] blocks); longer rows take several calls each. Falls back
+/// to the portable twin if the activation buffer is not laid out as `quantize_activations`
+/// does it (it always is).
 #[inline(always)]
 fn drive<const BB: usize, const OW: usize, F: BlockFloat<OW>>(
     ty: GgmlType,
@@ -125,24 +135,25 @@ fn drive<const BB: usize, const OW: usize, F: BlockFloat<OW>>(
     if !layout_ok || nb == 0 {
         return portable::matvec_kquant(ty, w, rb, std_act, pairs, out);
     }
-    let mut res = [[0i32; OW]; CALL_BLOCKS];
+    let mut res = [[0i32; OW]; SHORT_CALL_BLOCKS];
     // One call: `n` blocks from byte `start` of `w`, pairs from block `b0`, `row_blocks`
     // blocks per row.
-    let call = |start: usize, n: usize, b0: usize, row_blocks: usize, res: &mut [[i32; OW]; CALL_BLOCKS]| {
+    let call = |start: usize, n: usize, b0: usize, row_blocks: usize, res: &mut [[i32; OW]; SHORT_CALL_BLOCKS]| {
         let end = start + n * BB;
         let kernel = if end + k.reach <= w.len() { k.touch } else { k.plain };
         // SAFETY: the kernel reads the `n` blocks w[start..end] (in bounds: callers keep
         // end <= out.len() * rb <= w.len()) and, in the touch variant, at most `reach` bytes
         // after them (checked just above); it reads pair blocks b0..b0 + row_blocks (in
         // bounds: b0 + row_blocks <= nb, and pairs holds nb of them, 4-aligned for LDM) and
-        // writes n * OW words to `res` (n <= CALL_BLOCKS). Unaligned weight words are read
-        // with LDR, which ARMv6 allows with SCTLR.U set (Linux, and the Pi's bare-metal setup).
+        // writes n * OW words to `res` (n <= SHORT_CALL_BLOCKS, its length). Unaligned weight
+        // words are read with LDR, which ARMv6 allows with SCTLR.U set (Linux, and the Pi's
+        // bare-metal setup).
         unsafe {
             kernel(w.as_ptr().add(start), pairs.as_ptr().add(b0 * Q8K_PAIRS_BYTES), n as u32, res.as_mut_ptr() as *mut i32, row_blocks as u32);
         }
     };
     if nb <= CALL_BLOCKS {
-        let rows_per_call = CALL_BLOCKS / nb;
+        let rows_per_call = SHORT_CALL_BLOCKS / nb;
         // Rows of 1 to 4 blocks (every matrix of the small models) are finished by a
         // branch-free run per row, each block's activation scale read once per product.
         let mut dxs = [0f32; 4];
@@ -154,8 +165,14 @@ fn drive<const BB: usize, const OW: usize, F: BlockFloat<OW>>(
             let res = &res[..outs.len() * nb];
             match nb {
                 1 => finish_short_rows::<1, OW, F>(res, &dxs, outs),
-                2 => finish_short_rows::<2, OW, F>(res, &dxs, outs),
-                3 => finish_short_rows::<3, OW, F>(res, &dxs, outs),
+                2 => {
+                    let done = F::finish_rows_asm::<2>(res, &dxs, outs);
+                    finish_short_rows::<2, OW, F>(&res[done * 2..], &dxs, &mut outs[done..]);
+                }
+                3 => {
+                    let done = F::finish_rows_asm::<3>(res, &dxs, outs);
+                    finish_short_rows::<3, OW, F>(&res[done * 3..], &dxs, &mut outs[done..]);
+                }
                 4 => finish_short_rows::<4, OW, F>(res, &dxs, outs),
                 _ => {
                     for (o, rr) in outs.iter_mut().zip(res.chunks_exact(nb)) {
@@ -204,6 +221,13 @@ trait BlockFloat<const OW: usize> {
     fn scales_normal(r: &[i32; OW]) -> bool;
     /// The block's value, its f16 scales widened by `widen`.
     fn value(r: &[i32; OW], dx: f32, widen: impl Fn(u32) -> f32) -> f32;
+    /// Finishes the first rows of `outs` (rows of `NB` blocks in `res`, the activation scales
+    /// in `dxs`) with a hand-scheduled routine where there is one, exactly as
+    /// [`finish_short_rows`] would; returns how many rows it did (the rest are the caller's).
+    #[inline(always)]
+    fn finish_rows_asm<const NB: usize>(_res: &[[i32; OW]], _dxs: &[f32; 4], _outs: &mut [f32]) -> usize {
+        0
+    }
 }
 
 /// Q4_K, Q5_K and Q2_K: `[isum, msum, d | dmin << 16]`.
@@ -220,6 +244,31 @@ impl BlockFloat<3> for ScaleAndMin {
         let dd = r[2] as u32;
         finish_k4_sums(widen(dd & 0xffff), widen(dd >> 16), r[0], r[1], dx)
     }
+    /// Rows of 2 and 3 blocks go through `asm_k4finish` in whole groups of six blocks; if
+    /// any scale of them is not a normal number the routine says so and none counts as done.
+    #[inline(always)]
+    fn finish_rows_asm<const NB: usize>(res: &[[i32; 3]], dxs: &[f32; 4], outs: &mut [f32]) -> usize {
+        let routine: unsafe extern "C" fn(*const i32, *const f32, u32, *mut f32) -> u32 = match NB {
+            2 => k4_finish_rows2,
+            3 => k4_finish_rows3,
+            _ => return 0,
+        };
+        let rows_per_group = FINISH_GROUP_BLOCKS / NB;
+        let groups = (outs.len() / rows_per_group).min(res.len() / FINISH_GROUP_BLOCKS);
+        if groups == 0 {
+            return 0;
+        }
+        // SAFETY: the routine reads `groups` groups of six 3-word blocks from `res` (in
+        // bounds: groups <= res.len() / 6, and [[i32; 3]] is 4-aligned), 3 f32 from `dxs`
+        // (4 of them) and writes groups * rows_per_group f32 to `outs` (groups <=
+        // outs.len() / rows_per_group); it saves the registers the AAPCS asks it to.
+        let all_normal = unsafe { routine(res.as_ptr() as *const i32, dxs.as_ptr(), groups as u32, outs.as_mut_ptr()) };
+        if all_normal == 1 {
+            groups * rows_per_group
+        } else {
+            0
+        }
+    }
 }
 
 /// Q6_K and Q3_K: `[isum, d]`.
@@ -233,6 +282,29 @@ impl BlockFloat<2> for ScaleOnly {
     #[inline(always)]
     fn value(r: &[i32; 2], dx: f32, widen: impl Fn(u32) -> f32) -> f32 {
         (widen(r[1] as u32 & 0xffff) * dx) * r[0] as f32
+    }
+    /// Rows of 2 blocks (the Q6_K LM head among them) go through `asm_k4finish` in whole
+    /// groups of eight blocks, as for [`ScaleAndMin`].
+    #[inline(always)]
+    fn finish_rows_asm<const NB: usize>(res: &[[i32; 2]], dxs: &[f32; 4], outs: &mut [f32]) -> usize {
+        if NB != 2 {
+            return 0;
+        }
+        let rows_per_group = SCALE_ONLY_GROUP_BLOCKS / 2;
+        let groups = (outs.len() / rows_per_group).min(res.len() / SCALE_ONLY_GROUP_BLOCKS);
+        if groups == 0 {
+            return 0;
+        }
+        // SAFETY: the routine reads `groups` groups of eight 2-word blocks from `res` (in
+        // bounds: groups <= res.len() / 8, and [[i32; 2]] is 4-aligned), 3 f32 from `dxs`
+        // (4 of them) and writes groups * 4 f32 to `outs` (groups <= outs.len() / 4); it
+        // saves the registers the AAPCS asks it to.
+        let all_normal = unsafe { k6_finish_rows2(res.as_ptr() as *const i32, dxs.as_ptr(), groups as u32, outs.as_mut_ptr()) };
+        if all_normal == 1 {
+            groups * rows_per_group
+        } else {
+            0
+        }
     }
 }
 

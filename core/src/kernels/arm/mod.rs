@@ -14,6 +14,9 @@
 //! - `asm_batch_q4k`, `asm_batch_legacy` and their driver `batch`: Q4_K, Q4_1, Q4_0 and
 //!   Q8_0 products of four prompt tokens at once, each weight word decoded once for the four
 //!   (twin `kernels::batch`).
+//! - `asm_k4finish`: the float part of Q4_K/Q5_K/Q2_K rows of 2 or 3 blocks and of Q6_K/Q3_K
+//!   rows of 2 (the small matrices of single-token generation, and the Q6_K LM head), six or
+//!   eight blocks' VFP11 chains side by side.
 //! - `matvec`: the drivers that call them and do the float part in the portable twins' exact
 //!   order (`kernels::kquant`, `kernels::legacy`), so only the integer dot products differ
 //!   between the twins, and those are exact.
@@ -29,6 +32,7 @@ mod asm_steps;
 mod asm_batch_legacy;
 mod asm_batch_q4k;
 mod asm_f16acc;
+mod asm_k4finish;
 mod asm_legacy;
 mod asm_q23k;
 mod asm_q4k;
