@@ -1,9 +1,12 @@
 //! The float part of K-quant rows of 2 or 3 blocks with a scale and a min (Q4_K, Q5_K,
-//! Q2_K; and of 2 blocks with a scale only, Q6_K and Q3_K: [`k6_finish_rows2`]), hand-scheduled for the ARM1176: six blocks at a time (three rows of 2 blocks, or
-//! two of 3), their VFP11 chains side by side so the 8-cycle latencies overlap. Why: in
+//! Q2_K; and of 2 blocks with a scale only, Q6_K and Q3_K: [`k6_finish_rows2`]),
+//! hand-scheduled for the ARM1176: six blocks at a time (three rows of 2 blocks, or two of
+//! 3), their VFP11 chains side by side so the 8-cycle latencies overlap. Why: in
 //! single-token generation every small matrix (512 or 768 columns) ends in this part, which
 //! the compiler runs one row at a time with each chain waiting on the last (~90 cycles a
-//! 2-block row); here a group of six blocks takes ~147 cycles (~49 a 2-block row).
+//! 2-block row); here a group of six blocks takes ~147 cycles (~49 a 2-block row), a group
+//! of eight Q6_K blocks ~119 (~30 a row). Falcon-H1 90M Q4_K_S generation went from 262.9 M
+//! to 253.5 M cycles per token under the ARM1176 cost model.
 //!
 //! The operations are those of `matvec::finish_k4_sums` and `RowSum::of_blocks` in their
 //! order, so the results have the same bits: per block `(d·dx)·f32(isum) − (dmin·dx)·f32(msum)`
@@ -26,7 +29,7 @@
 //! `msum`, `d`, `dmin` (`d`/`dmin` written together by one `vmov` to a D register). The
 //! check's flags run through the group as a chain of `tstne` (a failed test stops it at EQ);
 //! the all-normal flag lives on the stack. The instruction order inside a group was found by
-//! a list scheduler under the ARM1176 timing model (`/work/shared/tools/README.md`).
+//! a list scheduler under the ARM1176 timing model (`scripts/k4finish-schedule.py`).
 #![allow(unsafe_code)]
 
 use core::arch::naked_asm;
