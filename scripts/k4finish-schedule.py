@@ -4,7 +4,7 @@
 Lists the operations of a group (six Q4_K-style blocks: rows of 2 or 3 blocks; or eight
 Q6_K-style blocks: rows of 2) with their register dependencies, and orders them with a
 greedy list scheduler (earliest issue cycle under the ARM1176 timing of
-the cost model README in /work/shared/tools, ties to the longest path to the group's end). Prints each
+the cost model README in ../shared/tools, ties to the longest path to the group's end). Prints each
 group's body as the string lines pasted into the routines, with the modelled cycles.
 Usage: scripts/k4finish-schedule.py {2|3|so}
 """
