@@ -40,113 +40,166 @@
 
 use core::arch::naked_asm;
 
-/// Distance (bytes) of the touch loads ahead of the weight pointer.
+/// Distance (bytes) of the weight touch loads ahead of the weight pointer.
 macro_rules! b4_lead { () => { 256 } }
 /// Bytes past the end of the last block the touch variant may read (the header touch at
 /// lead + 144 from the block start, 4 bytes wide, minus the block's 144).
 pub const BATCH_Q4K_TOUCH_REACH: usize = 256 + 4;
 
+/// Distance (bytes) of the activation touch loads ahead of the activation pointer: eight
+/// sixteen steps, about 300 cycles, well over a line fill queued behind a weight fill.
+macro_rules! b4_act_lead { () => { 512 } }
+/// Bytes past the end of a row's interleaved blocks that the activation touch loads may read
+/// (both variants): the driver's buffer has that much room after its last block.
+pub const BATCH_Q4K_ACT_REACH: usize = 512;
+
 /// Bytes of one interleaved block (`acts` above): 16 words of block sums, 4 chunks × 2
 /// passes × 8 steps × 8 words.
 pub const BATCH_Q4K_ACT_BYTES: usize = 4 * (16 + 4 * 2 * 8 * 8);
 
-/// One step: `$mac` is `smuad` for a pass's first step (fresh accumulators); `$more` is
-/// `next` to load the following word and pairs, `last` to stop after the 8 products.
+/// The first operation of each token's chain in a step: `smuad` in a pass's first step
+/// (fresh accumulators), `smlad` after.
+macro_rules! b4_mac {
+    (smuad, $acc:literal, $pair:literal, $act:literal) => { concat!("smuad ", $acc, ", ", $pair, ", ", $act, "\n") };
+    (smlad, $acc:literal, $pair:literal, $act:literal) => { concat!("smlad ", $acc, ", ", $pair, ", ", $act, ", ", $acc, "\n") };
+}
+
+/// One step (4 weights × 4 tokens, 16 cycles, no interlock): `$m` is `smuad` for a pass's
+/// first step. `next, $sh0, $sh1`: loads the next word and the next step's pairs of tokens 0
+/// and 1, and extracts the next pairs. `last, $sc, $more`: instead loads the scale byte `$sc`
+/// into r4 and runs `$more` (two loads that fit the step's free slots) before the last MAC.
+/// The touch load into r4 (dead until the word load) requests the activation line eight
+/// steps ahead: the weight stream evicts interleaved lines, and each one is missed again
+/// on the next row without it.
 macro_rules! b4_step {
-    (smuad, $sh0:literal, $sh1:literal, $more:tt) => {
-        b4_step!(@body "smuad r7, r5, r0\n", "smuad r8, r5, r2\n", "smuad r10, r5, r0\n", "smuad r11, r5, r2\n", $sh0, $sh1, $more)
-    };
-    (smlad, $sh0:literal, $sh1:literal, $more:tt) => {
-        b4_step!(@body "smlad r7, r5, r0, r7\n", "smlad r8, r5, r2, r8\n", "smlad r10, r5, r0, r10\n", "smlad r11, r5, r2, r11\n", $sh0, $sh1, $more)
-    };
-    (@body $m7:expr, $m8:expr, $m10:expr, $m11:expr, $sh0:literal, $sh1:literal, $more:tt) => {
+    (@emit $m7:expr, $m8:expr, $m10:expr, $m11:expr, $word:expr, $n01:expr, $n23:expr, $x:expr) => {
         concat!(
             $m7,
             $m8,
             "smlad r7, r6, r1, r7\n",
             "ldm lr!, {{r0, r1}}\n",
             "smlad r8, r6, r3, r8\n",
+            "ldr r4, [lr, #", b4_act_lead!(), "]\n",
             "ldm lr!, {{r2, r3}}\n",
-            b4_step!(@word $more),
             $m10,
-            $m11,
+            $word,
             "smlad r10, r6, r1, r10\n",
-            b4_step!(@pair01 $more),
+            $m11,
+            $n01,
             "smlad r11, r6, r3, r11\n",
-            b4_step!(@pairs $more, $sh0, $sh1),
+            $n23,
+            $x,
         )
     };
-    (@word next) => { "ldr r4, [r12], #4\n" };
-    (@word last) => { "" };
-    (@pair01 next) => { "ldm lr!, {{r0, r1}}\n" };
-    (@pair01 last) => { "" };
-    (@pairs next, $sh0:literal, $sh1:literal) => {
-        concat!(
+    ($m:tt, next, $sh0:literal, $sh1:literal) => {
+        b4_step!(@emit
+            b4_mac!($m, "r7", "r5", "r0"), b4_mac!($m, "r8", "r5", "r2"),
+            b4_mac!($m, "r10", "r5", "r0"), b4_mac!($m, "r11", "r5", "r2"),
+            "ldr r4, [r12, #4]!\n",
+            "ldm lr!, {{r0, r1}}\n",
             "ldm lr!, {{r2, r3}}\n",
-            "and r5, r9, r4", $sh0, "\n",
-            "and r6, r9, r4", $sh1, "\n",
-        )
+            concat!("and r5, r9, r4", $sh0, "\n", "and r6, r9, r4", $sh1, "\n"))
     };
-    (@pairs last, $sh0:literal, $sh1:literal) => { "" };
+    ($m:tt, last, $sc:literal, $n01:expr, $n23:expr) => {
+        b4_step!(@emit
+            b4_mac!($m, "r7", "r5", "r0"), b4_mac!($m, "r8", "r5", "r2"),
+            b4_mac!($m, "r10", "r5", "r0"), b4_mac!($m, "r11", "r5", "r2"),
+            concat!("ldrb r4, [sp, #16 + ", $sc, "]\n"), $n01, $n23, "")
+    };
 }
 
-/// One pass over a chunk's 8 weight words (sub-block `$j`, nibbles at `$sh0`/`$sh1`), then
-/// `isum[t] += sc[j] · dot[t]`. `$rewind` moves the weight pointer back to the chunk's start
-/// for the high-nibble pass; `$touch` is an optional touch load into r7 (dead until the
-/// first `SMUAD`).
-macro_rules! b4_pass {
-    ($j:literal, $sh0:literal, $sh1:literal, $rewind:expr, $touch:expr) => {
+/// `isum[t] += sc · dot[t]` after a pass, the scale byte in r4 and the dots in r7, r8,
+/// r10, r11: `first` (the block's first pass) starts the sums, `mid` adds to those in the
+/// frame, `last` adds and writes the block's four isums to `out`. `$word` loads the next
+/// pass's first weight word once r4 is free.
+macro_rules! b4_scale {
+    (first, $word:expr) => {
         concat!(
-            $rewind,
-            "ldm lr!, {{r0, r1}}\n",
-            "ldr r4, [r12], #4\n",
-            "ldm lr!, {{r2, r3}}\n",
-            $touch,
-            "and r5, r9, r4", $sh0, "\n",
-            "and r6, r9, r4", $sh1, "\n",
-            b4_step!(smuad, $sh0, $sh1, next),
-            b4_step!(smlad, $sh0, $sh1, next),
-            b4_step!(smlad, $sh0, $sh1, next),
-            b4_step!(smlad, $sh0, $sh1, next),
-            b4_step!(smlad, $sh0, $sh1, next),
-            b4_step!(smlad, $sh0, $sh1, next),
-            b4_step!(smlad, $sh0, $sh1, next),
-            b4_step!(smlad, $sh0, $sh1, last),
-            "ldrb r4, [sp, #16 + ", $j, "]\n",
-            "ldrd r0, r1, [sp, #32]\n",
-            "ldrd r2, r3, [sp, #40]\n",
-            "mla r0, r7, r4, r0\n",
-            "mla r1, r8, r4, r1\n",
-            "mla r2, r10, r4, r2\n",
-            "mla r3, r11, r4, r3\n",
+            "mul r0, r7, r4\n",
+            "mul r1, r8, r4\n",
+            "mul r2, r10, r4\n",
+            "mul r3, r11, r4\n",
+            $word,
             "strd r0, r1, [sp, #32]\n",
             "strd r2, r3, [sp, #40]\n",
         )
     };
-}
-
-/// A 64-weight chunk: the low-nibble pass (sub-block `$lo`) and the high-nibble one (`$hi`).
-macro_rules! b4_chunk {
-    ($lo:literal, $hi:literal, $t:ident) => {
+    (mid, $word:expr) => {
         concat!(
-            b4_pass!($lo, "", ", lsr #8", "", $t!()),
-            b4_pass!($hi, ", lsr #4", ", lsr #12", "sub r12, r12, #32\n", ""),
+            "mla r0, r7, r4, r0\n",
+            "mla r1, r8, r4, r1\n",
+            "mla r2, r10, r4, r2\n",
+            "mla r3, r11, r4, r3\n",
+            $word,
+            "strd r0, r1, [sp, #32]\n",
+            "strd r2, r3, [sp, #40]\n",
+        )
+    };
+    (last, $word:expr) => {
+        concat!(
+            "mla r0, r7, r4, r0\n",
+            "mla r1, r8, r4, r1\n",
+            "mla r2, r10, r4, r2\n",
+            "mla r3, r11, r4, r3\n",
+            "stmib r6, {{r0-r3}}\n",
         )
     };
 }
 
-/// The min correction of one token: its 4 block-sum words against the unpacked mins r4-r7,
-/// stored at `out + $at`.
-macro_rules! b4_min {
-    ($at:literal) => {
+/// One pass over a chunk's 8 weight words (sub-block `$j`, nibbles at `$sh0`/`$sh1`), its
+/// first word already in r4 and r12 pointing at it; then the scale step `$scale` (`first`,
+/// `mid`, `last`), which loads the next pass's first word with `$word`. `$touch` is an
+/// optional weight touch load into r7 (dead until the first `SMUAD`).
+macro_rules! b4_pass {
+    ($j:literal, $sh0:literal, $sh1:literal, $scale:tt, $word:expr, $touch:expr) => {
         concat!(
-            "ldm lr!, {{r0-r3}}\n",
+            "ldm lr!, {{r0, r1}}\n",
+            "and r5, r9, r4", $sh0, "\n",
+            "ldm lr!, {{r2, r3}}\n",
+            "and r6, r9, r4", $sh1, "\n",
+            $touch,
+            b4_step!(smuad, next, $sh0, $sh1),
+            b4_step!(smlad, next, $sh0, $sh1),
+            b4_step!(smlad, next, $sh0, $sh1),
+            b4_step!(smlad, next, $sh0, $sh1),
+            b4_step!(smlad, next, $sh0, $sh1),
+            b4_step!(smlad, next, $sh0, $sh1),
+            b4_step!(smlad, next, $sh0, $sh1),
+            b4_pass!(@last $j, $scale),
+            b4_scale!($scale, $word),
+        )
+    };
+    (@last $j:literal, first) => { b4_step!(smlad, last, $j, "", "") };
+    (@last $j:literal, mid) => { b4_step!(smlad, last, $j, "ldrd r0, r1, [sp, #32]\n", "ldrd r2, r3, [sp, #40]\n") };
+    (@last $j:literal, last) => {
+        b4_step!(smlad, last, $j, "ldrd r0, r1, [sp, #32]\n", "ldrd r2, r3, [sp, #40]\nldr r6, [sp, #48]\n")
+    };
+}
+
+/// A 64-weight chunk: the low-nibble pass (sub-block `$lo`) and the high-nibble one (`$hi`),
+/// which goes back over the same 8 words. `$next` loads the next chunk's first word.
+macro_rules! b4_chunk {
+    ($lo:literal, $hi:literal, $s0:tt, $s1:tt, $next:expr, $t:ident) => {
+        concat!(
+            b4_pass!($lo, "", ", lsr #8", $s0, "ldr r4, [r12, #-28]!\n", $t!()),
+            b4_pass!($hi, ", lsr #4", ", lsr #12", $s1, $next, ""),
+        )
+    };
+}
+
+/// The min correction of one token: its 4 block-sum words (loaded into r0-r3 four cycles
+/// before) against the unpacked mins r4-r7, stored at `out + $at`; `$next` loads the next
+/// token's block sums.
+macro_rules! b4_min {
+    ($at:literal, $next:expr) => {
+        concat!(
             "smuad r10, r4, r0\n",
             "smuad r11, r5, r1\n",
             "smlad r10, r6, r2, r10\n",
             "smlad r11, r7, r3, r11\n",
-            "add r10, r10, r11\n",
-            "str r10, [r8, #", $at, "]\n",
+            $next,
+            "add r9, r10, r11\n",
+            "str r9, [r8, #", $at, "]\n",
         )
     };
 }
@@ -166,9 +219,11 @@ macro_rules! b4_kernel {
                 "push {{r3-r11, lr}}",
                 "sub sp, sp, #64",
                 "ldr r4, [sp, #104]",
-                "str r4, [sp, #48]",
+                "str r2, [sp, #24]",
+                "str r4, [sp, #28]",
                 "str r4, [sp, #52]",
                 "str r1, [sp, #56]",
+                "str r3, [sp, #48]",
                 "mov r4, #0x3f",
                 "orr r4, r4, r4, lsl #8",
                 "orr r4, r4, r4, lsl #16",
@@ -181,65 +236,52 @@ macro_rules! b4_kernel {
                 "mov r7, #15",
                 "orr r7, r7, #0xf0000",
                 "stm sp, {{r4-r7}}",
-                "str r2, [sp, #24]",
-                "str r3, [sp, #28]",
                 "mov r12, r0",
                 "mov lr, r1",
                 // ---- per block: scales, mins, d/dmin and the four min corrections ----
                 "1:",
-                $t0!(),
-                "ldr r4, [r12, #4]",
-                "ldr r5, [r12, #8]",
-                "ldr r6, [r12, #12]",
                 "ldm sp, {{r7, r8, r9}}",
+                "ldr r4, [r12, #4]",
+                "ldr r6, [r12, #12]",
+                "ldr r5, [r12, #8]",
+                $t0!(),
+                "ldr r3, [r12]",                 // d, dmin
                 "and r10, r4, r7",               // sc[0..4]
                 "and r11, r6, r8",
                 "and r4, r9, r4, lsr #6",
+                "and r0, r5, r7",                // m[0..4]
                 "orr r11, r11, r4, lsl #4",      // sc[4..8]
-                "strd r10, r11, [sp, #16]",
-                "and r10, r5, r7",               // m[0..4]
-                "and r11, r8, r6, lsr #4",
+                "and r1, r8, r6, lsr #4",
                 "and r5, r9, r5, lsr #6",
-                "orr r11, r11, r5, lsl #4",      // m[4..8]
-                "uxtb16 r4, r10",
-                "uxtb16 r5, r10, ror #8",
-                "uxtb16 r6, r11",
-                "uxtb16 r7, r11, ror #8",
-                "ldr r8, [sp, #28]",
-                "ldr r9, [r12], #16",            // d, dmin
-                "str r9, [r8]",
-                b4_min!(20),
-                b4_min!(24),
-                b4_min!(28),
-                b4_min!(32),
-                "mov r0, #0",
-                "mov r1, #0",
-                "strd r0, r1, [sp, #32]",
-                "strd r0, r1, [sp, #40]",
+                "strd r10, r11, [sp, #16]",
+                "orr r1, r1, r5, lsl #4",        // m[4..8]
+                "ldr r8, [sp, #48]",
+                "uxtb16 r4, r0",
+                "uxtb16 r5, r0, ror #8",
+                "uxtb16 r6, r1",
+                "uxtb16 r7, r1, ror #8",
+                "str r3, [r8]",
+                "ldm lr!, {{r0, r1, r2, r3}}",
+                b4_min!(20, "ldm lr!, {{r0, r1, r2, r3}}\n"),
+                b4_min!(24, "ldm lr!, {{r0, r1, r2, r3}}\n"),
+                b4_min!(28, "ldm lr!, {{r0, r1, r2, r3}}\n"),
+                b4_min!(32, "ldr r4, [r12, #16]!\n"),
                 "ldr r9, [sp, #12]",
                 // ---- 256 weights ----
-                b4_chunk!(0, 1, $t),
-                b4_chunk!(2, 3, $t),
-                b4_chunk!(4, 5, $t),
-                b4_chunk!(6, 7, $t),
-                // ---- the isums out, then the next block (and the row's first pairs again) ----
-                "ldr r0, [sp, #28]",
-                "ldrd r2, r3, [sp, #32]",
-                "ldrd r4, r5, [sp, #40]",
-                "str r2, [r0, #4]",
-                "str r3, [r0, #8]",
-                "str r4, [r0, #12]",
-                "str r5, [r0, #16]",
-                "add r0, r0, #36",
-                "str r0, [sp, #28]",
-                "ldr r4, [sp, #48]",
-                "subs r4, r4, #1",
-                "ldreq r4, [sp, #52]",
-                "ldreq lr, [sp, #56]",
-                "str r4, [sp, #48]",
-                "ldr r1, [sp, #24]",
+                b4_chunk!(0, 1, first, mid, "ldr r4, [r12, #4]!\n", $t),
+                b4_chunk!(2, 3, mid, mid, "ldr r4, [r12, #4]!\n", $t),
+                b4_chunk!(4, 5, mid, mid, "ldr r4, [r12, #4]!\n", $t),
+                b4_chunk!(6, 7, mid, last, "", $t),
+                // ---- the next block (and the row's first pairs again) ----
+                "add r6, r6, #36",
+                "str r6, [sp, #48]",
+                "ldrd r0, r1, [sp, #24]",
+                "add r12, r12, #4",
                 "subs r1, r1, #1",
-                "str r1, [sp, #24]",
+                "ldreq r1, [sp, #52]",
+                "ldreq lr, [sp, #56]",
+                "subs r0, r0, #1",
+                "strd r0, r1, [sp, #24]",
                 "bne 1b",
                 "add sp, sp, #64",
                 "pop {{r3-r11, pc}}",

@@ -10,7 +10,7 @@ use super::asm_batch_legacy::{
     q4_0_batch4, q4_0_batch4_touch, q4_1_batch4, q4_1_batch4_touch, q4_1_finish4, q8_0_batch4, q8_0_batch4_touch,
     BATCH_LEGACY_ACT_BYTES,
 };
-use super::asm_batch_q4k::{q4k_batch4, q4k_batch4_touch, BATCH_Q4K_ACT_BYTES, BATCH_Q4K_TOUCH_REACH};
+use super::asm_batch_q4k::{q4k_batch4, q4k_batch4_touch, BATCH_Q4K_ACT_BYTES, BATCH_Q4K_ACT_REACH, BATCH_Q4K_TOUCH_REACH};
 use super::matvec::{f16_bits_to_f32, finish_k4_sums, load_word, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q8_0, q8k_d};
 use crate::kernels::batch::TILE;
 use crate::kernels::{legacy, RowSum};
@@ -31,9 +31,13 @@ const _: () = assert!(CALL_BLOCKS >= MAX_BLOCKS);
 /// Words of one block's interleaved activations.
 const BLOCK_WORDS: usize = BATCH_Q4K_ACT_BYTES / 4;
 
+/// Words of the interleaved activations: `MAX_BLOCKS` blocks, then the room the kernel's
+/// activation touch loads may read past a row's last block.
+const INTERLEAVED_WORDS: usize = MAX_BLOCKS * BLOCK_WORDS + BATCH_Q4K_ACT_REACH / 4;
+
 /// The interleaved activations, 8-aligned so the kernel's `LDM`s take one cycle per pair.
 #[repr(C, align(8))]
-struct Interleaved([u32; MAX_BLOCKS * BLOCK_WORDS]);
+struct Interleaved([u32; INTERLEAVED_WORDS]);
 
 /// `out[t · rows + r] = row r of w . token t` for the four tokens `acts` (each the bytes
 /// `quantize_activations` made for a weight type of `ty`'s pair layout: `nb` standard Q8_K
@@ -61,7 +65,7 @@ pub fn matmul4_kquant(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], ro
             *d = q8k_d(a, b);
         }
     }
-    let mut il = Interleaved([0; MAX_BLOCKS * BLOCK_WORDS]);
+    let mut il = Interleaved([0; INTERLEAVED_WORDS]);
     interleave(&acts, std_len, nb, &mut il.0);
     let mut res = [[0i32; 9]; CALL_BLOCKS];
     let mut vals = [[0f32; TILE]; CALL_BLOCKS];
@@ -74,7 +78,8 @@ pub fn matmul4_kquant(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], ro
         // SAFETY: the kernel reads the n_rows * nb blocks w[start..end] (end <= rows * rb <=
         // w.len(), checked in `fits`) and, in the touch variant, at most
         // BATCH_Q4K_TOUCH_REACH bytes after them (checked just above); it reads nb
-        // interleaved blocks of `il` (nb <= MAX_BLOCKS, 8-aligned by its type) and writes 9
+        // interleaved blocks of `il` (nb <= MAX_BLOCKS, 8-aligned by its type) and at most
+        // BATCH_Q4K_ACT_REACH bytes after them (the room `il` keeps), and writes 9
         // words per block to `res` (n_rows * nb <= CALL_BLOCKS). Unaligned weight words are
         // read with LDR, which ARMv6 allows with SCTLR.U set (Linux, and the Pi's bare-metal
         // setup).
