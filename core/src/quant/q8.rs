@@ -263,15 +263,18 @@ pub fn quantize_q8_k(weight: GgmlType, x: &[f32], out: &mut [u8]) {
         .zip(pairs.chunks_exact_mut(Q8K_PAIRS_BYTES))
     {
         // For finite values the order of |x| is the order of their bits without the sign.
+        // The bits are read as integers: on the ARM1176 a VFP load and a move to an ARM
+        // register cost about 8 cycles more per value than an integer load.
         let mut amax = 0u32;
-        let mut mx = 0f32;
-        for v in xb {
-            let a = v.to_bits() & 0x7fff_ffff;
+        let mut mx_bits = 0u32;
+        for &b in bytemuck::cast_slice::<f32, u32>(xb) {
+            let a = b & 0x7fff_ffff;
             if a > amax {
                 amax = a;
-                mx = *v;
+                mx_bits = b;
             }
         }
+        let mx = f32::from_bits(mx_bits);
         let (dpart, rest) = ob.split_at_mut(4);
         let (qs, bsums) = rest.split_at_mut(QK_K);
         let mut q = [0i8; QK_K];

@@ -48,7 +48,7 @@ pub const BATCH_Q4K_TOUCH_REACH: usize = 256 + 4;
 
 /// Distance (bytes) of the activation touch loads ahead of the activation pointer: eight
 /// sixteen steps, about 300 cycles, well over a line fill queued behind a weight fill.
-macro_rules! b4_act_lead { () => { 256 } }
+macro_rules! b4_act_lead { () => { 512 } }
 /// Bytes past the end of a row's interleaved blocks that the activation touch loads may read
 /// (both variants): the driver's buffer has that much room after its last block.
 pub const BATCH_Q4K_ACT_REACH: usize = 512;
