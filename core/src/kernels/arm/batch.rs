@@ -6,6 +6,7 @@
 //! has the bits of that token's own `matvec`. Types without a batched kernel, and shapes it does not take, go
 //! token by token through the single-token drivers.
 
+use super::asm_batch_k4finish::{k4_finish4_rows2, k4_finish4_rows3, Finish4Frame};
 use super::asm_batch_legacy::{
     q4_0_batch4, q4_0_batch4_touch, q4_1_batch4, q4_1_batch4_touch, q4_1_finish4, q8_0_batch4, q8_0_batch4_touch,
     BATCH_LEGACY_ACT_BYTES,
@@ -61,6 +62,13 @@ pub fn matmul4_kquant(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], ro
             *d = q8k_d(a, b);
         }
     }
+    // The same scales by block for the asm float part of rows of 2 or 3 blocks.
+    let mut frame = Finish4Frame { flag: 1, zero: 0.0, dx: [[0.0; TILE]; 3], stride: (rows * 4) as u32 };
+    for (b, dx) in frame.dx.iter_mut().enumerate().take(nb) {
+        for (t, d) in dx.iter_mut().enumerate() {
+            *d = dxs[t][b];
+        }
+    }
     let mut il = Interleaved([0; MAX_BLOCKS * BLOCK_WORDS]);
     interleave(&acts, std_len, nb, &mut il.0);
     let mut res = [[0i32; 9]; CALL_BLOCKS];
@@ -82,6 +90,23 @@ pub fn matmul4_kquant(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], ro
             kernel(w.as_ptr().add(start), il.0.as_ptr() as *const u8, (n_rows * nb) as u32, res.as_mut_ptr() as *mut i32, nb as u32);
         }
         let (res, vals) = (&res[..n_rows * nb], &mut vals[..n_rows]);
+        // Rows of 2 or 3 blocks (the 90M model's): the float part in asm, straight into
+        // `out`; redone below if a scale is not a normal f16.
+        // (Called directly, not through a pointer: the pointer's literal-pool load missed the
+        // D-cache in a third of the calls.)
+        if matches!(nb, 2 | 3) {
+            let (res_p, out_p) = (res.as_ptr() as *const i32, out.as_mut_ptr().wrapping_add(r0));
+            // SAFETY: reads the n_rows * nb >= 1 blocks of 9 words of `res` and the frame;
+            // writes out[t * rows + r0 + i] for t < 4, i < n_rows (r0 + n_rows <= rows and
+            // out.len() == 4 * rows, checked in `fits`; frame.stride is rows * 4 bytes).
+            let normal = unsafe {
+                if nb == 2 { k4_finish4_rows2(res_p, &frame, n_rows as u32, out_p) } else { k4_finish4_rows3(res_p, &frame, n_rows as u32, out_p) }
+            };
+            if normal == 1 {
+                r0 += n_rows;
+                continue;
+            }
+        }
         match nb {
             1 => finish_rows::<1>(res, &dxs, vals),
             2 => finish_rows::<2>(res, &dxs, vals),
