@@ -3,7 +3,8 @@
 //! side by side so the 8-cycle VFP11 latencies overlap, and each token's result stored
 //! straight into its output row. Why: the compiled Rust (`finish_rows` and the scatter of the
 //! four tokens' values) took ~230 cycles a 2-block row and ~300 a 3-block row; here a row
-//! takes ~112 and ~164 cycles (`scripts/k4finish4-schedule.py`).
+//! takes ~112 and ~164 cycles (`scripts/k4finish4-schedule.py`). Also the copy of a token's
+//! pair block into the interleaved activations ([`interleave_pairs`]).
 //!
 //! The operations are those of `matvec::finish_k4_sums` and `RowSum::of_blocks` in their
 //! order, so every output has the bits of the Rust path: per block and token
@@ -363,5 +364,52 @@ pub unsafe extern "C" fn k4_finish4_rows3(res: *const i32, frame: *const Finish4
         "streq r7, [sp]",
         "vstmia r5!, {{s11}}",
         k4_finish4_epi!(),
+    )
+}
+
+/// One token's pair block laid out for `asm_batch_q4k` (`batch::interleave`'s steps part):
+/// source words `32c + 4s ..= 32c + 4s + 3` to the token's two words of steps
+/// `g = 16c + s` and `g + 8`. `src` = the token's 128 pair words (4-aligned); `dst` = the
+/// token's two words of step 0 (8-aligned; step `g`'s are `32g` bytes after). ~4 cycles per
+/// 4 words (an `LDM` and two `STRD`), against ~40 for the compiled indexing. r1 and r3
+/// point at steps `16c` and `16c + 8` (`STRD` offsets stop at 255).
+#[unsafe(naked)]
+pub unsafe extern "C" fn interleave_pairs(src: *const u32, dst: *mut u32) {
+    naked_asm!(
+        ".arch armv6",
+        "push {{r4-r11}}",
+        "mov r2, #4",
+        "add r3, r1, #256",
+        "1:",
+        "ldmia r0!, {{r4-r7}}",
+        "ldmia r0!, {{r8-r11}}",
+        "strd r4, r5, [r1]",
+        "strd r6, r7, [r3]",
+        "strd r8, r9, [r1, #32]",
+        "strd r10, r11, [r3, #32]",
+        "ldmia r0!, {{r4-r7}}",
+        "ldmia r0!, {{r8-r11}}",
+        "strd r4, r5, [r1, #64]",
+        "strd r6, r7, [r3, #64]",
+        "strd r8, r9, [r1, #96]",
+        "strd r10, r11, [r3, #96]",
+        "ldmia r0!, {{r4-r7}}",
+        "ldmia r0!, {{r8-r11}}",
+        "strd r4, r5, [r1, #128]",
+        "strd r6, r7, [r3, #128]",
+        "strd r8, r9, [r1, #160]",
+        "strd r10, r11, [r3, #160]",
+        "ldmia r0!, {{r4-r7}}",
+        "ldmia r0!, {{r8-r11}}",
+        "strd r4, r5, [r1, #192]",
+        "strd r6, r7, [r3, #192]",
+        "strd r8, r9, [r1, #224]",
+        "strd r10, r11, [r3, #224]",
+        "add r1, r1, #512",
+        "add r3, r3, #512",
+        "subs r2, r2, #1",
+        "bne 1b",
+        "pop {{r4-r11}}",
+        "bx lr",
     )
 }

@@ -6,7 +6,7 @@
 //! has the bits of that token's own `matvec`. Types without a batched kernel, and shapes it does not take, go
 //! token by token through the single-token drivers.
 
-use super::asm_batch_k4finish::{k4_finish4_rows2, k4_finish4_rows3, Finish4Frame};
+use super::asm_batch_k4finish::{interleave_pairs, k4_finish4_rows2, k4_finish4_rows3, Finish4Frame};
 use super::asm_batch_legacy::{
     q4_0_batch4, q4_0_batch4_touch, q4_1_batch4, q4_1_batch4_touch, q4_1_finish4, q8_0_batch4, q8_0_batch4_touch,
     BATCH_LEGACY_ACT_BYTES,
@@ -144,7 +144,8 @@ fn finish_rows<const NB: usize>(res: &[[i32; 9]], dxs: &[[f32; MAX_BLOCKS]; TILE
 
 /// Lays out the four tokens' pair blocks as `asm_batch_q4k` reads them (its module doc):
 /// per block, the tokens' 4 block-sum words, then per chunk `c`, pass `p` and step `s` the
-/// tokens' pair words `32c + 4s + 2p` and the one after it.
+/// tokens' pair words `32c + 4s + 2p` and the one after it (in asm, `interleave_pairs`,
+/// for every 4-aligned block: always, by `fits`).
 fn interleave(acts: &[&[u8]; TILE], std_len: usize, nb: usize, il: &mut [u32]) {
     for (b, dst) in il.chunks_exact_mut(BLOCK_WORDS).take(nb).enumerate() {
         let (sums, steps) = dst.split_at_mut(16);
@@ -153,6 +154,13 @@ fn interleave(acts: &[&[u8]; TILE], std_len: usize, nb: usize, il: &mut [u32]) {
             let word = |k: usize| load_word(block.get(4 * k..).unwrap_or(&[]));
             for (i, s) in sums[4 * t..4 * t + 4].iter_mut().enumerate() {
                 *s = word(128 + i);
+            }
+            if block.len() == Q8K_PAIRS_BYTES && block.as_ptr() as usize % 4 == 0 && steps.len() == 512 && steps.as_ptr() as usize % 8 == 0 {
+                // SAFETY: reads the first 128 words of `block` (544 bytes, 4-aligned: checked
+                // just above); writes steps[8g + 2t] and steps[8g + 2t + 1] for g < 64
+                // (< 512 = steps.len(); steps 8-aligned, checked, and t < 4).
+                unsafe { interleave_pairs(block.as_ptr() as *const u32, steps.as_mut_ptr().add(2 * t)) };
+                continue;
             }
             for (g, pair) in steps.chunks_exact_mut(8).enumerate() {
                 // g = (c · 2 + p) · 8 + s
