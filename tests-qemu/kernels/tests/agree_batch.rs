@@ -78,6 +78,63 @@ fn batched_q4k_kernel_agrees_on_all_min_all_max_quants() {
     }
 }
 
+/// Many Q4_K rows of 1 to 4 blocks (rows of 2 and 3 blocks finish in
+/// `asm_batch_k4finish`, straight into the four tokens' outputs): row counts that span
+/// several kernel calls and end in a short call, with ordinary scales only and with special
+/// f16 scales (zero, subnormal, infinity, NaN, the largest finite, in either field and
+/// sign) planted in a few blocks, so some calls are all normal (asm) and others are redone
+/// in Rust.
+#[test]
+fn batched_q4k_rows_agree_with_special_scales_planted() {
+    let specials: [u16; 12] = [0x0000, 0x8000, 0x0001, 0x83ff, 0x7c00, 0xfc00, 0x7e00, 0xfe01, 0x7bff, 0xfbff, 0x0400, 0x8400];
+    let mut rng = Rng(0xba7c_4ed0_0000_0423);
+    let ty = GgmlType::Q4_K;
+    let fields = f16_fields(ty);
+    for nb in 1usize..=4 {
+        for rows in [1usize, 2, 5, 6, 7, 12, 13, 53, 101] {
+            let cols = nb * 256;
+            for plant in [0usize, 1, 3] {
+                let mut data = random_matrix(ty, rows, cols, &mut rng, false);
+                let blocks = rows * nb;
+                for k in 0..plant {
+                    let bi = (k * 37 + rows * 5 + nb) % blocks;
+                    let h = specials[(k * 5 + rows + nb) % specials.len()];
+                    let off = fields[(k + rows) % fields.len()];
+                    let b = &mut data[bi * ty.block_bytes()..(bi + 1) * ty.block_bytes()];
+                    b[off..off + 2].copy_from_slice(&h.to_le_bytes());
+                }
+                for xscales in [[1.0f32, 1e-3, 300.0, 1.0], [0.0, 1.0, 1e-30, 65000.0]] {
+                    let what = format!("Q4_K {rows}x{cols} {plant} planted scales {xscales:?}");
+                    check(&data, rows, cols, ty, &mut rng, xscales, &what);
+                }
+            }
+        }
+        // Rows whose value is -0 before the row sum's `+ 0` (negative `d`, positive `dmin`,
+        // a token of zero activations): the sum must come out +0.
+        {
+            let (rows, cols) = (13, nb * 256);
+            let mut data = random_matrix(ty, rows, cols, &mut rng, false);
+            for (bi, b) in data.chunks_exact_mut(ty.block_bytes()).enumerate() {
+                if (bi / nb) % 2 == 0 {
+                    b[fields[0]..fields[0] + 2].copy_from_slice(&0xbc00u16.to_le_bytes());
+                    b[fields[1]..fields[1] + 2].copy_from_slice(&0x3c00u16.to_le_bytes());
+                }
+            }
+            check(&data, rows, cols, ty, &mut rng, [0.0; 4], &format!("Q4_K {rows}x{cols} zero sums"));
+        }
+        // Every special in each field of one block of a 7-row matrix.
+        for &h in &specials {
+            for &off in fields {
+                let (rows, cols) = (7, nb * 256);
+                let mut data = random_matrix(ty, rows, cols, &mut rng, false);
+                let bi = 3 * nb + nb / 2;
+                data[bi * ty.block_bytes() + off..bi * ty.block_bytes() + off + 2].copy_from_slice(&h.to_le_bytes());
+                check(&data, rows, cols, ty, &mut rng, [1.0, -2.0, 0.5, 3.0], &format!("Q4_K {rows}x{cols} scale {h:#06x} at {off}"));
+            }
+        }
+    }
+}
+
 /// `matmul` of batches of 4 to 16 tokens (one to four tiles, and a rest of 1-3) equals each token's
 /// own `matvec` on the 90M model's shapes of Q4_K matrices.
 #[test]

@@ -6,6 +6,7 @@
 //! has the bits of that token's own `matvec`. Types without a batched kernel, and shapes it does not take, go
 //! token by token through the single-token drivers.
 
+use super::asm_batch_k4finish::{interleave_pairs, k4_finish4_rows2, k4_finish4_rows3, Finish4Frame};
 use super::asm_batch_legacy::{
     q4_0_batch4, q4_0_batch4_touch, q4_1_batch4, q4_1_batch4_touch, q4_1_finish4, q8_0_batch4, q8_0_batch4_touch,
     BATCH_LEGACY_ACT_BYTES,
@@ -65,6 +66,13 @@ pub fn matmul4_kquant(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], ro
             *d = q8k_d(a, b);
         }
     }
+    // The same scales by block for the asm float part of rows of 2 or 3 blocks.
+    let mut frame = Finish4Frame { flag: 1, zero: 0.0, dx: [[0.0; TILE]; 3], stride: (rows * 4) as u32 };
+    for (b, dx) in frame.dx.iter_mut().enumerate().take(nb) {
+        for (t, d) in dx.iter_mut().enumerate() {
+            *d = dxs[t][b];
+        }
+    }
     let mut il = Interleaved([0; INTERLEAVED_WORDS]);
     interleave(&acts, std_len, nb, &mut il.0);
     let mut res = [[0i32; 9]; CALL_BLOCKS];
@@ -87,6 +95,23 @@ pub fn matmul4_kquant(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], ro
             kernel(w.as_ptr().add(start), il.0.as_ptr() as *const u8, (n_rows * nb) as u32, res.as_mut_ptr() as *mut i32, nb as u32);
         }
         let (res, vals) = (&res[..n_rows * nb], &mut vals[..n_rows]);
+        // Rows of 2 or 3 blocks (the 90M model's): the float part in asm, straight into
+        // `out`; redone below if a scale is not a normal f16.
+        // (Called directly, not through a pointer: the pointer's literal-pool load missed the
+        // D-cache in a third of the calls.)
+        if matches!(nb, 2 | 3) {
+            let (res_p, out_p) = (res.as_ptr() as *const i32, out.as_mut_ptr().wrapping_add(r0));
+            // SAFETY: reads the n_rows * nb >= 1 blocks of 9 words of `res` and the frame;
+            // writes out[t * rows + r0 + i] for t < 4, i < n_rows (r0 + n_rows <= rows and
+            // out.len() == 4 * rows, checked in `fits`; frame.stride is rows * 4 bytes).
+            let normal = unsafe {
+                if nb == 2 { k4_finish4_rows2(res_p, &frame, n_rows as u32, out_p) } else { k4_finish4_rows3(res_p, &frame, n_rows as u32, out_p) }
+            };
+            if normal == 1 {
+                r0 += n_rows;
+                continue;
+            }
+        }
         match nb {
             1 => finish_rows::<1>(res, &dxs, vals),
             2 => finish_rows::<2>(res, &dxs, vals),
@@ -124,7 +149,8 @@ fn finish_rows<const NB: usize>(res: &[[i32; 9]], dxs: &[[f32; MAX_BLOCKS]; TILE
 
 /// Lays out the four tokens' pair blocks as `asm_batch_q4k` reads them (its module doc):
 /// per block, the tokens' 4 block-sum words, then per chunk `c`, pass `p` and step `s` the
-/// tokens' pair words `32c + 4s + 2p` and the one after it.
+/// tokens' pair words `32c + 4s + 2p` and the one after it (in asm, `interleave_pairs`,
+/// for every 4-aligned block: always, by `fits`).
 fn interleave(acts: &[&[u8]; TILE], std_len: usize, nb: usize, il: &mut [u32]) {
     for (b, dst) in il.chunks_exact_mut(BLOCK_WORDS).take(nb).enumerate() {
         let (sums, steps) = dst.split_at_mut(16);
@@ -133,6 +159,13 @@ fn interleave(acts: &[&[u8]; TILE], std_len: usize, nb: usize, il: &mut [u32]) {
             let word = |k: usize| load_word(block.get(4 * k..).unwrap_or(&[]));
             for (i, s) in sums[4 * t..4 * t + 4].iter_mut().enumerate() {
                 *s = word(128 + i);
+            }
+            if block.len() == Q8K_PAIRS_BYTES && block.as_ptr() as usize % 4 == 0 && steps.len() == 512 && steps.as_ptr() as usize % 8 == 0 {
+                // SAFETY: reads the first 128 words of `block` (544 bytes, 4-aligned: checked
+                // just above); writes steps[8g + 2t] and steps[8g + 2t + 1] for g < 64
+                // (< 512 = steps.len(); steps 8-aligned, checked, and t < 4).
+                unsafe { interleave_pairs(block.as_ptr() as *const u32, steps.as_mut_ptr().add(2 * t)) };
+                continue;
             }
             for (g, pair) in steps.chunks_exact_mut(8).enumerate() {
                 // g = (c · 2 + p) · 8 + s

@@ -29,6 +29,7 @@
 mod matvec;
 #[macro_use]
 mod asm_steps;
+mod asm_batch_k4finish;
 mod asm_batch_legacy;
 mod asm_batch_q4k;
 mod asm_f16acc;
