@@ -260,6 +260,10 @@ macro_rules! b4_kernel {
                 "uxtb16 r5, r0, ror #8",
                 "uxtb16 r6, r1",
                 "uxtb16 r7, r1, ror #8",
+                // Loads allocate lines and stores do not: reading the block's 36 bytes of
+                // `out` first lets the float part find them in the cache.
+                "ldr r9, [r8]",
+                "ldr r9, [r8, #32]",
                 "str r3, [r8]",
                 "ldm lr!, {{r0, r1, r2, r3}}",
                 b4_min!(20, "ldm lr!, {{r0, r1, r2, r3}}\n"),
