@@ -46,9 +46,10 @@ pub fn scale_rounded_portable(acc: &mut [f32], ms: f32) {
 
 /// Widens one cached f16 row into `out`, exactly as [`f16_to_f32`]. A run of eight
 /// normal values (what a cache holds in practice) takes a branch-free path: the exponent
-/// is rebiased by adding 112 to it in place. Any other run takes [`f16_to_f32`].
+/// is rebiased by adding 112 to it in place. Any other run takes [`f16_to_f32`]. `ahead`,
+/// the next row to be widened, is for the ARM kernel's early reads and unused here.
 #[inline]
-pub fn widen_portable(row: &[u16], out: &mut [f32]) {
+pub fn widen_portable(row: &[u16], _ahead: &[u16], out: &mut [f32]) {
     let mut outs = out.chunks_exact_mut(8);
     let mut ins = row.chunks_exact(8);
     for (o8, h8) in outs.by_ref().zip(ins.by_ref()) {

@@ -55,7 +55,8 @@ pub use portable::{
 /// - `dot_rows(q, k, out)`: mode D's scores of the query rows `q` against one key
 ///   ([`attend::dot_rows_portable`]).
 /// - `scale_rounded(acc, ms)`: `acc[i] ← r16(ms·acc[i])`.
-/// - `widen(row, out)`: a cached f16 row to f32, exactly as `math::f16_to_f32`.
+/// - `widen(row, ahead, out)`: a cached f16 row to f32, exactly as `math::f16_to_f32`
+///   (`ahead`, the next row to widen, may be read early).
 /// - `matmul4_kquant(ty, w, rb, acts, rows, out)`: K-quant rows times four tokens' Q8_K
 ///   activations ([`batch`]), token-major in `out`.
 /// - `matmul4_legacy(ty, w, rb, acts, rows, out)`: Q4_1, Q4_0 or Q8_0 rows times four

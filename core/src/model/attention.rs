@@ -382,10 +382,16 @@ impl F16Heads<'_> {
         let last = span(rows.t0 + rows.n - 1);
         let whole = Span { first: span(rows.t0).first, ..last };
         let cache = CachedHead { keys: self.keys, values: self.values, kv_dim: self.kv_dim, offset: rows.offset, span: whole };
-        let positions = cache.rows(cache.keys, dh).zip(cache.rows(cache.values, dh));
-        for (j, (k, v)) in (whole.first..).zip(positions) {
-            widen(k, k_row);
-            widen(v, v_row);
+        let mut positions = cache.rows(cache.keys, dh).zip(cache.rows(cache.values, dh)).peekable();
+        let mut next_j = whole.first;
+        while let Some((k, v)) = positions.next() {
+            // The next position's rows are passed along, for the ARM kernel to start
+            // reading them early.
+            let (k_next, v_next): (&[u16], &[u16]) = positions.peek().copied().unwrap_or((&[], &[]));
+            widen(k, k_next, k_row);
+            widen(v, v_next, v_row);
+            let j = next_j;
+            next_j += 1;
             for t in rows.t0..rows.t0 + rows.n {
                 let sp = span(t);
                 if j < sp.first || j > sp.pos {
@@ -457,13 +463,13 @@ mod tests {
         // Every run natively; every 61st under Miri, which only needs the paths.
         for base in (0..=u16::MAX).step_by(if cfg!(miri) { 8 * 61 } else { 8 }) {
             let row: [u16; 8] = core::array::from_fn(|i| base + i as u16);
-            widen(&row, &mut out);
+            widen(&row, &[], &mut out);
             for (&h, o) in row.iter().zip(&out) {
                 assert_eq!(o.to_bits(), f16_to_f32(h).to_bits(), "{h:#06x}");
             }
         }
         let mut tail = [0f32; 3];
-        widen(&[0x3c00, 0x0001, 0x7c01], &mut tail);
+        widen(&[0x3c00, 0x0001, 0x7c01], &[], &mut tail);
         assert_eq!(tail.map(f32::to_bits), [0x3c00, 0x0001, 0x7c01].map(|h| f16_to_f32(h).to_bits()));
     }
 }

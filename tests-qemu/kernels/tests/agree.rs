@@ -380,8 +380,8 @@ fn attention_widening_agrees_with_its_twin() {
     let codes: Vec<u16> = (0..=u16::MAX).collect();
     for row in codes.chunks(64) {
         let (mut fast, mut slow) = (vec![0f32; 64], vec![0f32; 64]);
-        widen(row, &mut fast);
-        portable::widen(row, &mut slow);
+        widen(row, &[], &mut fast);
+        portable::widen(row, &[], &mut slow);
         let exact: Vec<f32> = row.iter().map(|&h| f16_to_f32(h)).collect();
         same_bits(&format!("codes from {:#06x}", row[0]), &fast, &slow);
         same_bits(&format!("codes from {:#06x}", row[0]), &fast, &exact);
@@ -400,8 +400,15 @@ fn attention_widening_agrees_with_its_twin() {
             .collect();
         let row = &buf[skip..];
         let (mut fast, mut slow) = (vec![3f32; n + 1], vec![3f32; n + 1]);
-        widen(row, &mut fast[..n]);
-        portable::widen(row, &mut slow[..n]);
+        // The next row to widen: none, the row itself, a row as long, a shorter one.
+        let ahead: &[u16] = match case % 4 {
+            0 => &[],
+            1 => row,
+            2 => &buf[..n],
+            _ => &buf[..n / 2],
+        };
+        widen(row, ahead, &mut fast[..n]);
+        portable::widen(row, ahead, &mut slow[..n]);
         same_bits(&format!("case {case}"), &fast, &slow);
     }
 }

@@ -82,26 +82,29 @@ pub fn scan_head(state: &mut [f32], x: &mut [f32], b: &[f32], c: &[f32], decay: 
 pub fn accumulate_rounded(acc: &mut [f32], v: &[f32], vs: f32) {
     let n = acc.len().min(v.len());
     let whole = n - n % 8;
-    let (runs, tail) = acc.split_at_mut(whole);
-    for (a, x) in runs.chunks_mut(256).zip(v.chunks(256)) {
-        let Some(unrounded) = asm_f16acc::accumulate_runs(a, x, vs) else {
-            accumulate_rounded_portable(a, x, vs);
-            continue;
-        };
-        // Almost always: every run rounded in place (a loop over the mask costs as much
-        // as the kernel's rounding).
-        if unrounded == 0 {
-            continue;
-        }
-        for (k, run) in a.chunks_exact_mut(8).enumerate() {
-            if unrounded >> k & 1 == 1 {
-                for s in run {
-                    *s = round_f16(*s);
+    // Calls of at most 32 runs, by index: a head (64 values) is one call, and the chunk
+    // iterators this replaced compiled to ~100 cycles of bookkeeping per call.
+    let mut at = 0;
+    while at < whole {
+        let end = whole.min(at + 256);
+        let (Some(a), Some(x)) = (acc.get_mut(at..end), v.get(at..end)) else { break };
+        match asm_f16acc::accumulate_runs(a, x, vs) {
+            None => accumulate_rounded_portable(a, x, vs),
+            // Almost always: every run rounded in place.
+            Some(0) => {}
+            Some(unrounded) => {
+                for (k, run) in a.chunks_exact_mut(8).enumerate() {
+                    if unrounded >> k & 1 == 1 {
+                        for s in run {
+                            *s = round_f16(*s);
+                        }
+                    }
                 }
             }
         }
+        at = end;
     }
-    for (a, &x) in tail.iter_mut().zip(v.get(whole..).unwrap_or(&[])) {
+    for (a, &x) in acc.get_mut(whole..n).unwrap_or_default().iter_mut().zip(v.get(whole..n).unwrap_or_default()) {
         *a = round_f16(*a + x * vs);
     }
 }
@@ -149,13 +152,13 @@ pub fn scale_rounded(acc: &mut [f32], ms: f32) {
 
 /// Widens a cached f16 row into `out`, exactly as [`f16_to_f32`]: the runs of eight go
 /// through `asm_attn`, which leaves the runs holding a zero, subnormal, infinity or NaN to
-/// [`f16_to_f32`].
+/// [`f16_to_f32`], and reads the next row's lines (`ahead`) early.
 #[inline]
-pub fn widen(row: &[u16], out: &mut [f32]) {
+pub fn widen(row: &[u16], ahead: &[u16], out: &mut [f32]) {
     let n = row.len().min(out.len());
     let whole = n - n % 8;
-    let Some(unusual) = asm_attn::widen_runs(&row[..whole], &mut out[..whole]) else {
-        widen_portable(row, out);
+    let Some(unusual) = asm_attn::widen_runs(&row[..whole], ahead, &mut out[..whole]) else {
+        widen_portable(row, ahead, out);
         return;
     };
     if unusual != 0 {
