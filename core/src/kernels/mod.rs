@@ -1,6 +1,6 @@
 //! Every loop the forward pass spends its time in, in one place: the matrix-vector product
-//! of each weight type ([`matvec`]), SiLU and GELU ([`silu`]), the Mamba2 scan ([`scan`]) and mode D's
-//! f16-rounded value accumulation ([`f16acc`]).
+//! of each weight type ([`matvec`]), SiLU and GELU ([`silu`]), the Mamba2 scan ([`scan`]), mode D's
+//! f16-rounded value accumulation ([`f16acc`]) and its scores and rescale ([`attend`]).
 //!
 //! Each kernel is a portable function, which is the specification, and the hot ones have an
 //! ARMv6 twin in `arm/` (DSP `SMLAD` for the integer products, VFP11-scheduled float code)
@@ -16,6 +16,7 @@
 
 #[cfg(target_arch = "arm")]
 mod arm;
+pub mod attend;
 pub mod batch;
 pub mod f16acc;
 pub mod float;
@@ -32,12 +33,12 @@ use crate::quant::{activation_type, row_bytes_of, Activations, GgmlType, Matrix,
 // The one choice between an ARM kernel and its portable twin.
 #[cfg(target_arch = "arm")]
 pub use arm::{
-    accumulate_rounded, matmul4_kquant, matmul4_legacy, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q5_0, matvec_q5_1, matvec_q8_0,
+    accumulate_rounded, dot_rows, scale_rounded, widen, matmul4_kquant, matmul4_legacy, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q5_0, matvec_q5_1, matvec_q8_0,
     scan_head, silu_quads,
 };
 #[cfg(not(target_arch = "arm"))]
 pub use portable::{
-    accumulate_rounded, matmul4_kquant, matmul4_legacy, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q5_0, matvec_q5_1, matvec_q8_0,
+    accumulate_rounded, dot_rows, scale_rounded, widen, matmul4_kquant, matmul4_legacy, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q5_0, matvec_q5_1, matvec_q8_0,
     scan_head, silu_quads,
 };
 
@@ -51,11 +52,19 @@ pub use portable::{
 /// - `silu_quads(xs)`: SiLU over the whole quads of `xs`, every value in `e^x`'s main range.
 /// - `scan_head(state, x, b, c, decay, delta, d)`: one SSM head ([`scan::scan_head_portable`]).
 /// - `accumulate_rounded(acc, v, vs)`: `acc[i] ← r16(acc[i] + v[i]·vs)`.
+/// - `dot_rows(q, k, out)`: mode D's scores of the query rows `q` against one key
+///   ([`attend::dot_rows_portable`]).
+/// - `scale_rounded(acc, ms)`: `acc[i] ← r16(ms·acc[i])`.
+/// - `widen(row, ahead, out)`: a cached f16 row to f32, exactly as `math::f16_to_f32`
+///   (`ahead`, the next row to widen, may be read early).
 /// - `matmul4_kquant(ty, w, rb, acts, rows, out)`: K-quant rows times four tokens' Q8_K
 ///   activations ([`batch`]), token-major in `out`.
 /// - `matmul4_legacy(ty, w, rb, acts, rows, out)`: Q4_1, Q4_0 or Q8_0 rows times four
 ///   tokens' activations prepared for `ty` ([`batch`]), token-major in `out`.
 pub mod portable {
+    pub use super::attend::dot_rows_portable as dot_rows;
+    pub use super::attend::scale_rounded_portable as scale_rounded;
+    pub use super::attend::widen_portable as widen;
     pub use super::batch::matmul4_kquant_portable as matmul4_kquant;
     pub use super::batch::matmul4_legacy_portable as matmul4_legacy;
     pub use super::f16acc::accumulate_rounded_portable as accumulate_rounded;

@@ -12,8 +12,9 @@
 
 use super::norm::rms_norm_in_place;
 use super::{linear, norm_rows, Buffers, F32Vector, HParams, Layer, ModelError, Rows, Step, Tensors};
-use crate::kernels::accumulate_rounded;
-use crate::math::{f16_to_f32, f32_to_f16, round_f16};
+use crate::kernels::attend::dot;
+use crate::kernels::{accumulate_rounded, dot_rows, scale_rounded, widen};
+use crate::math::{f32_to_f16, round_f16};
 use crate::quant::{Matrix, QuantError};
 use core::ops::Range;
 
@@ -261,24 +262,6 @@ fn store_row<T>(cache: &mut [T], slot: usize, kv_dim: usize, row: &[f32], conv: 
     }
 }
 
-/// `Σ a·b` with four independent f32 accumulators (the VFP11 add latency is 8 cycles).
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 4];
-    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
-    let (ta, tb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        acc[0] += x[0] * y[0];
-        acc[1] += x[1] * y[1];
-        acc[2] += x[2] * y[2];
-        acc[3] += x[3] * y[3];
-    }
-    for (x, y) in ta.iter().zip(tb) {
-        acc[0] += x * y;
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3])
-}
-
 /// One KV head's rows of the positions a token attends to, in one layer's cache (f32 or f16).
 struct CachedHead<'c, T> {
     keys: &'c [T],
@@ -335,32 +318,6 @@ fn attend_f32(q: &[f32], cache: &CachedHead<'_, f32>, scale: f32, scores: &mut [
 /// Most query heads attended together in one pass over their KV head's cache (their
 /// online-softmax states live on the stack).
 const GROUP_CHUNK: usize = 8;
-
-/// Widens one cached f16 row into `out`, exactly as [`f16_to_f32`]. A run of eight
-/// normal values (what a cache holds in practice) takes a branch-free path: the exponent
-/// is rebiased by adding 112 to it in place. Any other run takes [`f16_to_f32`].
-#[inline]
-fn widen(row: &[u16], out: &mut [f32]) {
-    let mut outs = out.chunks_exact_mut(8);
-    let mut ins = row.chunks_exact(8);
-    for (o8, h8) in outs.by_ref().zip(ins.by_ref()) {
-        let mut all_normal = true;
-        for (o, &h) in o8.iter_mut().zip(h8) {
-            let h = h as u32;
-            // Exponent field 1..=30: a normal f16.
-            all_normal &= (h & 0x7c00).wrapping_sub(0x400) <= 29 << 10;
-            *o = f32::from_bits(((h & 0x8000) << 16) | (((h & 0x7fff) << 13) + (112 << 23)));
-        }
-        if !all_normal {
-            for (o, &h) in o8.iter_mut().zip(h8) {
-                *o = f16_to_f32(h);
-            }
-        }
-    }
-    for (o, &h) in outs.into_remainder().iter_mut().zip(ins.remainder()) {
-        *o = f16_to_f32(h);
-    }
-}
 
 /// Most query rows (token × head) attended together in one pass over a KV head's cache
 /// (their online-softmax states live on the stack).
@@ -425,30 +382,42 @@ impl F16Heads<'_> {
         let last = span(rows.t0 + rows.n - 1);
         let whole = Span { first: span(rows.t0).first, ..last };
         let cache = CachedHead { keys: self.keys, values: self.values, kv_dim: self.kv_dim, offset: rows.offset, span: whole };
-        let positions = cache.rows(cache.keys, dh).zip(cache.rows(cache.values, dh));
-        for (j, (k, v)) in (whole.first..).zip(positions) {
-            widen(k, k_row);
-            widen(v, v_row);
+        let mut positions = cache.rows(cache.keys, dh).zip(cache.rows(cache.values, dh)).peekable();
+        let mut next_j = whole.first;
+        while let Some((k, v)) = positions.next() {
+            // The next position's rows are passed along, for the ARM kernel to start
+            // reading them early.
+            let (k_next, v_next): (&[u16], &[u16]) = positions.peek().copied().unwrap_or((&[], &[]));
+            widen(k, k_next, k_row);
+            widen(v, v_next, v_row);
+            let j = next_j;
+            next_j += 1;
             for t in rows.t0..rows.t0 + rows.n {
                 let sp = span(t);
                 if j < sp.first || j > sp.pos {
                     continue;
                 }
-                for i in 0..rows.n_heads {
+                // The scores of the token's heads against this key, side by side.
+                let mut scores = [0f32; GROUP_CHUNK];
+                let start = at_of(t, rows.first_head);
+                let (Some(qs), Some(scores)) =
+                    (queries.get(start..start + rows.n_heads * dh), scores.get_mut(..rows.n_heads))
+                else {
+                    continue;
+                };
+                dot_rows(qs, k_row, scores);
+                for (i, &score) in scores.iter().enumerate() {
                     let r = (t - rows.t0) * rows.n_heads + i;
                     let start = at_of(t, rows.first_head + i);
-                    let (Some(q), Some(acc), Some(max), Some(sum)) =
-                        (queries.get(start..start + dh), heads.get_mut(start..start + dh), max.get_mut(r), sum.get_mut(r))
+                    let (Some(acc), Some(max), Some(sum)) = (heads.get_mut(start..start + dh), max.get_mut(r), sum.get_mut(r))
                     else {
                         continue;
                     };
-                    let s = dot(q, k_row) * self.scale;
+                    let s = score * self.scale;
                     let (ms, vs) = if s > *max {
                         let ms = crate::math::expf(*max - s);
                         *max = s;
-                        for a in acc.iter_mut() {
-                            *a = round_f16(*a * ms);
-                        }
+                        scale_rounded(acc, ms);
                         (ms, 1.0)
                     } else {
                         (1.0, crate::math::expf(s - *max))
@@ -484,6 +453,7 @@ struct QueryRows {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::math::f16_to_f32;
 
     #[test]
     fn widening_equals_the_conversion_for_every_f16() {
@@ -493,13 +463,13 @@ mod tests {
         // Every run natively; every 61st under Miri, which only needs the paths.
         for base in (0..=u16::MAX).step_by(if cfg!(miri) { 8 * 61 } else { 8 }) {
             let row: [u16; 8] = core::array::from_fn(|i| base + i as u16);
-            widen(&row, &mut out);
+            widen(&row, &[], &mut out);
             for (&h, o) in row.iter().zip(&out) {
                 assert_eq!(o.to_bits(), f16_to_f32(h).to_bits(), "{h:#06x}");
             }
         }
         let mut tail = [0f32; 3];
-        widen(&[0x3c00, 0x0001, 0x7c01], &mut tail);
+        widen(&[0x3c00, 0x0001, 0x7c01], &[], &mut tail);
         assert_eq!(tail.map(f32::to_bits), [0x3c00, 0x0001, 0x7c01].map(|h| f16_to_f32(h).to_bits()));
     }
 }

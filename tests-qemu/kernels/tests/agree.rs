@@ -315,16 +315,23 @@ fn f16_accumulation_agrees_with_its_twin() {
     use armlet_core::kernels::accumulate_rounded;
     let mut rng = Rng(7);
     let scales = [1.0f32, 3e-6, 1e-8, 2e4, 7e4, 0.0];
-    for case in 0..60 {
-        let n = if case % 3 == 0 { 200 } else { 64 };
+    for case in 0..120 {
+        // One run, two, whole rows, a tail, and more than one call's 32 runs.
+        let n = [200, 64, 64, 8, 16, 264, 13][case % 7];
         let scale = scales[case % scales.len()];
-        let mut acc: Vec<f32> = (0..n).map(|_| rng.unit() * scale).collect();
-        let v: Vec<f32> = (0..n).map(|i| if i % 37 == 5 { rng.unit() * 1e5 } else { rng.unit() * scale }).collect();
+        // Every fourth case: f16 values and vs = 0.75, whose sums often fall on a tie.
+        let ties = case % 4 == 1;
+        let value = |rng: &mut Rng, scale: f32| {
+            let x = rng.unit() * scale;
+            if ties { armlet_core::math::round_f16(x) } else { x }
+        };
+        let mut acc: Vec<f32> = (0..n).map(|_| value(&mut rng, scale)).collect();
+        let v: Vec<f32> = (0..n).map(|i| if i % 37 == 5 { rng.unit() * 1e5 } else { value(&mut rng, scale) }).collect();
         if case == 7 {
             acc[3] = -0.0;
             acc[20] = f32::INFINITY;
         }
-        let vs = 0.25 + rng.unit().abs();
+        let vs = if ties { 0.75 } else { 0.25 + rng.unit().abs() };
         let mut fast = acc.clone();
         accumulate_rounded(&mut fast, &v, vs);
         let mut slow = acc.clone();
@@ -332,6 +339,128 @@ fn f16_accumulation_agrees_with_its_twin() {
         for (i, (f, s)) in fast.iter().zip(&slow).enumerate() {
             assert!(f.to_bits() == s.to_bits() || (f.is_nan() && s.is_nan()), "case {case} value {i}: ARM {f:e} portable {s:e}");
         }
+    }
+}
+
+/// A value for mode D's attention tests: mostly f16-representable values of the scale
+/// (the cache and the queries hold f16 values), with specials mixed in: zeros of both signs,
+/// f16 subnormals, f16-range extremes, infinities and NaNs (two payloads).
+fn attention_value(rng: &mut Rng, scale: f32, specials: bool) -> f32 {
+    let x = armlet_core::math::round_f16(rng.unit() * scale);
+    if !specials {
+        return x;
+    }
+    match rng.next() % 64 {
+        0 => 0.0,
+        1 => -0.0,
+        2 => 5.960_464_5e-8 * (1 + rng.next() % 1023) as f32,
+        3 => -6.55e4,
+        4 => f32::INFINITY,
+        5 => f32::NEG_INFINITY,
+        6 => f32::from_bits(0x7fc0_1234),
+        7 => f32::from_bits(0xffc0_0042),
+        _ => x,
+    }
+}
+
+fn same_bits(what: &str, fast: &[f32], slow: &[f32]) {
+    for (i, (f, s)) in fast.iter().zip(slow).enumerate() {
+        assert!(f.to_bits() == s.to_bits(), "{what} value {i}: ARM {f:e} ({:#x}) portable {s:e} ({:#x})", f.to_bits(), s.to_bits());
+    }
+}
+
+/// Mode D's cache-row widening (the ARM kernel with its fallback) against its portable
+/// twin and `f16_to_f32`, bit for bit: every f16 code in runs of eight (all-normal runs and
+/// runs with zeros, subnormals, infinities and NaNs), then random rows of 64 values with
+/// scattered specials, and rows of other lengths and alignments.
+#[test]
+fn attention_widening_agrees_with_its_twin() {
+    use armlet_core::kernels::widen;
+    use armlet_core::math::f16_to_f32;
+    let codes: Vec<u16> = (0..=u16::MAX).collect();
+    for row in codes.chunks(64) {
+        let (mut fast, mut slow) = (vec![0f32; 64], vec![0f32; 64]);
+        widen(row, &[], &mut fast);
+        portable::widen(row, &[], &mut slow);
+        let exact: Vec<f32> = row.iter().map(|&h| f16_to_f32(h)).collect();
+        same_bits(&format!("codes from {:#06x}", row[0]), &fast, &slow);
+        same_bits(&format!("codes from {:#06x}", row[0]), &fast, &exact);
+    }
+    let mut rng = Rng(0x31de_0000_0000_0021);
+    for case in 0..200 {
+        let n = [64, 64, 8, 13, 5, 256, 264, 72][case % 8];
+        let skip = usize::from(case % 5 == 4);
+        let buf: Vec<u16> = (0..n + skip)
+            .map(|_| match rng.next() % 50 {
+                0 => 0x8000,
+                1 => (rng.next() % 0x400) as u16,
+                2 => 0x7c00 | (rng.next() % 0x400) as u16,
+                _ => 0x0400 + (rng.next() % 0x7800) as u16 | if rng.next() % 2 == 0 { 0x8000 } else { 0 },
+            })
+            .collect();
+        let row = &buf[skip..];
+        let (mut fast, mut slow) = (vec![3f32; n + 1], vec![3f32; n + 1]);
+        // The next row to widen: none, the row itself, a row as long, a shorter one.
+        let ahead: &[u16] = match case % 4 {
+            0 => &[],
+            1 => row,
+            2 => &buf[..n],
+            _ => &buf[..n / 2],
+        };
+        widen(row, ahead, &mut fast[..n]);
+        portable::widen(row, ahead, &mut slow[..n]);
+        same_bits(&format!("case {case}"), &fast, &slow);
+    }
+}
+
+/// Mode D's scores (the ARM kernel, pairs of rows against one key, and its odd last row)
+/// against the portable twin, bit for bit, NaN payloads included: key lengths 8 to 128 and
+/// others (1, 4, 12, 63: the portable path), 1 to 9 rows, plain values and specials.
+#[test]
+fn attention_scores_agree_with_their_twin() {
+    use armlet_core::kernels::dot_rows;
+    let mut rng = Rng(0xa77e_0000_0000_0021);
+    for d in [64, 8, 16, 24, 32, 56, 72, 128, 1, 4, 12, 63] {
+        for rows in 1..=9 {
+            for case in 0..12 {
+                let specials = case % 3 == 2;
+                let scale = [1.0f32, 30.0, 1e-3, 6e4][case % 4];
+                let q: Vec<f32> = (0..rows * d + 5).map(|_| attention_value(&mut rng, scale, specials)).collect();
+                let k: Vec<f32> = (0..d).map(|_| attention_value(&mut rng, scale, specials)).collect();
+                let (mut fast, mut slow) = (vec![7f32; rows + 1], vec![7f32; rows + 1]);
+                dot_rows(&q, &k, &mut fast[..rows]);
+                portable::dot_rows(&q, &k, &mut slow[..rows]);
+                same_bits(&format!("d {d} rows {rows} case {case}"), &fast, &slow);
+            }
+        }
+    }
+}
+
+/// Mode D's accumulator rescale at a new maximum (the ARM kernel with its fallback) against
+/// its portable twin: rows of 64, 200 and 5 values (runs of eight and tails), values and
+/// factors that put products in and out of the in-place rounding range, and specials.
+#[test]
+fn attention_rescale_agrees_with_its_twin() {
+    use armlet_core::kernels::scale_rounded;
+    let mut rng = Rng(0x5ca1_e000_0000_0021);
+    for case in 0..120 {
+        let n = [64, 200, 5, 8, 16][case % 5];
+        let scale = [1.0f32, 3e-5, 6e4, 1e-7, 2e4, 0.5][case % 6];
+        let acc: Vec<f32> = (0..n).map(|_| attention_value(&mut rng, scale, case % 4 == 3)).collect();
+        // 0.75 and 0.375 times an f16 value give a twelfth significant bit: ties, half the
+        // time, for the rounding to even.
+        let ms = match case % 8 {
+            0 => 0.0,
+            1 => 1e-30,
+            2 => 0.999,
+            3 => 0.75,
+            4 => 0.375,
+            _ => rng.unit().abs(),
+        };
+        let (mut fast, mut slow) = (acc.clone(), acc.clone());
+        scale_rounded(&mut fast, ms);
+        portable::scale_rounded(&mut slow, ms);
+        same_bits(&format!("case {case} ms {ms:e}"), &fast, &slow);
     }
 }
 

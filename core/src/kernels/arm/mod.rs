@@ -31,6 +31,7 @@ mod matvec;
 mod asm_steps;
 mod asm_batch_k4finish;
 mod asm_batch_legacy;
+mod asm_attn;
 mod asm_batch_q4k;
 mod asm_f16acc;
 mod asm_k4finish;
@@ -47,9 +48,10 @@ mod batch;
 pub use batch::{matmul4_kquant, matmul4_legacy};
 pub use matvec::{matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q5_0, matvec_q5_1, matvec_q8_0};
 
+use super::attend::{dot, dot_rows_portable, scale_rounded_portable, widen_portable};
 use super::f16acc::accumulate_rounded_portable;
 use super::scan::scan_head_portable;
-use crate::math::round_f16;
+use crate::math::{f16_to_f32, round_f16};
 
 /// `x ← silu(x)` over the whole quads of `xs`, every |x| < 87.3365 (`silu_in_place` sends
 /// the rest elsewhere).
@@ -81,12 +83,63 @@ pub fn scan_head(state: &mut [f32], x: &mut [f32], b: &[f32], c: &[f32], decay: 
 pub fn accumulate_rounded(acc: &mut [f32], v: &[f32], vs: f32) {
     let n = acc.len().min(v.len());
     let whole = n - n % 8;
+    // Calls of at most 32 runs, by index: a head (64 values) is one call, and the chunk
+    // iterators this replaced compiled to ~100 cycles of bookkeeping per call.
+    let mut at = 0;
+    while at < whole {
+        let end = whole.min(at + 256);
+        let (Some(a), Some(x)) = (acc.get_mut(at..end), v.get(at..end)) else { break };
+        match asm_f16acc::accumulate_runs(a, x, vs) {
+            None => accumulate_rounded_portable(a, x, vs),
+            // Almost always: every run rounded in place.
+            Some(0) => {}
+            Some(unrounded) => {
+                for (k, run) in a.chunks_exact_mut(8).enumerate() {
+                    if unrounded >> k & 1 == 1 {
+                        for s in run {
+                            *s = round_f16(*s);
+                        }
+                    }
+                }
+            }
+        }
+        at = end;
+    }
+    for (a, &x) in acc.get_mut(whole..n).unwrap_or_default().iter_mut().zip(v.get(whole..n).unwrap_or_default()) {
+        *a = round_f16(*a + x * vs);
+    }
+}
+
+/// `out[r] = dot(q[r·d..(r + 1)·d], k)`, `d = k.len()` (`attend::dot_rows_portable` has the
+/// contract): pairs of rows through `asm_attn` when `d` is a multiple of 8, a last odd row
+/// (and any other shape) through the portable `dot`.
+#[inline]
+pub fn dot_rows(q: &[f32], k: &[f32], out: &mut [f32]) {
+    let rows = out.len().min(q.len() / k.len().max(1));
+    let paired = rows - rows % 2;
+    let Some(out) = out.get_mut(..rows) else { return };
+    if !asm_attn::dot_pairs(q, k, &mut out[..paired]) {
+        dot_rows_portable(q, k, out);
+        return;
+    }
+    if let (Some(o), Some(row)) = (out.get_mut(paired), q.get(paired * k.len()..(paired + 1) * k.len())) {
+        *o = dot(row, k);
+    }
+}
+
+/// `acc[i] ← r16(ms·acc[i])`, exactly as one value at a time: the runs of eight go through
+/// `asm_attn`, which leaves the runs it cannot round in place to [`round_f16`].
+pub fn scale_rounded(acc: &mut [f32], ms: f32) {
+    let whole = acc.len() - acc.len() % 8;
     let (runs, tail) = acc.split_at_mut(whole);
-    for (a, x) in runs.chunks_mut(256).zip(v.chunks(256)) {
-        let Some(unrounded) = asm_f16acc::accumulate_runs(a, x, vs) else {
-            accumulate_rounded_portable(a, x, vs);
+    for a in runs.chunks_mut(256) {
+        let Some(unrounded) = asm_attn::scale_runs(a, ms) else {
+            scale_rounded_portable(a, ms);
             continue;
         };
+        if unrounded == 0 {
+            continue;
+        }
         for (k, run) in a.chunks_exact_mut(8).enumerate() {
             if unrounded >> k & 1 == 1 {
                 for s in run {
@@ -95,7 +148,30 @@ pub fn accumulate_rounded(acc: &mut [f32], v: &[f32], vs: f32) {
             }
         }
     }
-    for (a, &x) in tail.iter_mut().zip(v.get(whole..).unwrap_or(&[])) {
-        *a = round_f16(*a + x * vs);
+    scale_rounded_portable(tail, ms);
+}
+
+/// Widens a cached f16 row into `out`, exactly as [`f16_to_f32`]: the runs of eight go
+/// through `asm_attn`, which leaves the runs holding a zero, subnormal, infinity or NaN to
+/// [`f16_to_f32`], and reads the next row's lines (`ahead`) early.
+#[inline]
+pub fn widen(row: &[u16], ahead: &[u16], out: &mut [f32]) {
+    let n = row.len().min(out.len());
+    let whole = n - n % 8;
+    let Some(unusual) = asm_attn::widen_runs(&row[..whole], ahead, &mut out[..whole]) else {
+        widen_portable(row, ahead, out);
+        return;
+    };
+    if unusual != 0 {
+        for (k, (o8, h8)) in out.chunks_exact_mut(8).zip(row.chunks_exact(8)).enumerate() {
+            if unusual >> k & 1 == 1 {
+                for (o, &h) in o8.iter_mut().zip(h8) {
+                    *o = f16_to_f32(h);
+                }
+            }
+        }
+    }
+    for (o, &h) in out[whole..n].iter_mut().zip(&row[whole..n]) {
+        *o = f16_to_f32(h);
     }
 }
