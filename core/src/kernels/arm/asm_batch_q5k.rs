@@ -123,28 +123,32 @@ macro_rules! b5_step {
 /// The frame offset of field word `s` of pass `p`.
 macro_rules! b5_word { ($s:literal, $p:literal) => { concat!("256 + 32 * ", $s, " + 4 * ", $p) } }
 
-/// Pass `$p` (steps 0..8; the last one loads pass `$q`'s first word and pairs), its dots
-/// stored to the frame. `$t` is the touch (or nothing) of step 1.
+/// Pass `$p` (steps 0..8; the last one loads pass `$q`'s first word and pairs), then its
+/// dots to the frame and `$t`, the touch (or nothing) in the weight stream. Every step
+/// touches the activation line two steps ahead in its free slot ([`b5_act_touch`]).
 macro_rules! b5_pass {
     ($p:literal, $q:literal, $t:ident) => {
         concat!(
-            b5_step!(smuad, "", next, b5_word!(1, $p)),
-            b5_step!(smlad, $t!($p), next, b5_word!(2, $p)),
-            b5_step!(smlad, "", next, b5_word!(3, $p)),
-            b5_step!(smlad, "", next, b5_word!(4, $p)),
-            b5_step!(smlad, "", next, b5_word!(5, $p)),
-            b5_step!(smlad, "", next, b5_word!(6, $p)),
-            b5_step!(smlad, "", next, b5_word!(7, $p)),
-            b5_step!(smlad, concat!("str r7, [sp, #128 + 16 * ", $p, "]\n"), next, b5_word!(0, $q)),
+            b5_step!(smuad, b5_act_touch!(), next, b5_word!(1, $p)),
+            b5_step!(smlad, b5_act_touch!(), next, b5_word!(2, $p)),
+            b5_step!(smlad, b5_act_touch!(), next, b5_word!(3, $p)),
+            b5_step!(smlad, b5_act_touch!(), next, b5_word!(4, $p)),
+            b5_step!(smlad, b5_act_touch!(), next, b5_word!(5, $p)),
+            b5_step!(smlad, b5_act_touch!(), next, b5_word!(6, $p)),
+            b5_step!(smlad, b5_act_touch!(), next, b5_word!(7, $p)),
+            b5_step!(smlad, b5_act_touch!(), next, b5_word!(0, $q)),
+            "str r7, [sp, #128 + 16 * ", $p, "]\n",
             "str r8, [sp, #128 + 16 * ", $p, " + 4]\n",
             "str r10, [sp, #128 + 16 * ", $p, " + 8]\n",
             "str r11, [sp, #128 + 16 * ", $p, " + 12]\n",
+            $t!($p),
         )
     };
-    (last, $p:literal, $t:ident) => {
+    // The block's last pass: no activation touch past its own steps.
+    (last, $p:literal) => {
         concat!(
-            b5_step!(smuad, "", next, b5_word!(1, $p)),
-            b5_step!(smlad, $t!($p), next, b5_word!(2, $p)),
+            b5_step!(smuad, b5_act_touch!(), next, b5_word!(1, $p)),
+            b5_step!(smlad, b5_act_touch!(), next, b5_word!(2, $p)),
             b5_step!(smlad, "", next, b5_word!(3, $p)),
             b5_step!(smlad, "", next, b5_word!(4, $p)),
             b5_step!(smlad, "", next, b5_word!(5, $p)),
@@ -154,6 +158,12 @@ macro_rules! b5_pass {
         )
     };
 }
+
+/// A step's activation touch: a byte into r0 (dead from slot 7 to 11) from the line read six
+/// steps later (lr is 16 bytes into this step's 32; six steps are about 100 cycles, more
+/// than a line fill), so a line the weight stream evicted is refilled while the arithmetic
+/// goes on. Within the block: the last pass's last six steps have none.
+macro_rules! b5_act_touch { () => { "ldrb r0, [lr, #192]\n" } }
 
 /// Field words of step `$s` (8 of them, passes 0..8) from `qs` words `s`, `8 + s`, `16 + s`,
 /// `24 + s` and `qh` word `s`: on entry r0/r2 hold the first two `qs` words and r8 the `qh`
@@ -231,7 +241,7 @@ macro_rules! b5_scale {
     };
 }
 
-macro_rules! b5_touch { ($p:literal) => { concat!("ldrb r0, [r12, #", b5_lead!(), " + 22 * ", $p, "]\n") } }
+macro_rules! b5_touch { ($p:literal) => { concat!("ldrb r4, [r12, #", b5_lead!(), " + 22 * ", $p, "]\n") } }
 macro_rules! b5_no_touch { ($p:literal) => { "" } }
 
 macro_rules! b5_kernel {
@@ -325,9 +335,10 @@ macro_rules! b5_kernel {
                 b5_pass!(4, 5, $t),
                 b5_pass!(5, 6, $t),
                 b5_pass!(6, 7, $t),
-                b5_pass!(last, 7, $t),
+                b5_pass!(last, 7),
                 // ---- isum[t] = Σ sc[p] · dot[p][t]: pass 7's dots are still in r7/r8/r10/r11 ----
                 "str r7, [sp, #128 + 16 * 7]",
+                $t!(7),
                 "str r8, [sp, #128 + 16 * 7 + 4]",
                 "ldrd r0, r1, [sp, #128]",
                 "ldrd r2, r3, [sp, #136]",
