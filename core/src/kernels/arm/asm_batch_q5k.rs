@@ -217,20 +217,23 @@ macro_rules! b5_fields {
     (@ld last, $r:literal, $at:literal, $s:literal) => { "" };
 }
 
-/// The min correction of one token: its 4 block-sum words against the unpacked mins r4-r7,
-/// stored at `out + $at` (r8).
+/// The min correction of one token: its 4 block-sum words (r0-r3) against the unpacked mins
+/// r4-r7, stored at `out + $at` (r8); `next` loads the next token's sums on the way (4 slots
+/// before their first use; the previous token's `add` waits a cycle for its `SMLAD`).
 macro_rules! b5_min {
-    ($at:literal) => {
+    ($at:literal, $more:tt) => {
         concat!(
-            "ldm lr!, {{r0-r3}}\n",
             "smuad r10, r4, r0\n",
             "smuad r11, r5, r1\n",
             "smlad r10, r6, r2, r10\n",
             "smlad r11, r7, r3, r11\n",
+            b5_min!(@ld $more),
             "add r10, r10, r11\n",
             "str r10, [r8, #", $at, "]\n",
         )
     };
+    (@ld next) => { "ldm lr!, {{r0-r3}}\n" };
+    (@ld last) => { "" };
 }
 
 /// `isum[t] += sc[p] · dot[p][t]` for the four tokens (r5-r8), the dots of pass `$p` in
@@ -288,6 +291,7 @@ macro_rules! b5_kernel {
                 "mov lr, r1",
                 // ---- per block: scales, mins, d/dmin and the four min corrections ----
                 "1:",
+                "ldm lr!, {{r0-r3}}",            // token 0's block sums
                 "ldr r4, [r12, #4]",
                 "ldr r5, [r12, #8]",
                 "ldr r6, [r12, #12]",
@@ -301,17 +305,17 @@ macro_rules! b5_kernel {
                 "and r11, r8, r6, lsr #4",
                 "and r5, r9, r5, lsr #6",
                 "orr r11, r11, r5, lsl #4",      // m[4..8]
+                "ldr r8, [sp, #28]",
                 "uxtb16 r4, r10",
                 "uxtb16 r5, r10, ror #8",
                 "uxtb16 r6, r11",
                 "uxtb16 r7, r11, ror #8",
-                "ldr r8, [sp, #28]",
                 "ldr r9, [r12]",                 // d, dmin
+                b5_min!(20, next),
+                b5_min!(24, next),
+                b5_min!(28, next),
+                b5_min!(32, last),
                 "str r9, [r8]",
-                b5_min!(20),
-                b5_min!(24),
-                b5_min!(28),
-                b5_min!(32),
                 // ---- the 64 field words ----
                 "ldr r10, [sp, #4]",
                 "ldr r11, [sp, #12]",
