@@ -66,10 +66,12 @@
 //! than 32 bytes apart), so the weight lines are in by the next assembly pass; it reads up to
 //! [`BATCH_Q5K_TOUCH_REACH`] bytes past the last block.
 //!
-//! Cycles (ARM1176 cost model, `kernel-bench Q5_K --shape 512x768 --batch 4`, mem=off):
-//! 1.59 per weight and token (the driver's float part included), against 2.61 token by
-//! token through `asm_q5k`; about 1500 per block: 1024 in the steps, 250 in the assembly
-//! pass, 95 in the epilogue, 55 in the header, 40 in the pass ends.
+//! Cycles (ARM1176 cost model, `kernel-bench Q5_K --shape 512x768 --batch 4`): 1.57 per
+//! weight and token with mem=off (the driver's float part included), 1.94 with the memory
+//! model, against 2.61 and 3.07 token by token through `asm_q5k`; about 1490 per block: 1024
+//! in the steps, 250 in the assembly pass, 95 in the epilogue, 40 in the header, 40 in the
+//! pass ends. Most of the memory stall is activation lines the weight stream evicts (4-way
+//! round-robin L1) and the touches do not bring back in time.
 
 #![allow(unsafe_code)]
 
