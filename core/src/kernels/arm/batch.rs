@@ -12,10 +12,11 @@ use super::asm_batch_legacy::{
     BATCH_LEGACY_ACT_BYTES,
 };
 use super::asm_batch_q4k::{q4k_batch4, q4k_batch4_touch, BATCH_Q4K_ACT_BYTES, BATCH_Q4K_ACT_REACH, BATCH_Q4K_TOUCH_REACH};
+use super::asm_batch_q5k::{q5k_batch4, q5k_batch4_touch, BATCH_Q5K_TOUCH_REACH};
 use super::matvec::{f16_bits_to_f32, finish_k4_sums, load_word, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q8_0, q8k_d};
 use crate::kernels::batch::TILE;
 use crate::kernels::{legacy, RowSum};
-use crate::quant::kquant::Q4_K_BYTES;
+use crate::quant::kquant::{Q4_K_BYTES, Q5_K_BYTES};
 use crate::quant::legacy::{Q4_0_BYTES, Q4_1_BYTES, Q8_0_BYTES};
 use crate::quant::q8::{Q8K_BLOCK_BYTES, Q8K_PAIRS_BYTES, Q8_BLOCK_BYTES, Q8_PAIRS_BYTES, Q8_SCALES_BYTES};
 use crate::quant::GgmlType;
@@ -40,14 +41,22 @@ const INTERLEAVED_WORDS: usize = MAX_BLOCKS * BLOCK_WORDS + BATCH_Q4K_ACT_REACH 
 #[repr(C, align(8))]
 struct Interleaved([u32; INTERLEAVED_WORDS]);
 
+/// A batched K-quant kernel (`asm_batch_q4k`, `asm_batch_q5k`): `(w, acts, n, out, row_blocks)`.
+type Batch4KquantKernel = unsafe extern "C" fn(*const u8, *const u8, u32, *mut i32, u32);
+
 /// `out[t · rows + r] = row r of w . token t` for the four tokens `acts` (each the bytes
 /// `quantize_activations` made for a weight type of `ty`'s pair layout: `nb` standard Q8_K
 /// blocks, then `nb` pair blocks) and `rows` rows of `rb` bytes.
 pub fn matmul4_kquant(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut [f32]) {
-    let nb = rb / Q4_K_BYTES;
+    // Q5_K's kernel reads the same interleaved activations and writes the same 9 words.
+    let (bb, plain, touch, reach): (usize, Batch4KquantKernel, Batch4KquantKernel, usize) = match ty {
+        GgmlType::Q5_K => (Q5_K_BYTES, q5k_batch4, q5k_batch4_touch, BATCH_Q5K_TOUCH_REACH),
+        _ => (Q4_K_BYTES, q4k_batch4, q4k_batch4_touch, BATCH_Q4K_TOUCH_REACH),
+    };
+    let nb = rb / bb;
     let std_len = nb * Q8K_BLOCK_BYTES;
-    let fits = ty == GgmlType::Q4_K
-        && rb == nb * Q4_K_BYTES
+    let fits = matches!(ty, GgmlType::Q4_K | GgmlType::Q5_K)
+        && rb == nb * bb
         && (1..=MAX_BLOCKS).contains(&nb)
         && w.len() >= rows * rb
         && out.len() == TILE * rows
@@ -82,12 +91,12 @@ pub fn matmul4_kquant(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], ro
     while r0 < rows {
         let n_rows = rows_per_call.min(rows - r0);
         let (start, end) = (r0 * rb, (r0 + n_rows) * rb);
-        let kernel = if end + BATCH_Q4K_TOUCH_REACH <= w.len() { q4k_batch4_touch } else { q4k_batch4 };
+        let kernel = if end + reach <= w.len() { touch } else { plain };
         // SAFETY: the kernel reads the n_rows * nb blocks w[start..end] (end <= rows * rb <=
-        // w.len(), checked in `fits`) and, in the touch variant, at most
-        // BATCH_Q4K_TOUCH_REACH bytes after them (checked just above); it reads nb
-        // interleaved blocks of `il` (nb <= MAX_BLOCKS, 8-aligned by its type) and at most
-        // BATCH_Q4K_ACT_REACH bytes after them (the room `il` keeps), and writes 9
+        // w.len(), checked in `fits`) and, in the touch variant, at most `reach` bytes
+        // after them (checked just above); it reads nb interleaved blocks of `il` (nb <=
+        // MAX_BLOCKS, 8-aligned by its type) and at most BATCH_Q4K_ACT_REACH bytes after
+        // them (the room `il` keeps), and writes 9
         // words per block to `res` (n_rows * nb <= CALL_BLOCKS). Unaligned weight words are
         // read with LDR, which ARMv6 allows with SCTLR.U set (Linux, and the Pi's bare-metal
         // setup).
