@@ -104,7 +104,7 @@ fn batched_q4k_rows_agree_with_special_scales_planted() {
                 }
                 for xscales in [[1.0f32, 1e-3, 300.0, 1.0], [0.0, 1.0, 1e-30, 65000.0]] {
                     let what = format!("Q4_K {rows}x{cols} {plant} planted scales {xscales:?}");
-                    check(&data, rows, cols, ty, &mut rng, xscales, &what);
+                    check(GgmlType::Q4_K, &data, rows, cols, ty, &mut rng, xscales, &what);
                 }
             }
         }
@@ -119,7 +119,7 @@ fn batched_q4k_rows_agree_with_special_scales_planted() {
                     b[fields[1]..fields[1] + 2].copy_from_slice(&0x3c00u16.to_le_bytes());
                 }
             }
-            check(&data, rows, cols, ty, &mut rng, [0.0; 4], &format!("Q4_K {rows}x{cols} zero sums"));
+            check(GgmlType::Q4_K, &data, rows, cols, ty, &mut rng, [0.0; 4], &format!("Q4_K {rows}x{cols} zero sums"));
         }
         // Every special in each field of one block of a 7-row matrix.
         for &h in &specials {
@@ -128,7 +128,7 @@ fn batched_q4k_rows_agree_with_special_scales_planted() {
                 let mut data = random_matrix(ty, rows, cols, &mut rng, false);
                 let bi = 3 * nb + nb / 2;
                 data[bi * ty.block_bytes() + off..bi * ty.block_bytes() + off + 2].copy_from_slice(&h.to_le_bytes());
-                check(&data, rows, cols, ty, &mut rng, [1.0, -2.0, 0.5, 3.0], &format!("Q4_K {rows}x{cols} scale {h:#06x} at {off}"));
+                check(GgmlType::Q4_K, &data, rows, cols, ty, &mut rng, [1.0, -2.0, 0.5, 3.0], &format!("Q4_K {rows}x{cols} scale {h:#06x} at {off}"));
             }
         }
     }
