@@ -16,20 +16,30 @@
 //! even sub-block, high nibbles: the odd one), each 8 steps of 8 words: tokens 0..4 × the
 //! two pair words that meet the step's two extracted nibble pairs.
 //!
-//! Inner step (4 weights × 4 tokens, 15 cycles, no interlock under the ARM1176 timing): the
-//! two nibble pairs of the current word are in r5/r6 and tokens 0 and 1's pair words in
-//! r0-r3; 4 `SMLAD` (tokens 0 and 1, chains 2 cycles apart) with the `LDM`s of tokens 2 and
-//! 3's words between them, the next weight word, 4 `SMLAD` with the next step's `LDM`s of
-//! tokens 0 and 1, and the next word's 2 `AND`. No two `LDM`s on `lr!` are adjacent (the
-//! written-back base reaches the next `LDM` a cycle late), and each `LDM` result is first
-//! used 3 cycles later. A sub-block's
-//! four dots (r7, r8, r10, r11) are then scaled into the four `isum` slots of the frame.
+//! Inner step (4 weights × 4 tokens, 16 cycles, no interlock under the ARM1176 timing, where
+//! an `LDM` result reaches a multiplier operand 4 cycles later): the two nibble pairs of the
+//! current word are in r5/r6 and tokens 0 and 1's pair words in r0-r3; 4 `SMLAD` (tokens 0
+//! and 1) with the `LDM`s of tokens 2 and 3's words between them, a touch load of the
+//! activations [`BATCH_Q4K_ACT_REACH`] bytes ahead, the next weight word (`LDR` with
+//! pre-indexed write-back: r12 points at the current word), 4 `SMLAD` with the next step's
+//! `LDM`s of tokens 0 and 1, and the next word's 2 `AND`. No two `LDM`s on `lr!` are
+//! adjacent (the written-back base reaches the next load a cycle late). After a pass the four
+//! dots (r7, r8, r10, r11) are scaled into the four `isum`s (`MUL` in a block's first pass,
+//! `MLA` with the frame's sums after; the last pass stores them to `out`), and the next
+//! pass's first word is loaded.
 //!
 //! Registers: r0-r3 activation pairs, r4 weight word, r5/r6 extracted pairs, r7/r8/r10/r11
 //! the four tokens' accumulators, r9 the mask 0x000F000F, r12 weight pointer, lr
 //! activation pointer. Frame (sp+): 0 masks 0x3f3f3f3f, 4 0x0f0f0f0f, 8 0x03030303, 12
-//! 0x000f000f; 16 sc[0..8]; 24 blocks left; 28 out pointer; 32..48 the four isums; 48 blocks
-//! left in the row, 52 `row_blocks`, 56 the first interleaved block.
+//! 0x000f000f; 16 sc[0..8]; 24 blocks left, 28 blocks left in the row; 32..48 the four
+//! isums; 48 out pointer, 52 `row_blocks`, 56 the first interleaved block.
+//!
+//! Activation touch: the weight stream evicts interleaved lines from the 4-way round-robin
+//! L1 (about one for every four weight lines), and each would be missed on the next row; the
+//! touch one line per step, 512 bytes ahead, brings it back in time, except for the first
+//! lines of a row (the touches do not wrap; touching them at the row's last block cost more
+//! than it saved). Both variants read up to [`BATCH_Q4K_ACT_REACH`] bytes past a row's last
+//! interleaved block.
 //!
 //! Touch variant: as `asm_q4k`'s, an `LDR` into a dead register `LEAD` bytes ahead in the
 //! weight stream, once per low-nibble pass and once per block header (never more than 32
