@@ -74,15 +74,7 @@ macro_rules! q4k_kernel {
                 "str r4, [sp, #64]",
                 "str r4, [sp, #68]",
                 "str r1, [sp, #72]",
-                "mov r4, #0x3f",
-                "orr r4, r4, r4, lsl #8",
-                "orr r4, r4, r4, lsl #16",
-                "mov r5, #0x0f",
-                "orr r5, r5, r5, lsl #8",
-                "orr r5, r5, r5, lsl #16",
-                "mov r6, #3",
-                "orr r6, r6, r6, lsl #8",
-                "orr r6, r6, r6, lsl #16",
+                kq_header_masks!(),
                 "mov r7, #15",
                 "orr r7, r7, #0xf0000",
                 "stm sp, {{r4-r7}}",
@@ -99,15 +91,7 @@ macro_rules! q4k_kernel {
                 "ldm sp, {{r7, r8, r9}}",
                 "add r11, lr, #512",
                 "ldm r11, {{r0-r3}}",
-                "and r10, r4, r7",               // sc[0..4]
-                "and r11, r6, r8",
-                "and r4, r9, r4, lsr #6",
-                "orr r11, r11, r4, lsl #4",      // sc[4..8]
-                "strd r10, r11, [sp, #16]",
-                "and r10, r5, r7",               // m[0..4]
-                "and r11, r8, r6, lsr #4",
-                "and r5, r9, r5, lsr #6",
-                "orr r11, r11, r5, lsl #4",      // m[4..8]
+                kq_unpack_scales_mins!(),
                 "uxtb16 r4, r10",
                 "uxtb16 r5, r10, ror #8",
                 "uxtb16 r6, r11",

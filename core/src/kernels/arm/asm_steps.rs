@@ -141,3 +141,42 @@ macro_rules! f16_bits {
         )
     };
 }
+
+/// The masks of the 12-byte 6-bit scale/min header of Q4_K and Q5_K blocks: r4 =
+/// 0x3F3F3F3F, r5 = 0x0F0F0F0F, r6 = 0x03030303 (the caller adds its own fourth mask in r7
+/// and stores the four to the frame).
+macro_rules! kq_header_masks {
+    () => {
+        concat!(
+            "mov r4, #0x3f\n",
+            "orr r4, r4, r4, lsl #8\n",
+            "orr r4, r4, r4, lsl #16\n",
+            "mov r5, #0x0f\n",
+            "orr r5, r5, r5, lsl #8\n",
+            "orr r5, r5, r5, lsl #16\n",
+            "mov r6, #3\n",
+            "orr r6, r6, r6, lsl #8\n",
+            "orr r6, r6, r6, lsl #16\n",
+        )
+    };
+}
+
+/// Unpacks a Q4_K/Q5_K block's 6-bit scales and mins (ggml's `get_scale_min_k4` for all eight
+/// at once): r4/r5/r6 = header words 1..3 (clobbered), r7/r8/r9 = the masks of
+/// [`kq_header_masks`]. The eight scale bytes go to the frame at sp + 16, the eight min bytes
+/// to r10 (m[0..4]) and r11 (m[4..8]).
+macro_rules! kq_unpack_scales_mins {
+    () => {
+        concat!(
+            "and r10, r4, r7\n",               // sc[0..4]
+            "and r11, r6, r8\n",
+            "and r4, r9, r4, lsr #6\n",
+            "orr r11, r11, r4, lsl #4\n",      // sc[4..8]
+            "strd r10, r11, [sp, #16]\n",
+            "and r10, r5, r7\n",               // m[0..4]
+            "and r11, r8, r6, lsr #4\n",
+            "and r5, r9, r5, lsr #6\n",
+            "orr r11, r11, r5, lsl #4\n",      // m[4..8]
+        )
+    };
+}
