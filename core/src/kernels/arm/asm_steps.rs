@@ -180,3 +180,35 @@ macro_rules! kq_unpack_scales_mins {
         )
     };
 }
+
+/// The single-token Q4_K/Q5_K block epilogue: `isum = Σ sc[j] · dot[j]` from the scale bytes
+/// at sp + 16 and the eight sub-block dots at sp + 32, as two partial sums in r2 (even `j`)
+/// and r3 (odd `j`); also loads the frame's out pointer (sp + 28) into r0 and blocks left
+/// (sp + 24) into r1.
+macro_rules! kq_scaled_dots {
+    () => {
+        concat!(
+            "add r11, sp, #32\n",
+            "ldrd r0, r1, [sp, #16]\n",
+            "ldm r11, {{r2-r8, r10}}\n",
+            "uxtb r11, r0\n",
+            "uxtb r9, r0, ror #8\n",
+            "mul r2, r11, r2\n",
+            "uxtb r11, r0, ror #16\n",
+            "mul r3, r9, r3\n",
+            "uxtb r9, r0, ror #24\n",
+            "mla r2, r11, r4, r2\n",
+            "uxtb r11, r1\n",
+            "mla r3, r9, r5, r3\n",
+            "uxtb r9, r1, ror #8\n",
+            "mla r2, r11, r6, r2\n",
+            "uxtb r11, r1, ror #16\n",
+            "mla r3, r9, r7, r3\n",
+            "uxtb r9, r1, ror #24\n",
+            "mla r2, r11, r8, r2\n",
+            "ldr r0, [sp, #28]\n",
+            "mla r3, r9, r10, r3\n",
+            "ldr r1, [sp, #24]\n",
+        )
+    };
+}
