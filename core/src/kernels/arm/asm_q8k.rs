@@ -27,7 +27,16 @@
 //!   quad (four steps, 32 values: one 16-block of each group) at a time, with the quads'
 //!   `bA` from a plan word ([`PLANS`]).
 //!
-//! The wrapper ([`quantize_q8k_block`]) computes `iscale = -127 / mx` and `d = 1 / iscale` in
+//! Memory: the activations were stored without allocating lines (the D-cache is
+//! read-allocate), so a block's 32 lines are mostly fetched by the maximum's loads; the
+//! scale routine touches the next block's lines so those fills overlap this block's rounding
+//! and packing, and the maximum touches the bits buffer (see each routine).
+//!
+//! Measured on the Falcon-H1 90M Q4_K_S prompt (ARM1176 cost model, per prompt token): the
+//! quantization 3.49 M cycles -> 1.47 M (maximum 0.57 M, of it ~0.3 M memory stall; rounding
+//! 0.28 M; packing 0.39 M; the Rust around them 0.23 M); the prompt 143.3 M -> 141.4 M.
+//!
+//! The wrapper ([`quantize_q8k`]) computes `iscale = -127 / mx` and `d = 1 / iscale` in
 //! Rust as the twin does, places the sums, and sends a block to the twin when it is all zero,
 //! holds a non-finite value, or has `iscale` non-finite (|mx| < 127 / f32::MAX): the cases
 //! where the bits argument above does not hold. `FPSCR` is the default (round to nearest).
