@@ -9,9 +9,10 @@
 //! [`portable`]. `arm/` is the only place in the core with `unsafe` and `asm!`.
 //!
 //! Kernels read the weight and activation layouts that `quant` describes, and the scalar
-//! functions of `math`; neither of those imports kernels. Activation quantization stays in
-//! `quant`: it runs once per input vector (linear in its width, where a product is width ×
-//! rows) and one conversion serves every matrix that reads the same input.
+//! functions of `math`. Activation quantization stays in `quant`: it runs once per input
+//! vector (linear in its width, where a product is width × rows) and one conversion serves
+//! every matrix that reads the same input; the one exception is Q8_K (`quantize_q8k`), which
+//! `quant::q8` calls here for its ARM twin.
 #![deny(unsafe_code)]
 
 #[cfg(target_arch = "arm")]
@@ -34,12 +35,12 @@ use crate::quant::{activation_type, row_bytes_of, Activations, GgmlType, Matrix,
 #[cfg(target_arch = "arm")]
 pub use arm::{
     accumulate_rounded, dot_rows, scale_rounded, widen, matmul4_kquant, matmul4_legacy, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q5_0, matvec_q5_1, matvec_q8_0,
-    scan_head, silu_quads,
+    quantize_q8k, scan_head, silu_quads,
 };
 #[cfg(not(target_arch = "arm"))]
 pub use portable::{
     accumulate_rounded, dot_rows, scale_rounded, widen, matmul4_kquant, matmul4_legacy, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q5_0, matvec_q5_1, matvec_q8_0,
-    scan_head, silu_quads,
+    quantize_q8k, scan_head, silu_quads,
 };
 
 /// The portable twins under the ARM kernels' names and signatures: what every other target
@@ -61,7 +62,10 @@ pub use portable::{
 ///   activations ([`batch`]), token-major in `out`.
 /// - `matmul4_legacy(ty, w, rb, acts, rows, out)`: Q4_1, Q4_0 or Q8_0 rows times four
 ///   tokens' activations prepared for `ty` ([`batch`]), token-major in `out`.
+/// - `quantize_q8k(layout, x, std, pairs)`: activations to Q8_K blocks and their pair blocks
+///   (`quant::q8::quantize_q8_k_portable`).
 pub mod portable {
+    pub use crate::quant::q8::quantize_q8_k_portable as quantize_q8k;
     pub use super::attend::dot_rows_portable as dot_rows;
     pub use super::attend::scale_rounded_portable as scale_rounded;
     pub use super::attend::widen_portable as widen;

@@ -250,76 +250,106 @@ pub fn layout_id(weight: GgmlType) -> u8 {
 /// `q = min(127, nearest_int(iscale * x))`, `d = 1 / iscale`, bsums per 16. `x` is finite
 /// (`model::linear_shared` sees to it; a NaN gives garbage quants, not a panic).
 ///
-/// Written for the ARM1176: the maximum is found on the values' bits (integer compares, no
-/// VFP compare-and-transfer per value), the rounding goes four values at a time (independent
-/// VFP chains), and the permuted pairs follow a compile-time index table.
+/// The blocks go through `kernels::quantize_q8k`: on ARM a VFP11/DSP kernel, else
+/// [`quantize_q8_k_portable`], its specification.
 pub fn quantize_q8_k(weight: GgmlType, x: &[f32], out: &mut [u8]) {
     let nb = x.len() / QK_K;
-    let (std_part, pairs) = out.split_at_mut(nb * Q8K_BLOCK_BYTES);
-    let table = PAIR_TABLES.get(layout_id(weight) as usize).unwrap_or(&PAIR_TABLES[0]);
+    let (std_part, pairs) = out.split_at_mut((nb * Q8K_BLOCK_BYTES).min(out.len()));
+    crate::kernels::quantize_q8k(layout_id(weight), x, std_part, pairs);
+}
+
+/// The blocks of `x` (a multiple of 256 long) as Q8_K into `std_part` (292 bytes a block) and
+/// their pair blocks for pair layout `layout` ([`layout_id`]) into `pairs` (544 bytes a
+/// block); see [`quantize_q8_k`].
+pub fn quantize_q8_k_portable(layout: u8, x: &[f32], std_part: &mut [u8], pairs: &mut [u8]) {
     for ((xb, ob), pb) in x
         .chunks_exact(QK_K)
         .zip(std_part.chunks_exact_mut(Q8K_BLOCK_BYTES))
         .zip(pairs.chunks_exact_mut(Q8K_PAIRS_BYTES))
     {
-        // For finite values the order of |x| is the order of their bits without the sign.
-        // The bits are read as integers: on the ARM1176 a VFP load and a move to an ARM
-        // register cost about 8 cycles more per value than an integer load.
-        let mut amax = 0u32;
-        let mut mx_bits = 0u32;
-        for &b in bytemuck::cast_slice::<f32, u32>(xb) {
-            let a = b & 0x7fff_ffff;
-            if a > amax {
-                amax = a;
-                mx_bits = b;
+        if let (Ok(xb), Ok(ob), Ok(pb)) = (xb.try_into(), ob.try_into(), pb.try_into()) {
+            quantize_q8_k_block_portable(layout, xb, ob, pb);
+        }
+    }
+}
+
+/// One Q8_K block (see [`quantize_q8_k`]): the standard block `ob` and the pair block `pb`
+/// for pair layout `layout` ([`layout_id`]).
+///
+/// Written for the ARM1176: the maximum is found on the values' bits (integer compares, no
+/// VFP compare-and-transfer per value), the rounding goes four values at a time (independent
+/// VFP chains), and the permuted pairs follow a compile-time index table.
+pub fn quantize_q8_k_block_portable(
+    layout: u8,
+    xb: &[f32; QK_K],
+    ob: &mut [u8; Q8K_BLOCK_BYTES],
+    pb: &mut [u8; Q8K_PAIRS_BYTES],
+) {
+    let table = PAIR_TABLES.get(layout as usize).unwrap_or(&PAIR_TABLES[0]);
+    // For finite values the order of |x| is the order of their bits without the sign.
+    // The bits are read as integers: on the ARM1176 a VFP load and a move to an ARM
+    // register cost about 8 cycles more per value than an integer load.
+    let mut amax = 0u32;
+    let mut mx_bits = 0u32;
+    for v in xb {
+        let b = v.to_bits();
+        let a = b & 0x7fff_ffff;
+        if a > amax {
+            amax = a;
+            mx_bits = b;
+        }
+    }
+    let mx = f32::from_bits(mx_bits);
+    let (dpart, rest) = ob.split_at_mut(4);
+    let (qs, bsums) = rest.split_at_mut(QK_K);
+    let mut q = [0i8; QK_K];
+    if amax == 0 {
+        dpart.copy_from_slice(&0f32.to_le_bytes());
+    } else {
+        let iscale = -127.0 / mx;
+        for (q4, x4) in q.chunks_exact_mut(4).zip(xb.chunks_exact(4)) {
+            let scaled = [iscale * x4[0], iscale * x4[1], iscale * x4[2], iscale * x4[3]];
+            for (qj, v) in q4.iter_mut().zip(scaled) {
+                *qj = nearest_int(v).clamp(-128, 127) as i8;
             }
         }
-        let mx = f32::from_bits(mx_bits);
-        let (dpart, rest) = ob.split_at_mut(4);
-        let (qs, bsums) = rest.split_at_mut(QK_K);
-        let mut q = [0i8; QK_K];
-        if amax == 0 {
-            dpart.copy_from_slice(&0f32.to_le_bytes());
-        } else {
-            let iscale = -127.0 / mx;
-            for (q4, x4) in q.chunks_exact_mut(4).zip(xb.chunks_exact(4)) {
-                let scaled = [iscale * x4[0], iscale * x4[1], iscale * x4[2], iscale * x4[3]];
-                for (qj, v) in q4.iter_mut().zip(scaled) {
-                    *qj = nearest_int(v).clamp(-128, 127) as i8;
-                }
+        dpart.copy_from_slice(&(1.0 / iscale).to_le_bytes());
+    }
+    for (o, v) in qs.iter_mut().zip(&q) {
+        *o = *v as u8;
+    }
+    let mut bsums16 = [0i16; 16];
+    for ((s, g), o) in bsums16.iter_mut().zip(q.chunks_exact(16)).zip(bsums.chunks_exact_mut(2)) {
+        *s = g.iter().map(|&v| v as i16).sum();
+        o.copy_from_slice(&s.to_le_bytes());
+    }
+    // The permuted pairs: word `t` holds (x[i], x[i + 2]) with i = the table's entry.
+    let (pb, sums) = pb.split_at_mut(512);
+    for (dst, &i) in pb.chunks_exact_mut(4).zip(table.iter()) {
+        let i = i as usize;
+        let (a, b) = (q[i & (QK_K - 1)], q[(i + 2) & (QK_K - 1)]);
+        let word = (a as i16 as u16 as u32) | ((b as i16 as u16 as u32) << 16);
+        dst.copy_from_slice(&word.to_le_bytes());
+    }
+    q8k_pair_sums(layout, &bsums16, sums);
+}
+
+/// The block sums after a pair block's 512 bytes (`sums`, 32 bytes; see [`Q8K_PAIRS_BYTES`])
+/// from the 16-element sums `bsums16`.
+pub fn q8k_pair_sums(layout: u8, bsums16: &[i16; 16], sums: &mut [u8]) {
+    let mut so = sums.chunks_exact_mut(2);
+    if layout == 0 {
+        // 32-element sums, as the sum of two 16-element sums (|sum| ≤ 4096: exact).
+        for k in [0usize, 2, 1, 3, 4, 6, 5, 7] {
+            if let Some(dst) = so.next() {
+                let s32 = bsums16[2 * k] + bsums16[2 * k + 1];
+                dst.copy_from_slice(&s32.to_le_bytes());
             }
-            dpart.copy_from_slice(&(1.0 / iscale).to_le_bytes());
         }
-        for (o, v) in qs.iter_mut().zip(&q) {
-            *o = *v as u8;
-        }
-        let mut bsums16 = [0i16; 16];
-        for ((s, g), o) in bsums16.iter_mut().zip(q.chunks_exact(16)).zip(bsums.chunks_exact_mut(2)) {
-            *s = g.iter().map(|&v| v as i16).sum();
-            o.copy_from_slice(&s.to_le_bytes());
-        }
-        // The permuted pairs: word `t` holds (x[i], x[i + 2]) with i = the table's entry.
-        let (pb, sums) = pb.split_at_mut(512);
-        for (dst, &i) in pb.chunks_exact_mut(4).zip(table.iter()) {
-            let i = i as usize;
-            let (a, b) = (q[i & (QK_K - 1)], q[(i + 2) & (QK_K - 1)]);
-            let word = (a as i16 as u16 as u32) | ((b as i16 as u16 as u32) << 16);
-            dst.copy_from_slice(&word.to_le_bytes());
-        }
-        let mut so = sums.chunks_exact_mut(2);
-        if layout_id(weight) == 0 {
-            // 32-element sums, as the sum of two 16-element sums (|sum| ≤ 4096: exact).
-            for k in [0usize, 2, 1, 3, 4, 6, 5, 7] {
-                if let Some(dst) = so.next() {
-                    let s32 = bsums16[2 * k] + bsums16[2 * k + 1];
-                    dst.copy_from_slice(&s32.to_le_bytes());
-                }
-            }
-        } else {
-            for k in [0usize, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15] {
-                if let (Some(dst), Some(s)) = (so.next(), bsums16.get(k)) {
-                    dst.copy_from_slice(&s.to_le_bytes());
-                }
+    } else {
+        for k in [0usize, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15] {
+            if let (Some(dst), Some(s)) = (so.next(), bsums16.get(k)) {
+                dst.copy_from_slice(&s.to_le_bytes());
             }
         }
     }

@@ -20,6 +20,9 @@
 //! - `matvec`: the drivers that call them and do the float part in the portable twins' exact
 //!   order (`kernels::kquant`, `kernels::legacy`), so only the integer dot products differ
 //!   between the twins, and those are exact.
+//! - `asm_q8k` (twin `quant::q8::quantize_q8_k_portable`): activations to Q8_K blocks and
+//!   their pair blocks, the maximum on the values' bits, the rounding as `VMLA`s, the
+//!   quants, pairs and sums packed with DSP instructions.
 //! - `asm_silu` (twin `kernels::silu::silu_quads_portable`), `asm_scan` (twin
 //!   `kernels::scan::scan_head_portable`) and `asm_f16acc` (twin
 //!   `kernels::f16acc::accumulate_rounded_portable`): the same IEEE single operations as
@@ -42,10 +45,12 @@ mod asm_q4k;
 mod asm_q5;
 mod asm_q5k;
 mod asm_q6k;
+mod asm_q8k;
 mod asm_scan;
 mod asm_silu;
 mod batch;
 
+pub use asm_q8k::quantize_q8k;
 pub use batch::{matmul4_kquant, matmul4_legacy};
 pub use matvec::{matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q5_0, matvec_q5_1, matvec_q8_0};
 
