@@ -9,10 +9,11 @@
 //! [`portable`]. `arm/` is the only place in the core with `unsafe` and `asm!`.
 //!
 //! Kernels read the weight and activation layouts that `quant` describes, and the scalar
-//! functions of `math`. Activation quantization stays in `quant`: it runs once per input
-//! vector (linear in its width, where a product is width × rows) and one conversion serves
-//! every matrix that reads the same input; the one exception is Q8_K (`quantize_q8k`), which
-//! `quant::q8` calls here for its ARM twin.
+//! functions of `math`; neither of those imports kernels. Activation quantization stays in
+//! `quant`: it runs once per input vector (linear in its width, where a product is width ×
+//! rows) and one conversion serves every matrix that reads the same input; only Q8_K's block
+//! loop has an ARM kernel here (`quantize_q8k`), which the model hands to
+//! `quant::quantize_activations_with`.
 #![deny(unsafe_code)]
 
 #[cfg(target_arch = "arm")]

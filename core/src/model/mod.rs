@@ -469,7 +469,7 @@ pub(crate) fn linear<const N: usize>(
         let ty = products[first].0.ty;
         let mut acts: heapless::Vec<quant::Activations<'_>, { MAX_UBATCH }> = heapless::Vec::new();
         for (t, buf) in scratch.chunks_exact_mut(slot.max(1)).take(n).enumerate() {
-            let act = quant::quantize_activations(ty, x.row(t), buf)?;
+            let act = quant::quantize_activations_with(ty, x.row(t), buf, kernels::quantize_q8k)?;
             // Cannot fail: n <= MAX_UBATCH was checked above.
             let _ = acts.push(act);
         }

@@ -246,6 +246,17 @@ pub fn quantize_activations<'b>(
     x: &'b [f32],
     buf: &'b mut [u8],
 ) -> Result<Activations<'b>, QuantError> {
+    quantize_activations_with(weight, x, buf, q8::quantize_q8_k_portable)
+}
+
+/// [`quantize_activations`] with Q8_K's blocks made by `q8k_blocks` (the model passes the
+/// ARM kernel `kernels::quantize_q8k`; the bytes are the same).
+pub fn quantize_activations_with<'b>(
+    weight: GgmlType,
+    x: &'b [f32],
+    buf: &'b mut [u8],
+    q8k_blocks: q8::Q8kBlocks,
+) -> Result<Activations<'b>, QuantError> {
     use GgmlType::*;
     check_supported(weight)?;
     let ty = activation_type(weight);
@@ -271,7 +282,7 @@ pub fn quantize_activations<'b>(
             match ty {
                 Q8_0 => q8::quantize_q8_0(weight, x, out, false),
                 Q8_1 => q8::quantize_q8_0(weight, x, out, true),
-                _ => q8::quantize_q8_k(weight, x, out),
+                _ => q8::quantize_q8_k(weight, x, out, q8k_blocks),
             }
             ActData::Bytes(&buf[off..off + body])
         }

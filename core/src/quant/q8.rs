@@ -250,13 +250,17 @@ pub fn layout_id(weight: GgmlType) -> u8 {
 /// `q = min(127, nearest_int(iscale * x))`, `d = 1 / iscale`, bsums per 16. `x` is finite
 /// (`model::linear_shared` sees to it; a NaN gives garbage quants, not a panic).
 ///
-/// The blocks go through `kernels::quantize_q8k`: on ARM a VFP11/DSP kernel, else
-/// [`quantize_q8_k_portable`], its specification.
-pub fn quantize_q8_k(weight: GgmlType, x: &[f32], out: &mut [u8]) {
+/// The blocks go through `blocks`: [`quantize_q8_k_portable`], its specification, or a kernel
+/// with the same output (`kernels::quantize_q8k`, which the model passes in: `quant` does not
+/// import `kernels`, which imports it).
+pub fn quantize_q8_k(weight: GgmlType, x: &[f32], out: &mut [u8], blocks: Q8kBlocks) {
     let nb = x.len() / QK_K;
     let (std_part, pairs) = out.split_at_mut((nb * Q8K_BLOCK_BYTES).min(out.len()));
-    crate::kernels::quantize_q8k(layout_id(weight), x, std_part, pairs);
+    blocks(layout_id(weight), x, std_part, pairs);
 }
+
+/// A Q8_K block quantizer: `(layout, x, std_part, pairs)` as [`quantize_q8_k_portable`].
+pub type Q8kBlocks = fn(u8, &[f32], &mut [u8], &mut [u8]);
 
 /// The blocks of `x` (a multiple of 256 long) as Q8_K into `std_part` (292 bytes a block) and
 /// their pair blocks for pair layout `layout` ([`layout_id`]) into `pairs` (544 bytes a
@@ -415,7 +419,7 @@ mod tests {
         x[6] = -2.0; // tie on |x|: the first (positive) one wins, so d < 0
         x[7] = 1.0;
         let mut out = [0u8; 292 + 544];
-        quantize_q8_k(GgmlType::Q4_K, &x, &mut out);
+        quantize_q8_k(GgmlType::Q4_K, &x, &mut out, quantize_q8_k_portable);
         let b = Q8KBlock::parse(out[..292].try_into().unwrap());
         assert!(b.d < 0.0);
         assert_eq!(b.q(5), -127);
