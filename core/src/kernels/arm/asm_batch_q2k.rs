@@ -41,6 +41,12 @@
 //! [`BATCH_Q2K_ACT_REACH`] bytes past a row's last interleaved block. The touch variant also
 //! loads a byte `LEAD + 28q` bytes past the block start into r4 after passes 3, 7 and 11; it
 //! reads up to [`BATCH_Q2K_TOUCH_REACH`] bytes past the last block.
+//!
+//! Cycles (ARM1176 cost model, `kernel-bench Q2_K --shape 512x768 --batch 8`): 1.37 per
+//! weight and token with mem=off (the driver's interleaving and float part included), 1.52
+//! with the memory model, against 1.87 and 2.12 token by token through `asm_q23k`; about
+//! 1435 per block (4 tokens): 1165 in the passes (1024 in the steps, the dot stores, ~90 of
+//! memory stall), 145 in the epilogue, 125 in the header.
 
 #![allow(unsafe_code)]
 

@@ -1,6 +1,7 @@
 //! ARMv6 drivers of the batched products (twins: `kernels::batch::matmul4_kquant_portable`
 //! and `matmul4_legacy_portable`): four tokens' activations interleaved once per product,
-//! then every weight block decoded once for the four (`asm_batch_q4k`, `asm_batch_legacy`);
+//! then every weight block decoded once for the four (`asm_batch_q4k`, `asm_batch_q5k`,
+//! `asm_batch_q2k`, `asm_batch_legacy`);
 //! the float part of each block and token is done here (Q4_1's in `q4_1_finish4`) in the
 //! single-token order (`finish_k4_sums`, `legacy::finish_block`, [`RowSum`]), so every output
 //! has the bits of that token's own `matvec`. Types without a batched kernel, and shapes it does not take, go
