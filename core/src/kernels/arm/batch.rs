@@ -1,12 +1,14 @@
 //! ARMv6 drivers of the batched products (twins: `kernels::batch::matmul4_kquant_portable`
 //! and `matmul4_legacy_portable`): four tokens' activations interleaved once per product,
-//! then every weight block decoded once for the four (`asm_batch_q4k`, `asm_batch_legacy`);
+//! then every weight block decoded once for the four (`asm_batch_q4k`, `asm_batch_q5k`,
+//! `asm_batch_q2k`, `asm_batch_legacy`);
 //! the float part of each block and token is done here (Q4_1's in `q4_1_finish4`) in the
 //! single-token order (`finish_k4_sums`, `legacy::finish_block`, [`RowSum`]), so every output
 //! has the bits of that token's own `matvec`. Types without a batched kernel, and shapes it does not take, go
 //! token by token through the single-token drivers.
 
 use super::asm_batch_k4finish::{interleave_pairs, k4_finish4_rows2, k4_finish4_rows3, Finish4Frame};
+use super::asm_batch_q2k::{q2k_batch4, q2k_batch4_touch, BATCH_Q2K_ACT_BYTES, BATCH_Q2K_ACT_REACH, BATCH_Q2K_TOUCH_REACH};
 use super::asm_batch_legacy::{
     q4_0_batch4, q4_0_batch4_touch, q4_1_batch4, q4_1_batch4_touch, q4_1_finish4, q8_0_batch4, q8_0_batch4_touch,
     BATCH_LEGACY_ACT_BYTES,
@@ -16,7 +18,7 @@ use super::asm_batch_q5k::{q5k_batch4, q5k_batch4_touch, BATCH_Q5K_TOUCH_REACH};
 use super::matvec::{f16_bits_to_f32, finish_k4_sums, load_word, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q8_0, q8k_d};
 use crate::kernels::batch::TILE;
 use crate::kernels::{legacy, RowSum};
-use crate::quant::kquant::{Q4_K_BYTES, Q5_K_BYTES};
+use crate::quant::kquant::{Q2_K_BYTES, Q4_K_BYTES, Q5_K_BYTES};
 use crate::quant::legacy::{Q4_0_BYTES, Q4_1_BYTES, Q8_0_BYTES};
 use crate::quant::q8::{Q8K_BLOCK_BYTES, Q8K_PAIRS_BYTES, Q8_BLOCK_BYTES, Q8_PAIRS_BYTES, Q8_SCALES_BYTES};
 use crate::quant::GgmlType;
@@ -48,6 +50,9 @@ type Batch4KquantKernel = unsafe extern "C" fn(*const u8, *const u8, u32, *mut i
 /// `quantize_activations` made for a weight type of `ty`'s pair layout: `nb` standard Q8_K
 /// blocks, then `nb` pair blocks) and `rows` rows of `rb` bytes.
 pub fn matmul4_kquant(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut [f32]) {
+    if ty == GgmlType::Q2_K {
+        return matmul4_q2k(w, rb, acts, rows, out);
+    }
     // Q5_K's kernel reads the same interleaved activations and writes the same 9 words.
     let (bb, plain, touch, reach): (usize, Batch4KquantKernel, Batch4KquantKernel, usize) = match ty {
         GgmlType::Q5_K => (Q5_K_BYTES, q5k_batch4, q5k_batch4_touch, BATCH_Q5K_TOUCH_REACH),
@@ -133,6 +138,127 @@ pub fn matmul4_kquant(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], ro
             }
         }
         r0 += n_rows;
+    }
+}
+
+/// Words of one block's interleaved Q2_K activations.
+const Q2K_BLOCK_WORDS: usize = BATCH_Q2K_ACT_BYTES / 4;
+
+/// Words of the interleaved Q2_K activations: `MAX_BLOCKS` blocks, then the room the
+/// kernel's activation touch loads may read past a row's last block.
+const Q2K_INTERLEAVED_WORDS: usize = MAX_BLOCKS * Q2K_BLOCK_WORDS + BATCH_Q2K_ACT_REACH / 4;
+
+/// The interleaved Q2_K activations, 8-aligned so the kernel's `LDM`s take one cycle per pair.
+#[repr(C, align(8))]
+struct Q2kInterleaved([u32; Q2K_INTERLEAVED_WORDS]);
+
+/// [`matmul4_kquant`] for Q2_K weights (activations prepared for Q2_K or Q3_K: the 2-bit
+/// pair layout) through `asm_batch_q2k`, whose 9 words per block are `asm_batch_q4k`'s: the
+/// float part is Q4_K's (`finish_k4_sums`, the single-token Q2_K finish), in the same order.
+fn matmul4_q2k(w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut [f32]) {
+    let ty = GgmlType::Q2_K;
+    let nb = rb / Q2_K_BYTES;
+    let std_len = nb * Q8K_BLOCK_BYTES;
+    let fits = rb == nb * Q2_K_BYTES
+        && (1..=MAX_BLOCKS).contains(&nb)
+        && w.len() >= rows * rb
+        && out.len() == TILE * rows
+        && acts.iter().all(|a| a.len() >= std_len + nb * Q8K_PAIRS_BYTES && (a.as_ptr() as usize + std_len) % 4 == 0);
+    if !fits {
+        for (a, o) in acts.iter().zip(out.chunks_mut(rows.max(1))) {
+            let (std_act, pairs) = a.split_at(std_len.min(a.len()));
+            matvec_kquant(ty, w, rb, std_act, pairs, o);
+        }
+        return;
+    }
+    let mut dxs = [[0f32; MAX_BLOCKS]; TILE];
+    for (dx, a) in dxs.iter_mut().zip(acts) {
+        for (b, d) in dx.iter_mut().take(nb).enumerate() {
+            *d = q8k_d(a, b);
+        }
+    }
+    let mut frame = Finish4Frame { flag: 1, zero: 0.0, dx: [[0.0; TILE]; 3], stride: (rows * 4) as u32 };
+    for (b, dx) in frame.dx.iter_mut().enumerate().take(nb) {
+        for (t, d) in dx.iter_mut().enumerate() {
+            *d = dxs[t][b];
+        }
+    }
+    let mut il = Q2kInterleaved([0; Q2K_INTERLEAVED_WORDS]);
+    interleave_q2k(&acts, std_len, nb, &mut il.0);
+    let mut res = [[0i32; 9]; CALL_BLOCKS];
+    let mut vals = [[0f32; TILE]; CALL_BLOCKS];
+    let rows_per_call = CALL_BLOCKS / nb;
+    let mut r0 = 0;
+    while r0 < rows {
+        let n_rows = rows_per_call.min(rows - r0);
+        let (start, end) = (r0 * rb, (r0 + n_rows) * rb);
+        let kernel = if end + BATCH_Q2K_TOUCH_REACH <= w.len() { q2k_batch4_touch } else { q2k_batch4 };
+        // SAFETY: the kernel reads the n_rows * nb blocks w[start..end] (end <= rows * rb <=
+        // w.len(), checked in `fits`) and, in the touch variant, at most
+        // BATCH_Q2K_TOUCH_REACH bytes after them (checked just above); it reads nb
+        // interleaved blocks of `il` (nb <= MAX_BLOCKS, 8-aligned by its type) and at most
+        // BATCH_Q2K_ACT_REACH bytes after them (the room `il` keeps), and writes 9 words per
+        // block to `res` (n_rows * nb <= CALL_BLOCKS). Unaligned weight words are read with
+        // LDR, which ARMv6 allows with SCTLR.U set (Linux, and the Pi's bare-metal setup).
+        unsafe {
+            kernel(w.as_ptr().add(start), il.0.as_ptr() as *const u8, (n_rows * nb) as u32, res.as_mut_ptr() as *mut i32, nb as u32);
+        }
+        let (res, vals) = (&res[..n_rows * nb], &mut vals[..n_rows]);
+        if matches!(nb, 2 | 3) {
+            let (res_p, out_p) = (res.as_ptr() as *const i32, out.as_mut_ptr().wrapping_add(r0));
+            // SAFETY: reads the n_rows * nb >= 1 blocks of 9 words of `res` and the frame;
+            // writes out[t * rows + r0 + i] for t < 4, i < n_rows (r0 + n_rows <= rows and
+            // out.len() == 4 * rows, checked in `fits`; frame.stride is rows * 4 bytes).
+            let normal = unsafe {
+                if nb == 2 { k4_finish4_rows2(res_p, &frame, n_rows as u32, out_p) } else { k4_finish4_rows3(res_p, &frame, n_rows as u32, out_p) }
+            };
+            if normal == 1 {
+                r0 += n_rows;
+                continue;
+            }
+        }
+        match nb {
+            1 => finish_rows::<1>(res, &dxs, vals),
+            2 => finish_rows::<2>(res, &dxs, vals),
+            3 => finish_rows::<3>(res, &dxs, vals),
+            _ => finish_rows::<4>(res, &dxs, vals),
+        }
+        for (t, o) in out.chunks_exact_mut(rows).enumerate() {
+            for (o, v) in o[r0..r0 + n_rows].iter_mut().zip(vals.iter()) {
+                *o = v[t];
+            }
+        }
+        r0 += n_rows;
+    }
+}
+
+/// Lays out the four tokens' Q2_K pair blocks as `asm_batch_q2k` reads them (its module doc):
+/// per block, the tokens' tail words 0..4 (block sums of sub-blocks 0..8), their tail words
+/// 4..8, then the steps in `asm_batch_q4k`'s order (`interleave_pairs`).
+fn interleave_q2k(acts: &[&[u8]; TILE], std_len: usize, nb: usize, il: &mut [u32]) {
+    for (b, dst) in il.chunks_exact_mut(Q2K_BLOCK_WORDS).take(nb).enumerate() {
+        let (sums, steps) = dst.split_at_mut(32);
+        for (t, a) in acts.iter().enumerate() {
+            let block = a.get(std_len + b * Q8K_PAIRS_BYTES..std_len + (b + 1) * Q8K_PAIRS_BYTES).unwrap_or(&[]);
+            let word = |k: usize| load_word(block.get(4 * k..).unwrap_or(&[]));
+            for i in 0..4 {
+                sums[4 * t + i] = word(128 + i);
+                sums[16 + 4 * t + i] = word(132 + i);
+            }
+            if block.len() == Q8K_PAIRS_BYTES && block.as_ptr() as usize % 4 == 0 && steps.len() == 512 && steps.as_ptr() as usize % 8 == 0 {
+                // SAFETY: reads the first 128 words of `block` (544 bytes, 4-aligned: checked
+                // just above); writes steps[8g + 2t] and steps[8g + 2t + 1] for g < 64
+                // (< 512 = steps.len(); steps 8-aligned, checked, and t < 4).
+                unsafe { interleave_pairs(block.as_ptr() as *const u32, steps.as_mut_ptr().add(2 * t)) };
+                continue;
+            }
+            for (g, pair) in steps.chunks_exact_mut(8).enumerate() {
+                let (c, p, s) = (g / 16, (g / 8) % 2, g % 8);
+                let k = 32 * c + 4 * s + 2 * p;
+                pair[2 * t] = word(k);
+                pair[2 * t + 1] = word(k + 1);
+            }
+        }
     }
 }
 
