@@ -26,6 +26,7 @@ pub mod kquant;
 pub mod legacy;
 pub mod scan;
 pub mod silu;
+pub mod vector;
 
 pub use silu::{gelu_in_place, multiply_in_place, silu_in_place};
 

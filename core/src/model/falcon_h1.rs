@@ -11,6 +11,8 @@
 
 use super::attention::{self, OutputBias};
 use super::ffn;
+use super::norm::rms_norm_rows;
+use crate::kernels::vector::add_sum_in_place;
 use super::mamba2::{self, Mamba2Weights};
 use super::{Buffers, HParams, Layer, ModelError, Name, Rows, Step, Tensors};
 use crate::quant::QuantError;
@@ -47,9 +49,14 @@ pub(crate) fn forward_layer(h: &HParams, layer: &Layer<'_>, at: Step, b: &mut Bu
         // A hybrid layer without its mixer contributes attention only.
         _ => b.mixer_output.fill(0.0),
     }
-    let hidden = b.hidden.iter_mut().take(e * n);
-    for ((x, a), m) in hidden.zip(b.block_output.iter()).zip(b.mixer_output.iter()) {
-        *x += a + m;
+    // The residual, then the FFN's norm, four tokens at a time: each row is normed while the
+    // add has it in the cache (a batch's hidden rows fill the whole D-cache).
+    let (width, len) = (4 * e.max(1), (e * n).min(b.hidden.len()));
+    let hidden = b.hidden[..len].chunks_mut(width).zip(b.normed.chunks_mut(width));
+    let blocks = b.block_output.chunks(width).zip(b.mixer_output.chunks(width));
+    for ((x, normed), (a, m)) in hidden.zip(blocks) {
+        add_sum_in_place(x, a, m);
+        rms_norm_rows(x, layer.ffn_norm, h.rms_eps, e, x.len() / e.max(1), normed);
     }
-    ffn::block(h, layer, n, b)
+    ffn::block_normed(h, layer, n, b)
 }

@@ -63,7 +63,7 @@ pub(crate) fn forward(
         Gate::Silu => kernels::silu_in_place(gate),
         Gate::Gelu => kernels::gelu_in_place(gate),
     }
-    kernels::multiply_in_place(gate, up);
+    kernels::vector::mul_in_place(gate, up);
     linear(Rows::packed(gate, w.gate.rows, x.n), qbuf, [(&w.down, w.down_bias, out)])
 }
 
@@ -72,8 +72,13 @@ pub(crate) fn forward(
 /// output first normed by the layer's `post_ffw_norm` when it has one (`b.normed` and
 /// `b.block_output` are its scratch).
 pub(crate) fn block(h: &HParams, layer: &Layer<'_>, n: usize, b: &mut Buffers<'_>) -> Result<(), QuantError> {
+    norm_rows(b.hidden, layer.ffn_norm, h.rms_eps, h.n_embd, n, b.normed);
+    block_normed(h, layer, n, b)
+}
+
+/// [`block`] after its norm: `b.normed` holds `rmsnorm(b.hidden, ffn_norm)` of the `n` rows.
+pub(crate) fn block_normed(h: &HParams, layer: &Layer<'_>, n: usize, b: &mut Buffers<'_>) -> Result<(), QuantError> {
     let (e, f) = (h.n_embd, h.n_ff);
-    norm_rows(b.hidden, layer.ffn_norm, h.rms_eps, e, n, b.normed);
     let (gate, up) = (b.ffn_gate.get_mut(..f * n).unwrap_or_default(), b.ffn_up.get_mut(..f * n).unwrap_or_default());
     let out = b.block_output.get_mut(..e * n).unwrap_or_default();
     let act = if h.arch == Architecture::Gemma3 { Gate::Gelu } else { Gate::Silu };
@@ -81,8 +86,6 @@ pub(crate) fn block(h: &HParams, layer: &Layer<'_>, n: usize, b: &mut Buffers<'_
     if let Some(norm) = layer.post_ffw_norm {
         out.chunks_exact_mut(e).for_each(|row| rms_norm_in_place(row, norm, h.rms_eps));
     }
-    for (x, f) in b.hidden.iter_mut().zip(out.iter()) {
-        *x += f;
-    }
+    kernels::vector::add_in_place(b.hidden, out);
     Ok(())
 }

@@ -7,7 +7,8 @@
 
 use super::norm::rms_norm_in_place;
 use super::{linear, F32Vector, HParams, ModelError, Name, Rows, SsmParams, Tensors};
-use crate::kernels::{self, multiply_in_place, silu_in_place};
+use crate::kernels::vector::mul_in_place;
+use crate::kernels::{self, silu_in_place};
 use crate::math::expf;
 use crate::quant::{Matrix, QuantError};
 
@@ -96,7 +97,9 @@ pub(crate) fn forward(
         let x = xbc.get_mut(..p.inner_size).unwrap_or_default();
         // z is not needed after the gate: SiLU it in place.
         silu_in_place(z);
-        multiply_in_place(x, z);
+        mul_in_place(x, z);
+        // Normed token by token, while the token's y is still in the cache (a batch's
+        // projections are far larger than it).
         if let Some(norm) = w.norm {
             let group_len = p.inner_size / p.n_groups;
             for (yg, wg) in x.chunks_exact_mut(group_len).zip(norm.chunks(group_len)) {
@@ -200,20 +203,46 @@ fn convolve_quads<const K: usize>(
             window[c][..kept].copy_from_slice(&state[c * kept..(c + 1) * kept]);
             taps[c].copy_from_slice(&w[c * K..(c + 1) * K]);
         }
-        for row in proj.chunks_exact_mut(width) {
-            let Some(x) = row.get_mut(at..at + 4) else { break };
-            let mut acc = [0f32; 4];
-            for c in 0..4 {
-                window[c][kept] = x[c];
+        // The quad's inputs of the next token are loaded while this one computes: the token
+        // rows are far apart, so each is a cache miss whose fill then overlaps the arithmetic.
+        let rows = proj.len() / width;
+        let quad = |proj: &[f32], t: usize| -> [f32; 4] {
+            let mut q = [0f32; 4];
+            if let Some(x) = proj.get(t * width + at..t * width + at + 4) {
+                q.copy_from_slice(x);
             }
+            q
+        };
+        let mut next = quad(proj, 0);
+        for t in 0..rows {
+            let new = next;
+            if t + 1 < rows {
+                next = quad(proj, t + 1);
+            }
+            let Some(x) = proj.get_mut(t * width + at..t * width + at + 4) else { break };
+            for c in 0..4 {
+                window[c][kept] = new[c];
+            }
+            // Every product first, then the four sums tap by tap, each from +0.0 in tap order
+            // as the plain loop adds them: no step waits on the one before in its channel
+            // until the products are done.
+            let mut products = [[0f32; 4]; K];
             for j in 0..K {
                 for c in 0..4 {
-                    acc[c] += window[c][j] * taps[c][j];
+                    products[j][c] = window[c][j] * taps[c][j];
+                }
+            }
+            let mut acc = [0f32; 4];
+            for p in &products {
+                for c in 0..4 {
+                    acc[c] += p[c];
                 }
             }
             for c in 0..4 {
                 x[c] = acc[c] + bias[c];
-                window[c].copy_within(1.., 0);
+                for j in 0..kept {
+                    window[c][j] = window[c][j + 1];
+                }
             }
         }
         for c in 0..4 {

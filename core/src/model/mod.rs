@@ -462,7 +462,7 @@ pub(crate) fn linear<const N: usize>(
     // a corrupt weight behind finite garbage. Such a row's outputs become NaN instead, as an
     // f32 product would, so it reaches the logits and the sampler refuses them. (Checked
     // here, while the rows are in cache.)
-    let not_finite = (0..n).filter(|&t| !x.row(t).iter().all(|v| v.is_finite())).fold(0u64, |m, t| m | 1 << t);
+    let not_finite = (0..n).filter(|&t| !all_finite(x.row(t))).fold(0u64, |m, t| m | 1 << t);
     let slot = scratch.len() / n;
     let mut done = [false; N];
     while let Some(first) = done.iter().position(|d| !d) {
@@ -499,11 +499,25 @@ pub(crate) fn linear<const N: usize>(
     Ok(())
 }
 
+/// Whether every value of `row` is finite, read as integers: a value is finite when its
+/// exponent is not all ones, that is when `bits << 1` (the sign shifted out) is below
+/// `0xff00_0000`. The largest such key of the row decides; integer compares cost a cycle
+/// where a VFP compare and its flag transfer cost several.
+fn all_finite(row: &[f32]) -> bool {
+    let mut keys = [0u32; 4];
+    let mut quads = row.chunks_exact(4);
+    for q in &mut quads {
+        for (k, v) in keys.iter_mut().zip(q) {
+            *k = (*k).max(v.to_bits() << 1);
+        }
+    }
+    let tail = quads.remainder().iter().fold(0, |k: u32, v| k.max(v.to_bits() << 1));
+    keys.iter().fold(tail, |a, &k| a.max(k)) < 0xff00_0000
+}
+
 /// `out[t] = rmsnorm(x[t]) · weight` for the first `n` rows of `width` values.
 pub(crate) fn norm_rows(x: &[f32], weight: F32Vector<'_>, eps: f32, width: usize, n: usize, out: &mut [f32]) {
-    for (x, out) in x.chunks_exact(width.max(1)).zip(out.chunks_exact_mut(width.max(1))).take(n) {
-        norm::rms_norm(x, weight, eps, out);
-    }
+    norm::rms_norm_rows(x, weight, eps, width, n, out);
 }
 
 impl Model<'_> {
@@ -554,5 +568,29 @@ impl Model<'_> {
             linear(Rows::packed(normed, e, 1), b.activation_quant, [(&self.output, None, &mut *b.logits)])?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::all_finite;
+
+    #[test]
+    fn all_finite_reads_the_exponent() {
+        let finite = [0.0f32, -0.0, 1.0, -f32::MAX, f32::MAX, f32::MIN_POSITIVE, 1e-45, -1e-45];
+        for len in 0..12 {
+            let mut row = [0f32; 12];
+            for (i, v) in row.iter_mut().enumerate().take(len) {
+                *v = finite[i % finite.len()];
+            }
+            assert!(all_finite(&row[..len]));
+            for at in 0..len {
+                for bad in [f32::INFINITY, f32::NEG_INFINITY, f32::NAN, -f32::NAN, f32::from_bits(0x7f80_0001)] {
+                    let mut r = row;
+                    r[at] = bad;
+                    assert!(!all_finite(&r[..len]), "{bad} at {at} of {len}");
+                }
+            }
+        }
     }
 }
