@@ -14,7 +14,7 @@ use super::norm::rms_norm_in_place;
 use super::{linear, norm_rows, Buffers, F32Vector, HParams, Layer, ModelError, Rows, Step, Tensors};
 use crate::kernels::attend::dot;
 use crate::kernels::{accumulate_rounded, dot_rows, scale_rounded, widen};
-use crate::math::{exp_main, expf, f32_to_f16, outside_fast_range, round_f16};
+use crate::math::{f32_to_f16, round_f16};
 use crate::quant::{Matrix, QuantError};
 use core::ops::Range;
 
@@ -406,34 +406,21 @@ impl F16Heads<'_> {
                     continue;
                 };
                 dot_rows(qs, k_row, scores);
-                // Each head's online-softmax step: the exponent's argument and the new
-                // maximum first, then the exps side by side (independent VFP chains), then
-                // the rescale and the accumulation, each head's in its own order as before.
-                let r0 = (t - rows.t0) * rows.n_heads;
-                let mut args = [0f32; GROUP_CHUNK];
-                let mut moved = 0u32;
-                for (i, (&score, arg)) in scores.iter().zip(args.iter_mut()).enumerate() {
-                    let Some(max) = max.get_mut(r0 + i) else { continue };
-                    let s = score * self.scale;
-                    if s > *max {
-                        *arg = *max - s;
-                        *max = s;
-                        moved |= 1 << i;
-                    } else {
-                        *arg = s - *max;
-                    }
-                }
-                expf_lanes(&mut args[..rows.n_heads]);
-                for (i, &e) in args[..rows.n_heads].iter().enumerate() {
+                for (i, &score) in scores.iter().enumerate() {
+                    let r = (t - rows.t0) * rows.n_heads + i;
                     let start = at_of(t, rows.first_head + i);
-                    let (Some(acc), Some(sum)) = (heads.get_mut(start..start + dh), sum.get_mut(r0 + i)) else {
+                    let (Some(acc), Some(max), Some(sum)) = (heads.get_mut(start..start + dh), max.get_mut(r), sum.get_mut(r))
+                    else {
                         continue;
                     };
-                    let (ms, vs) = if moved >> i & 1 == 1 {
-                        scale_rounded(acc, e);
-                        (e, 1.0)
+                    let s = score * self.scale;
+                    let (ms, vs) = if s > *max {
+                        let ms = crate::math::expf(*max - s);
+                        *max = s;
+                        scale_rounded(acc, ms);
+                        (ms, 1.0)
                     } else {
-                        (1.0, e)
+                        (1.0, crate::math::expf(s - *max))
                     };
                     accumulate_rounded(acc, v_row, vs);
                     *sum = *sum * ms + vs;
@@ -457,26 +444,6 @@ impl F16Heads<'_> {
                 }
             }
         }
-    }
-}
-
-/// `e^x` of each of `xs`, bit for bit `expf`: four at a time side by side when all four lie
-/// in `exp_main`'s range (four independent chains the compiler interleaves, so one's VFP
-/// latencies hide behind the others'; one at a time, an exp waited ~150 cycles on its own
-/// chain), any other one by one.
-#[inline(always)]
-fn expf_lanes(xs: &mut [f32]) {
-    let mut quads = xs.chunks_exact_mut(4);
-    for q in quads.by_ref() {
-        let Ok(q) = <&mut [f32; 4]>::try_from(q) else { continue };
-        if q.iter().any(|&x| outside_fast_range(x)) {
-            *q = q.map(expf);
-        } else {
-            *q = q.map(exp_main);
-        }
-    }
-    for x in quads.into_remainder() {
-        *x = expf(*x);
     }
 }
 
@@ -515,30 +482,6 @@ mod tests {
         for bits in (0..=u32::MAX).step_by(step) {
             let x = f32::from_bits(bits);
             assert_eq!(round_f16_inline(x).to_bits(), round_f16(x).to_bits(), "{bits:#010x}");
-        }
-    }
-
-    #[test]
-    fn exp_lanes_equal_expf() {
-        // Quads all in the main range, quads with one special (infinities, NaN, overflow,
-        // tiny), and tails of one to three.
-        let specials = [f32::NEG_INFINITY, f32::INFINITY, f32::NAN, -100.0, 89.0, 1e-9, -0.0, 0.0];
-        let mut seed = 12345u32;
-        for case in 0..2000 {
-            let n = [4, 8, 4, 1, 2, 3, 7][case % 7];
-            let mut xs = [0f32; 8];
-            for (i, x) in xs[..n].iter_mut().enumerate() {
-                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                *x = (seed >> 8) as f32 / (1 << 24) as f32 * -30.0 + 2.0;
-                if case % 5 == 0 && i == case % n {
-                    *x = specials[case / 5 % specials.len()];
-                }
-            }
-            let want = xs.map(expf);
-            expf_lanes(&mut xs[..n]);
-            for (i, (&got, &want)) in xs[..n].iter().zip(&want).enumerate() {
-                assert_eq!(got.to_bits(), want.to_bits(), "case {case} lane {i}");
-            }
         }
     }
 
