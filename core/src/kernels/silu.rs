@@ -91,4 +91,28 @@ mod tests {
         }
         assert_eq!(quads[8], 2e-5);
     }
+
+    /// The ARM kernel chooses `e^t`'s `k` as `trunc(h + INV_LN2·t)` with `h = ±0x3efffffd`
+    /// (the sign of `t`), one conversion, where `exp_main` rounds with ±0.5 and then overrules
+    /// the result below 1.5 ln 2 by range masks. The two agree on every value the kernel takes
+    /// (|t| bits in [KERNEL_LOW, FAST_LIMIT), both signs): this checks all of them.
+    #[test]
+    fn one_conversion_gives_exp_mains_k() {
+        let inv_ln2 = f32::from_bits(0x3fb8_aa3b);
+        for hx in KERNEL_LOW..0x42ae_ac50u32 {
+            for sign in [0u32, 0x8000_0000] {
+                let t = f32::from_bits(hx | sign);
+                let kernel = (inv_ln2 * t + f32::from_bits(0x3eff_fffd | sign)) as i32;
+                let rounded = (inv_ln2 * t + if sign == 0 { 0.5 } else { -0.5 }) as i32;
+                let k = if hx > 0x3f85_1592 {
+                    rounded
+                } else if hx > 0x3eb1_7218 {
+                    if sign == 0 { 1 } else { -1 }
+                } else {
+                    0
+                };
+                assert_eq!(kernel, k, "t = {t:e} ({:#x})", t.to_bits());
+            }
+        }
+    }
 }
