@@ -52,7 +52,8 @@ pub use portable::{
 ///   standard Q8_K blocks (`pairs`, their permuted copy, feeds only the ARM kernel).
 /// - `matvec_q8_0`, `matvec_q4_1`, `matvec_q4_0`, `matvec_q5_0`, `matvec_q5_1`
 ///   `(w, rb, act, out)`: rows times activations prepared for that weight type.
-/// - `silu_quads(xs)`: SiLU over the whole quads of `xs`, every value in `e^x`'s main range.
+/// - `silu_quads(xs) -> done`: SiLU over the leading whole quads of `xs`, stopping before the
+///   first quad with a value outside the kernel's range ([`silu::silu_quads_portable`]).
 /// - `scan_head(state, x, b, c, decay, delta, d)`: one SSM head ([`scan::scan_head_portable`]).
 /// - `accumulate_rounded(acc, v, vs)`: `acc[i] ← r16(acc[i] + v[i]·vs)`.
 /// - `dot_rows(q, k, out)`: mode D's scores of the query rows `q` against one key

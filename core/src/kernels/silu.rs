@@ -1,32 +1,52 @@
 //! The FFN's activations over a vector: SiLU (the Mamba2 conv output and gate, the SwiGLU
 //! gate), ggml's f16 GELU (the GeGLU gate of Gemma, [`gelu_in_place`]), and the gating
-//! product. Each SiLU is an `e^x` (a chain of about twenty VFP11 operations), so the quads
-//! in `e^x`'s main range go to the four-lane kernel `arm::asm_silu` through
-//! [`super::silu_quads`]; [`silu_quads_portable`] is its specification, step for step
-//! [`exp_main`]'s arithmetic.
+//! product. Each SiLU is an `e^x` (a chain of about twenty VFP11 operations) and two
+//! divides, so the quads go to the pipelined kernel `arm::asm_silu` through
+//! [`super::silu_quads`], which stops at the first quad holding a value outside its range
+//! (tiny, huge or not finite) and leaves that quad to [`silu`]; [`silu_quads_portable`] is its
+//! specification, step for step [`exp_main`]'s arithmetic and the same stop rule.
 #![forbid(unsafe_code)]
 
 use crate::math::{exp_main, gelu_f16, outside_fast_range, silu};
 
-/// The twin of the ARM kernel `asm_silu`: `x ← silu(x)` for the whole quads of `xs`, each
-/// value in the fast range (|x| < 87.3365; others get some value).
-pub fn silu_quads_portable(xs: &mut [f32]) {
-    let whole = xs.len() - xs.len() % 4;
-    for x in &mut xs[..whole] {
-        *x = *x / (1.0 + exp_main(-*x));
-    }
+/// The smallest |x| bits the kernel takes: below, `e^x` may take its `1 + x` path (|x| ≤
+/// 2^-13), which the kernel leaves to [`silu`]. Such values are rare in activations, and
+/// sending their quads back costs less than a second compare for every value; 2^-12 rather
+/// than 2^-13 because the kernel's range test then needs only ARM immediates and one register.
+const KERNEL_LOW: u32 = 0x3980_0000;
+
+/// Whether the kernel takes `x`: |x| in [2^-12, 87.3365), no inf or NaN.
+#[inline(always)]
+fn in_kernel_range(x: f32) -> bool {
+    x.to_bits() & 0x7fff_ffff >= KERNEL_LOW && !outside_fast_range(x)
 }
 
-/// `x ← silu(x)` for every value: runs of quads in the fast range go to the kernel, the rest
-/// one value at a time.
+/// The twin of the ARM kernel `asm_silu`: `x ← silu(x)` for the leading whole quads of `xs`,
+/// stopping before the first quad with a value outside the kernel's range; returns how many
+/// quads it did (the stopping quad and what follows are untouched).
+pub fn silu_quads_portable(xs: &mut [f32]) -> usize {
+    let mut done = 0;
+    for q in xs.chunks_exact_mut(4) {
+        if !q.iter().all(|&v| in_kernel_range(v)) {
+            break;
+        }
+        for x in q {
+            *x = *x / (1.0 + exp_main(-*x));
+        }
+        done += 1;
+    }
+    done
+}
+
+/// `x ← silu(x)` for every value: the kernel runs until a quad it does not take, which goes
+/// one value at a time, then again from the next quad.
 pub fn silu_in_place(xs: &mut [f32]) {
     let whole = xs.len() - xs.len() % 4;
     let (quads, tail) = xs.split_at_mut(whole);
     let mut rest = quads;
     while !rest.is_empty() {
-        let fast = rest.chunks_exact(4).take_while(|q| !q.iter().any(|&v| outside_fast_range(v))).count() * 4;
-        let (run, after) = rest.split_at_mut(fast);
-        super::silu_quads(run);
+        let done = super::silu_quads(rest).min(rest.len() / 4) * 4;
+        let (_, after) = rest.split_at_mut(done);
         let (special, after) = after.split_at_mut(after.len().min(4));
         for x in special {
             *x = silu(*x);
@@ -64,9 +84,36 @@ mod tests {
         for (x, y) in xs.iter().zip(a) {
             assert!(silu(*x).to_bits() == y.to_bits() || (y.is_nan() && x.is_nan()), "silu({x})");
         }
-        let mut quads = [0.5f32, -1.5, 3.0, -40.0, 2e-5, 0.0, -0.0, 12.0];
+        let mut quads = [0.5f32, -1.5, 3.0, -40.0, 2e-3, 1.0, -0.25, 12.0, 2e-5, 1.0, 1.0, 1.0];
         let expect = quads.map(silu);
-        silu_quads_portable(&mut quads);
-        assert_eq!(quads.map(f32::to_bits), expect.map(f32::to_bits));
+        assert_eq!(silu_quads_portable(&mut quads), 2);
+        for (q, e) in quads[..8].iter().zip(&expect[..8]) {
+            assert_eq!(q.to_bits(), e.to_bits());
+        }
+        assert_eq!(quads[8], 2e-5);
+    }
+
+    /// The ARM kernel chooses `e^t`'s `k` as `trunc(h + INV_LN2·t)` with `h = ±0x3efffffd`
+    /// (the sign of `t`), one conversion, where `exp_main` rounds with ±0.5 and then overrules
+    /// the result below 1.5 ln 2 by range masks. The two agree on every value the kernel takes
+    /// (|t| bits in [KERNEL_LOW, FAST_LIMIT), both signs): this checks all of them.
+    #[test]
+    fn one_conversion_gives_exp_mains_k() {
+        let inv_ln2 = f32::from_bits(0x3fb8_aa3b);
+        for hx in KERNEL_LOW..0x42ae_ac50u32 {
+            for sign in [0u32, 0x8000_0000] {
+                let t = f32::from_bits(hx | sign);
+                let kernel = (inv_ln2 * t + f32::from_bits(0x3eff_fffd | sign)) as i32;
+                let rounded = (inv_ln2 * t + if sign == 0 { 0.5 } else { -0.5 }) as i32;
+                let k = if hx > 0x3f85_1592 {
+                    rounded
+                } else if hx > 0x3eb1_7218 {
+                    if sign == 0 { 1 } else { -1 }
+                } else {
+                    0
+                };
+                assert_eq!(kernel, k, "t = {t:e} ({:#x})", t.to_bits());
+            }
+        }
     }
 }

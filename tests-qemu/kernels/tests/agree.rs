@@ -228,32 +228,83 @@ fn activations_prepared_for_another_type_give_the_same_bits() {
     }
 }
 
-/// The SiLU kernel against its portable twin on a stride through every float in the fast
-/// range (|x| < 87.3365, both signs, subnormals included) and on each range edge of the
-/// `expf` reduction.
+/// Runs the SiLU kernel and its twin over `values` the way `silu_in_place` does (a call,
+/// then the stopping quad skipped, then a call on the rest), asserting the same quad counts
+/// at every call and the same bits at the end; returns how many calls stopped early.
+fn silu_both(values: &[f32]) -> usize {
+    let mut fast = values.to_vec();
+    let mut slow = values.to_vec();
+    let (mut pos, mut stops) = (0, 0);
+    loop {
+        let a = armlet_core::kernels::silu_quads(&mut fast[pos..]);
+        let b = portable::silu_quads(&mut slow[pos..]);
+        assert_eq!(a, b, "quads done from {pos} (of {})", values.len());
+        pos += 4 * a;
+        if values.len() - pos < 4 {
+            break;
+        }
+        stops += 1;
+        pos += 4;
+    }
+    for ((x, f), s) in values.iter().zip(&fast).zip(&slow) {
+        assert!(f.to_bits() == s.to_bits(), "silu({x:e} = {:#x}): ARM {f:e} portable {s:e}", x.to_bits());
+    }
+    stops
+}
+
+/// The SiLU kernel against its portable twin: a stride through every float it takes (|x|
+/// bits in [0x39800000, 0x42aeac50), both signs), random values over that range, each edge
+/// (the kernel's range, `expf`'s tiny path, the `k` ranges 0.5 ln 2 and 1.5 ln 2), and
+/// every length 0..=13 with a special value (NaN, ±inf, ±100, ±87.34, tiny, ±0, subnormal)
+/// at each position, which must stop the kernel before its quad.
 #[test]
 fn silu_kernel_agrees_with_its_twin() {
-    let edges = [0u32, 1, 0x0080_0000, 0x3900_0000, 0x3eb1_7218, 0x3f85_1592, 0x42ae_ac4f];
+    const LOW: u32 = 0x3980_0000;
+    const HIGH: u32 = 0x42ae_ac50;
     let mut values: Vec<f32> = Vec::new();
-    for e in edges {
-        for b in e.saturating_sub(2)..=e.saturating_add(2).min(0x42ae_ac4f) {
-            values.push(f32::from_bits(b));
-            values.push(-f32::from_bits(b));
-        }
-    }
-    let mut bits = 0u32;
-    while bits < 0x42ae_ac50 {
+    let mut bits = LOW;
+    while bits < HIGH {
         values.push(f32::from_bits(bits));
-        values.push(-f32::from_bits(bits));
+        values.push(-f32::from_bits(bits + 500));
         bits += 1_009;
     }
+    let mut rng = Rng(0x5117_u64);
+    for _ in 0..40_000 {
+        let b = LOW + (rng.next() % (HIGH - LOW) as u64) as u32;
+        values.push(f32::from_bits(b | ((rng.next() as u32) & 0x8000_0000)));
+    }
+    for e in [LOW, 0x3eb1_7218, 0x3f85_1592, HIGH - 1, 0x3f00_0000, 0x3f80_0000, 0x4000_0000] {
+        for b in e.saturating_sub(40)..=(e + 40).min(HIGH - 1) {
+            if b >= LOW {
+                values.push(f32::from_bits(b));
+                values.push(-f32::from_bits(b));
+            }
+        }
+    }
     values.truncate(values.len() - values.len() % 4);
-    let mut fast = values.clone();
-    armlet_core::kernels::silu_quads(&mut fast);
-    let mut slow = values.clone();
-    portable::silu_quads(&mut slow);
-    for ((x, f), s) in values.iter().zip(&fast).zip(&slow) {
-        assert_eq!(f.to_bits(), s.to_bits(), "silu({x:e}): ARM {f:e} portable {s:e}");
+    assert_eq!(silu_both(&values), 0, "the kernel stopped inside its range");
+
+    let specials = [
+        f32::NAN, -f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 100.0, -100.0,
+        f32::from_bits(HIGH), -f32::from_bits(HIGH), f32::from_bits(LOW - 1), -f32::from_bits(LOW - 1),
+        f32::from_bits(0x3900_0000), 1e-5, 0.0, -0.0, f32::from_bits(1), -f32::from_bits(0x007f_ffff),
+    ];
+    for len in 0..=13usize {
+        for at in 0..len.max(1) {
+            for &sp in &specials {
+                let mut v: Vec<f32> = (0..len)
+                    .map(|_| {
+                        let u = rng.unit();
+                        u.signum() * (0.01 + 40.0 * u.abs())
+                    })
+                    .collect();
+                if len > 0 {
+                    v[at] = sp;
+                }
+                let stops = silu_both(&v);
+                assert_eq!(stops, usize::from(at < len - len % 4), "len {len}, special {sp:e} at {at}");
+            }
+        }
     }
 }
 

@@ -60,11 +60,12 @@ use super::f16acc::accumulate_rounded_portable;
 use super::scan::scan_head_portable;
 use crate::math::{f16_to_f32, round_f16};
 
-/// `x ← silu(x)` over the whole quads of `xs`, every |x| < 87.3365 (`silu_in_place` sends
-/// the rest elsewhere).
+/// `x ← silu(x)` over the leading whole quads of `xs` up to the first quad with a value
+/// outside the kernel's range; returns how many quads it did (`silu_quads_portable` has the
+/// contract).
 #[inline]
-pub fn silu_quads(xs: &mut [f32]) {
-    asm_silu::silu_quads(xs);
+pub fn silu_quads(xs: &mut [f32]) -> usize {
+    asm_silu::silu_quads(xs)
 }
 
 /// The Mamba2 selective scan of one SSM head (`scan_head_portable` has the contract): the
