@@ -28,7 +28,7 @@ pub mod scan;
 pub mod silu;
 pub mod vector;
 
-pub use silu::{gelu_in_place, multiply_in_place, silu_in_place};
+pub use silu::{gelu_in_place, silu_in_place};
 
 use crate::math::{bf16_to_f32, f16_to_f32};
 use crate::quant::{activation_type, row_bytes_of, Activations, GgmlType, Matrix, QuantError};

@@ -1,6 +1,6 @@
 //! The FFN's activations over a vector: SiLU (the Mamba2 conv output and gate, the SwiGLU
-//! gate), ggml's f16 GELU (the GeGLU gate of Gemma, [`gelu_in_place`]), and the gating
-//! product. Each SiLU is an `e^x` (a chain of about twenty VFP11 operations) and two
+//! gate) and ggml's f16 GELU (the GeGLU gate of Gemma, [`gelu_in_place`]); the gating product
+//! is `kernels::vector`'s. Each SiLU is an `e^x` (a chain of about twenty VFP11 operations) and two
 //! divides, so the quads go to the pipelined kernel `arm::asm_silu` through
 //! [`super::silu_quads`], which stops at the first quad holding a value outside its range
 //! (tiny, huge or not finite) and leaves that quad to [`silu`]; [`silu_quads_portable`] is its
@@ -62,13 +62,6 @@ pub fn silu_in_place(xs: &mut [f32]) {
 pub fn gelu_in_place(xs: &mut [f32]) {
     for x in xs {
         *x = gelu_f16(*x);
-    }
-}
-
-/// `y ← y · z` value by value.
-pub fn multiply_in_place(ys: &mut [f32], zs: &[f32]) {
-    for (y, z) in ys.iter_mut().zip(zs) {
-        *y *= z;
     }
 }
 

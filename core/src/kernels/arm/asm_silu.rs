@@ -10,9 +10,10 @@
 //! `2^k` scale, `1 + e`, `x / (1 + e)`) of quad g with the range reduction and polynomial of
 //! quad g + 1, in an order found by a list scheduler under the cost model's timings (the
 //! greedy scheduler of `scripts/k4finish-schedule.py`, extended to carry the loop's register
-//! and unit timings from one pass into the next, with randomised tie-breaking; issue 21's
-//! round kept it as `/work/scratch/silu-gen/gen.py`). About 129 instructions and 136 modelled
-//! cycles a quad, against the divider's 120. Each pass also touches the cache line of the quad
+//! and unit timings from one pass into the next, with randomised tie-breaking:
+//! `scripts/silu-schedule.py`, whose `search` mode tries seeds; the order here is the best a
+//! search found, which the script's defaults do not reproduce byte for byte). About 129
+//! instructions and 136 modelled cycles a quad, against the divider's 120. Each pass also touches the cache line of the quad
 //! two passes ahead (a load into r11, never read), so the line's fill is done when the range
 //! check reads it: the model lets other instructions run under a miss, and a vector to SiLU is
 //! often no longer in the cache (PLD would be the real-hardware form, but the model ignores
