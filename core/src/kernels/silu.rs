@@ -93,7 +93,10 @@ mod tests {
     #[test]
     fn one_conversion_gives_exp_mains_k() {
         let inv_ln2 = f32::from_bits(0x3fb8_aa3b);
-        for hx in KERNEL_LOW..0x42ae_ac50u32 {
+        // Every value natively on the host (about a second); a thinned sample under Miri and
+        // qemu-arm, where it would take hours and minutes (the arithmetic is IEEE's on both).
+        let step = if cfg!(any(miri, target_arch = "arm")) { 9973 } else { 1 };
+        for hx in (KERNEL_LOW..0x42ae_ac50u32).step_by(step) {
             for sign in [0u32, 0x8000_0000] {
                 let t = f32::from_bits(hx | sign);
                 let kernel = (inv_ln2 * t + f32::from_bits(0x3eff_fffd | sign)) as i32;
