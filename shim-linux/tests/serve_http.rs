@@ -460,8 +460,10 @@ fn hostile_input() {
 fn client_leaving_stops_generation() {
     let srv = Server::start(&["-m", &micro(), "-c", "4096"]);
     for stream in [false, true] {
-        let body =
-            serde_json::json!({"prompt": "Hello", "n_predict": 4000, "stream": stream}).to_string();
+        // Greedy: the micro model's greedy text runs 4000 tokens without an end-of-text
+        // (seconds), where a sampled one may end within the 500 ms before the client leaves.
+        let body = serde_json::json!({"prompt": "Hello", "n_predict": 4000, "stream": stream, "temperature": 0})
+            .to_string();
         let mut s = TcpStream::connect(&srv.addr).unwrap();
         s.write_all(
             format!(

@@ -123,7 +123,13 @@ pub fn accumulate_rounded(acc: &mut [f32], v: &[f32], vs: f32) {
 /// (and any other shape) through the portable `dot`.
 #[inline]
 pub fn dot_rows(q: &[f32], k: &[f32], out: &mut [f32]) {
-    let rows = out.len().min(q.len() / k.len().max(1));
+    // The rows `q` holds, by a product in the usual case: the ARM1176 has no divide
+    // instruction, and this runs for every cached position of every pass.
+    let rows = if !k.is_empty() && out.len().saturating_mul(k.len()) <= q.len() {
+        out.len()
+    } else {
+        out.len().min(q.len() / k.len().max(1))
+    };
     let paired = rows - rows % 2;
     let Some(out) = out.get_mut(..rows) else { return };
     if !asm_attn::dot_pairs(q, k, &mut out[..paired]) {
