@@ -130,7 +130,8 @@ mod tests {
             }
             p.rotate(&mut head, &table[..n_rot]);
             for (a, b) in head.iter().zip(&want) {
-                assert_eq!(a.to_bits(), b.to_bits());
+                // A NaN's sign and payload are not specified (Miri picks them at random).
+                assert!(a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()), "{a} vs {b}");
             }
         }
     }
