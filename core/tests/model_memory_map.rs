@@ -7,7 +7,7 @@
 use armlet_core::model::{
     Architecture, HParams, KvCacheType, KvLayout, RopeMode, RopeParams, SlidingWindow, SsmParams,
 };
-use armlet_core::plan::{write_memory_map, Bytes, Mib, Plan};
+use armlet_core::plan::{write_memory_map, Bytes, Mib, Plan, DEFAULT_UBATCH};
 use std::fmt::Write;
 
 const MIB: u64 = 1 << 20;
@@ -170,13 +170,19 @@ fn render() -> String {
     w.push_str(
         "\nThe model file is read whole into memory (no mmap: 32-bit address space, and the SD card\n\
          is too slow to page weights from). The arena is one block holding every buffer a session\n\
-         uses; nothing else is allocated per token. A prompt runs in batches of 8 tokens (`-ub`), so\n\
-         every per-token buffer holds 8 rows; `-ub 1` saves those rows for the tightest budgets. The\n\
+         uses; nothing else is allocated per token.",
+    );
+    write!(
+        w,
+        " A prompt runs in batches of {ub} tokens (`-ub`), so\n\
+         every per-token buffer holds {ub} rows; `-ub 1` saves those rows for the tightest budgets. The\n\
          KV cache is F16 (llama.cpp's default, `--kv f16`); `--kv f32` (the goldens' setting)\n\
          doubles it and adds the score buffer.\n\
          The arena does not depend on the weight type: the activation-quantization buffer is sized\n\
          for the most demanding supported type.\n\n## Summary\n\n",
-    );
+        ub = DEFAULT_UBATCH
+    )
+    .unwrap();
     writeln!(w, "| weights | file | ctx | KV | arena | model + arena | headroom |").unwrap();
     writeln!(w, "|---|---:|---:|---|---:|---:|---:|").unwrap();
     for (name, bytes) in MODELS {

@@ -36,7 +36,7 @@ GENERATION
     -n, --n-predict N         tokens to generate; -1 = until end of text or a full context (default -1)
     -c, --ctx-size N          context size in tokens; 0 = the model's (default 4096, capped by the model)
     -ub, --ubatch-size N      prompt tokens run together: every matrix product takes the whole batch,
-                              and the arena holds N rows of every per-token buffer (default 8, at
+                              and the arena holds N rows of every per-token buffer (default 32, at
                               most 64; 1 = one token at a time, the least memory)
     -b, --batch-size N        accepted as in llama.cpp; the batch is the smaller of -b and -ub
         --swa-full            sliding-window layers (Gemma 3) keep every position instead of a ring

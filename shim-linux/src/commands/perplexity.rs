@@ -26,7 +26,7 @@ usage: armlet perplexity -m MODEL -f TEXT [-c N] [-b N] [--kv f16|f32] [--chunks
     -m, --model FILE      the model file
     -f, --file FILE       the text to score (llama-perplexity's -f: one trailing newline is dropped)
     -c, --ctx-size N      tokens per chunk (default 512); the second half of each chunk is scored
-    -b, -ub N             prompt tokens per batch (default 8, at most 64); the numbers do not change
+    -b, -ub N             prompt tokens per batch (default 32, at most 64); the numbers do not change
     --kv f16|f32          the KV cache type (default f16, as llama.cpp; also -ctk/-ctv)
     --chunks N            score at most N chunks (default: every whole chunk of the text)
     --mem-limit SIZE      refuse to start if model + buffers exceed SIZE (default: what is available)
