@@ -146,11 +146,16 @@ fn scan(p: &SsmParams, w: &Mamba2Weights<'_>, proj: &mut [f32], ssm_state: &mut 
             let (now, after) = rest.split_at_mut(if two { 2 * width } else { width });
             let (row0, row1) = now.split_at_mut(width);
             let Some((x0, b0, c0, dt0)) = head_part(p, row0, h, g) else { return };
-            let delta0 = softplus(dt0 + dt_bias);
-            let decay0 = expf(delta0 * a);
-            if let Some((x1, b1, c1, dt1)) = head_part(p, row1, h, g) {
-                let delta1 = softplus(dt1 + dt_bias);
-                let decay1 = expf(delta1 * a);
+            let second = head_part(p, row1, h, g);
+            // One call site of softplus, so it stays inlined.
+            let dts = [dt0, second.as_ref().map_or(0.0, |s| s.3)];
+            let mut steps = [(0f32, 0f32); 2];
+            for (step, dt) in steps.iter_mut().zip(dts).take(if second.is_some() { 2 } else { 1 }) {
+                let delta = softplus(dt + dt_bias);
+                *step = (expf(delta * a), delta);
+            }
+            let [(decay0, delta0), (decay1, delta1)] = steps;
+            if let Some((x1, b1, c1, _)) = second {
                 let ahead: &[f32] = after;
                 let at = |row: usize, off: usize| ahead.get(row * width + off..).unwrap_or(&[]);
                 let t0 = ScanToken { x: x0, b: b0, c: c0, decay: decay0, delta: delta0, ahead: at(0, b_at), ahead_x: at(0, x_at) };

@@ -298,8 +298,10 @@ struct Scan2Args {
 /// Memory: the caller keeps a head's state in the cache from call to call (it scans a head
 /// through all of a batch's tokens). In pass 1 each group reads one word of the next pair's
 /// rows (while `touch_limit` allows), so a line evicted since the last call is back in
-/// time; each pair reads a line of `ahead0` / `ahead1` (the next call's `B`, `C`), and the
-/// call starts by reading four lines of `ahead_x0` / `ahead_x1` (the next call's `x`).
+/// time; each pair reads a line of `ahead0` / `ahead1` (the next call's `B`, `C`) and its own
+/// two lines of `acc` (stores do not allocate); after the last pair, the call reads four
+/// lines of `ahead_x0` / `ahead_x1` (the next call's `x`) while the final loop runs from
+/// the cache.
 ///
 /// Registers: r0 the pair's state, r1-r4 `B0`, `C0`, `B1`, `C1`, r5 `acc`, r6/r7 `x` of
 /// the tokens, r8 pairs left, r9 zero, r10/lr the `ahead` pointers, r11 `touch_limit`, r12
@@ -331,19 +333,7 @@ unsafe extern "C" fn scan2_asm(args: *const Scan2Args) {
         "ldr r11, [r12, #36]",
         "ldr r10, [r12, #40]",
         "ldr lr, [r12, #44]",
-        "ldr r9, [r12, #48]",
-        "ldr r0, [r12, #52]",
-        // The next call's `x` lines, into the dead r12: the fills run under this call's work.
-        "ldr r12, [r9]",
-        "ldr r12, [r9, #32]",
-        "ldr r12, [r9, #64]",
-        "ldr r12, [r9, #96]",
-        "ldr r12, [r0]",
-        "ldr r12, [r0, #32]",
-        "ldr r12, [r0, #64]",
-        "ldr r12, [r0, #96]",
-        "ldr r0, [sp]",
-        "ldr r0, [r0]",
+        "ldr r0, [r12]",
         "mov r9, #0",
         "vldmia r6!, {{s26-s27}}",
         "vldmia r7!, {{s28-s29}}",
@@ -361,6 +351,10 @@ unsafe extern "C" fn scan2_asm(args: *const Scan2Args) {
         "vldr d1, [r0, #256]",
         "vldr d4, [r1, #0]",
         "vldr d5, [r2, #0]",
+        // The first pair's lines of `acc` (stores do not allocate: read them, into the dead
+        // r12, so the stores hit), after the loads the first groups wait for.
+        "ldr r12, [r5]",
+        "ldr r12, [r5, #32]",
         "vmul.f32 s0, s0, s24",
         "vmul.f32 s1, s1, s24",
         "vmul.f32 s2, s2, s24",
@@ -382,6 +376,10 @@ unsafe extern "C" fn scan2_asm(args: *const Scan2Args) {
         "add r0, r0, #512",
         "ldr r12, [r10], #32",
         "ldr r12, [lr], #32",
+        // This pair's 64 bytes of `acc` (the line-aligned buffer from 64 bytes per pair):
+        // read, so the stores below hit and the final loop finds them.
+        "ldr r12, [r5, #32]",
+        "ldr r12, [r5, #64]",
         "vmul.f32 s26, s26, s30",
         "vmul.f32 s27, s27, s30",
         "vmul.f32 s28, s28, s31",
@@ -1453,7 +1451,26 @@ unsafe extern "C" fn scan2_asm(args: *const Scan2Args) {
         "vstmia r5!, {{s16-s19}}",
         "vstmia r5!, {{s20-s23}}",
         // ---- every channel and token: y = (a0 + a1) + (a2 + a3), x ← y + x·D ----
+        "mov r0, r10",
+        "mov r1, lr",
         "pop {{r12}}",
+        // The next call's `x` lines (the bus is idle in the loop below, the call's lines
+        // all in the cache): the first line of each token first.
+        "ldr r9, [r12, #48]",
+        "ldr r10, [r12, #52]",
+        "ldr r11, [r9]",
+        "ldr r11, [r10]",
+        "ldr r11, [r9, #32]",
+        "ldr r11, [r10, #32]",
+        "ldr r11, [r9, #64]",
+        "ldr r11, [r10, #64]",
+        "ldr r11, [r9, #96]",
+        "ldr r11, [r10, #96]",
+        // The last lines of the next call's `B`, `C` (the pairs read one line each).
+        "ldr r11, [r0]",
+        "ldr r11, [r0, #32]",
+        "ldr r11, [r1]",
+        "ldr r11, [r1, #32]",
         "vldr s31, [r12, #72]",
         "ldr r5, [r12, #28]",
         "ldr r6, [r12, #4]",
@@ -1510,8 +1527,12 @@ pub fn scan2_pairs(state: &mut [f32], t: [ScanToken<'_>; 2], d: f32) -> bool {
     if state.len() / (2 * N) < pairs {
         return false;
     }
-    let mut acc = [0f32; 16 * SCAN2_PAIRS];
-    let acc_ptr = acc.as_mut_ptr();
+    // Line-aligned, and left uninitialised: the kernel writes every value before it reads it
+    // (zeroing 1 KB per call cost more than a tenth of the scan's gain).
+    #[repr(C, align(32))]
+    struct AccBuf([f32; 16 * SCAN2_PAIRS]);
+    let mut acc = core::mem::MaybeUninit::<AccBuf>::uninit();
+    let acc_ptr = acc.as_mut_ptr().cast::<f32>();
     // Touches of the pairs after a call's last pair read up to 1024 bytes past its pointer.
     let state_end = state.as_ptr().wrapping_add(state.len());
     let touch_end = state_end.wrapping_sub(256);
@@ -1521,7 +1542,7 @@ pub fn scan2_pairs(state: &mut [f32], t: [ScanToken<'_>; 2], d: f32) -> bool {
         let now = (pairs - done).min(SCAN2_PAIRS);
         // Where the next call's lines are read early: the caller's slices if they are long
         // enough, else this call's own buffer.
-        let ahead = |s: &[f32]| if s.len() >= 8 * SCAN2_PAIRS { s.as_ptr() } else { acc_ptr.cast_const() };
+        let ahead = |s: &[f32]| if s.len() >= 8 * SCAN2_PAIRS + 16 { s.as_ptr() } else { acc_ptr.cast_const() };
         let ahead_x = |s: &[f32]| if s.len() >= 32 { s.as_ptr() } else { acc_ptr.cast_const() };
         let base = state.as_mut_ptr().wrapping_add(done * 2 * N);
         let args = Scan2Args {
@@ -1550,7 +1571,8 @@ pub fn scan2_pairs(state: &mut [f32], t: [ScanToken<'_>; 2], d: f32) -> bool {
         // (`2·now·N` values, inside `state`: checked above) and the `2·now` values of each
         // `x` from `2·done` (inside: `x.len() / 2 >= pairs`); reads 64 values of each `B`
         // and `C` (checked) at offsets below 256 bytes; writes `16·now` values of `acc`
-        // (its size) and reads them back; reads `32·(now - 1)` bytes from each `ahead` and
+        // (its size, uninitialised: every value is written before it is read) and reads them
+        // back, and reads (touches) its lines; reads `32·now + 4` bytes from each `ahead` and
         // 100 from each `ahead_x` (the slices' lengths checked, or `acc`, 1 KB); and reads
         // [r0 + 512, r0 + 1024) for pair pointers r0 <= `touch_limit` = the state's end
         // minus 1024 bytes (null, so never, for a shorter state). `state`, `x` and `acc` are
