@@ -140,10 +140,13 @@ fn scan(p: &SsmParams, w: &Mamba2Weights<'_>, proj: &mut [f32], ssm_state: &mut 
         let g = h / heads_per_group;
         // This head's x and its group's B within a projection row.
         let (x_at, b_at) = (p.inner_size + h * ps, 2 * p.inner_size + g * n);
-        let mut rest = proj.get_mut(..whole).unwrap_or_default();
-        while !rest.is_empty() {
-            let two = rest.len() >= 2 * width;
-            let (now, after) = rest.split_at_mut(if two { 2 * width } else { width });
+        let all = proj.get_mut(..whole).unwrap_or_default();
+        let mut row = 0;
+        while row * width < all.len() {
+            let (before, from) = all.split_at_mut(row * width);
+            let two = from.len() >= 2 * width;
+            let (now, after) = from.split_at_mut(if two { 2 * width } else { width });
+            row += if two { 2 } else { 1 };
             let (row0, row1) = now.split_at_mut(width);
             let Some((x0, b0, c0, dt0)) = head_part(p, row0, h, g) else { return };
             let second = head_part(p, row1, h, g);
@@ -156,15 +159,20 @@ fn scan(p: &SsmParams, w: &Mamba2Weights<'_>, proj: &mut [f32], ssm_state: &mut 
             }
             let [(decay0, delta0), (decay1, delta1)] = steps;
             if let Some((x1, b1, c1, _)) = second {
-                let ahead: &[f32] = after;
+                // The next call: this head's next two tokens; after the batch's last pair, the
+                // next head's first two (its x, its group's B and C), and only then may the
+                // kernel read past this head's state (the next head's first lines).
+                let last = after.is_empty();
+                let next_b = 2 * p.inner_size + (h + 1) / heads_per_group * n;
+                let (ahead, xa, ba): (&[f32], usize, usize) = if last { (before, x_at + ps, next_b) } else { (after, x_at, b_at) };
                 let at = |row: usize, off: usize| ahead.get(row * width + off..).unwrap_or(&[]);
-                let t0 = ScanToken { x: x0, b: b0, c: c0, decay: decay0, delta: delta0, ahead: at(0, b_at), ahead_x: at(0, x_at) };
-                let t1 = ScanToken { x: x1, b: b1, c: c1, decay: decay1, delta: delta1, ahead: at(1, b_at), ahead_x: at(1, x_at) };
-                kernels::scan_head2(sh, [t0, t1], d);
+                let t0 = ScanToken { x: x0, b: b0, c: c0, decay: decay0, delta: delta0, ahead: at(0, ba), ahead_x: at(0, xa) };
+                let t1 = ScanToken { x: x1, b: b1, c: c1, decay: decay1, delta: delta1, ahead: at(1, ba), ahead_x: at(1, xa) };
+                let state = if last { &mut *sh } else { sh.get_mut(..head_len).unwrap_or_default() };
+                kernels::scan_head2(state, [t0, t1], d);
             } else {
                 kernels::scan_head(sh, x0, b0, c0, decay0, delta0, d);
             }
-            rest = after;
         }
     }
 }
