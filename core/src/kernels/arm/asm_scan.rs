@@ -1,7 +1,9 @@
 //! The Mamba2 selective scan over the channel pairs of one SSM head, hand-scheduled for the
 //! ARM1176's VFP11. The portable twin is `kernels::scan::scan_head_portable`; this kernel
 //! performs the same IEEE single operations on the same operands in the same order, so the
-//! two agree bit for bit under the same FPSCR.
+//! two agree bit for bit under the same FPSCR. `scan2_asm` (below, with its own notes) does
+//! the same for two consecutive tokens of a prompt batch (N = 64), each state value loaded
+//! and stored once for both; its twin is `scan_head2_portable`, token after token.
 //!
 //! For channel `i` with `xd_i = x_i·δ` and each `j < N`: `S ← S·decay + B_j·xd_i` (a `VMUL`,
 //! then a `VMLA`: on VFPv2 `VMLA` rounds the product, then the sum, exactly `vmul` then

@@ -23,8 +23,9 @@
 //! - `asm_q8k` (twin `quant::q8::quantize_q8_k_portable`): activations to Q8_K blocks and
 //!   their pair blocks, the maximum on the values' bits, the rounding as `VMLA`s, the
 //!   quants, pairs and sums packed with DSP instructions.
-//! - `asm_silu` (twin `kernels::silu::silu_quads_portable`), `asm_scan` (twin
-//!   `kernels::scan::scan_head_portable`) and `asm_f16acc` (twin
+//! - `asm_silu` (twin `kernels::silu::silu_quads_portable`), `asm_scan` (twins
+//!   `kernels::scan::scan_head_portable`, and `scan_head2_portable` for the two-token kernel
+//!   of the prompt batch) and `asm_f16acc` (twin
 //!   `kernels::f16acc::accumulate_rounded_portable`): the same IEEE single operations as
 //!   their twins in the same order, scheduled so the VFP11's 8-cycle latencies overlap.
 #![allow(unsafe_code)]
