@@ -7,10 +7,12 @@ each group's operations sit at fixed offsets from its start (`GROUP` below), cho
 every VFP result is used exactly 8 cycles (the VFP11 latency) or more after it issues and the
 loads fill the 8 cycles the VFP leaves. A pair is 32 groups (pass 1: j = 4m, 4m+1; pass 2:
 j = 4m+2, 4m+3; N = 64), the stream runs on from pair to pair, and the accumulators are
-saved and cleared where a pass ends. Prints the string lines of the kernel's three blocks
+saved and cleared where a pass ends. Prints the string lines of the kernel's blocks
 (`head0`: a call's first pair's first 16 cycles; `head`: the same for the later pairs, with
-the previous pair's last operations; `rest`: cycles 16 to 1024 of every pair).
-Usage: scripts/scan2-modsched.py {head0|head|rest|exit}
+the previous pair's last operations; `rest`: cycles 16 to 1024 of every pair, as invocations
+of asm_scan.rs's `window!` macros; `flat`: the same, instruction by instruction; `exit`: the
+last group's end).
+Usage: scripts/scan2-modsched.py {head0|head|rest|flat|exit}
 """
 import sys
 
@@ -90,13 +92,42 @@ if which == 'head0':
 elif which == 'head':
     out = emit(stream(True, True, False), 0, 16) + [
         s for (_, _, s) in save(T1, ('s20', 's23'), 16)]
-elif which == 'rest':
+elif which == 'flat':
     ins = save(T0, ('s16', 's19'), END // 2 - 0.5) + save(T1, ('s20', 's23'), END // 2 + 15.5)
     ins.append((END // 2 + 32.5, 0, 'subs r8, r8, #1'))
     ev = stream(False, True, False) + [
         (t, i, s.replace('vldr d0', 'vldrne d0').replace('vldr d1', 'vldrne d1'))
         for (t, i, s) in stream(False, False, True)]
     out = emit(ev, 16, END, ins)
+elif which == 'rest':
+    # `flat` written with asm_scan.rs's macros: window k (`window!`, or `win_a!` and
+    # `win_b!` where something is inserted) is cycles 16-47 of group k with group k+1's
+    # first 16; the committed block is exactly these lines, and the kernel's machine code
+    # is the same as with `flat`'s lines (compare the disassembly of two builds).
+    for k in range(GROUPS - 1):
+        c, n = ('e', 'o') if k % 2 == 0 else ('o', 'e')
+        pas, m = divmod(k, GROUPS // 2)
+        at = 16 * m + 8 * pas
+        nxt = 16 * ((k + 1) % (GROUPS // 2)) + 8 * ((k + 1) // (GROUPS // 2))
+        touch = f'touch_next!({PAIR + 32 * m})' if pas == 0 else '""'
+        if k == GROUPS // 2 - 1:
+            print("        // Group 15, the end of pass 1: token 0's accumulators out and cleared after its last")
+            print("        // use, token 1's after theirs.")
+            print(f'        win_a!({c}, {n}, "", {nxt}, {nxt}, {touch}),')
+            print('        "vstmia r5!, {{s16-s19}}",\n        "vmov s16, s17, r9, r9",\n        "vmov s18, s19, r9, r9",')
+            print(f'        win_b!({c}, {n}, {at}, {nxt}),')
+            print('        "vstmia r5!, {{s20-s23}}",\n        "vmov s20, s21, r9, r9",\n        "vmov s22, s23, r9, r9",')
+        elif k == GROUPS // 2:
+            print('        // Group 16, the first of pass 2, counts the pair (the flags for its last loads).')
+            print(f'        win_a!({c}, {n}, "", {nxt}, {nxt}, ""),')
+            print('        "vmul.f32 s4, s4, s24",\n        "subs r8, r8, #1",\n        "vmul.f32 s5, s5, s24",\n        "vmul.f32 s6, s6, s24",\n        "vmul.f32 s7, s7, s24",')
+            print(f'        g_output1!({c}),\n        g_input0!({n}),\n        g_store!({c}, {at}),\n        bc1!({nxt}),')
+        else:
+            print(f'        window!({c}, {n}, {at}, {nxt}, {touch}),')
+    print("        // Group 31's first half, with the next pair's first loads (group 0's, 512 bytes on) if")
+    print("        // there is one.")
+    print(f'        win_a!(o, e, "ne", {PAIR}, 0, ""),')
+    sys.exit()
 elif which == 'exit':
     out = emit(stream(False, True, False), END, END + 64)
 else:
