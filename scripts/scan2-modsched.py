@@ -22,6 +22,11 @@ PAIR = 2 * ROW         # state bytes per pair
 GROUPS = N // 2        # groups per pair (two passes of N/4)
 
 
+def touch_at(m):
+    """The next pair's line that pass 1's group m reads early (row p, row q, alternately)."""
+    return PAIR + ROW * (m % 2) + 32 * (m // 2)
+
+
 def group(k, shift=0):
     """(time, order, text) of group k of a pair; `shift` is added to the state offsets (the
     previous or next pair's groups, seen from this pair's pointer)."""
@@ -54,8 +59,9 @@ def group(k, shift=0):
         (45, f'vstr {Q}, [r0, #{so + ROW}]'),
     ]
     if pas == 0:
-        # Pass 1 reads the next pair's state line by line (flags from the pair's `cmp`).
-        ops.append((27.5, f'ldrls r12, [r0, #{PAIR + 32 * m}]'))
+        # Pass 1 reads the next pair's state line by line (flags from the pair's `cmp`), rows
+        # p and q alternately: the lines in the order the next pair's groups need them.
+        ops.append((27.5, f'ldrls r12, [r0, #{touch_at(m)}]'))
     return [(t + a, i, s) for i, (a, s) in enumerate(ops)]
 
 
@@ -109,7 +115,7 @@ elif which == 'rest':
         pas, m = divmod(k, GROUPS // 2)
         at = 16 * m + 8 * pas
         nxt = 16 * ((k + 1) % (GROUPS // 2)) + 8 * ((k + 1) // (GROUPS // 2))
-        touch = f'touch_next!({PAIR + 32 * m})' if pas == 0 else '""'
+        touch = f'touch_next!({touch_at(m)})' if pas == 0 else '""'
         if k == GROUPS // 2 - 1:
             print("        // Group 15, the end of pass 1: token 0's accumulators out and cleared after its last")
             print("        // use, token 1's after theirs.")

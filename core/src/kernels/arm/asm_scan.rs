@@ -378,11 +378,12 @@ struct Scan2Args {
 ///
 /// Memory: the caller keeps a head's state in the cache from call to call (it scans a head
 /// through all of a batch's tokens). In pass 1 each group reads one word of the next pair's
-/// rows (while `touch_limit` allows), so a line evicted since the last call is back in
-/// time; each pair reads a line of `ahead0` / `ahead1` (the next call's `B`, `C`) and its own
-/// two lines of `acc` (stores do not allocate); after the last pair, the call reads four
-/// lines of `ahead_x0` / `ahead_x1` (the next call's `x`) while the final loop runs from
-/// the cache.
+/// rows (while `touch_limit` allows), rows p and q alternately, in the order the next pair's
+/// groups need the lines, so a line evicted since the last call is back in time; each pair
+/// reads a line of `ahead0` / `ahead1` (the next call's `B`, `C`) and its own two lines of
+/// `acc` (stores do not allocate); the final loop finds some `acc` and `x` lines evicted by
+/// the stream, so the call reads four lines of `ahead_x0` / `ahead_x1` (the next call's `x`)
+/// only after it: the bus fills one line at a time, and those fills would delay the loop's.
 ///
 /// Registers: r0 the pair's state, r1-r4 `B0`, `C0`, `B1`, `C1`, r5 `acc`, r6/r7 `x` of
 /// the tokens, r8 pairs left, r9 zero, r10/lr the `ahead` pointers, r11 `touch_limit`, r12
@@ -491,20 +492,20 @@ unsafe extern "C" fn scan2_asm(args: *const Scan2Args) {
         // is one (`subs` in pass 2) ----
         "3:",
         window!(e, o, 0, 16, touch_next!(512)),
-        window!(o, e, 16, 32, touch_next!(544)),
-        window!(e, o, 32, 48, touch_next!(576)),
-        window!(o, e, 48, 64, touch_next!(608)),
-        window!(e, o, 64, 80, touch_next!(640)),
-        window!(o, e, 80, 96, touch_next!(672)),
-        window!(e, o, 96, 112, touch_next!(704)),
-        window!(o, e, 112, 128, touch_next!(736)),
-        window!(e, o, 128, 144, touch_next!(768)),
-        window!(o, e, 144, 160, touch_next!(800)),
-        window!(e, o, 160, 176, touch_next!(832)),
-        window!(o, e, 176, 192, touch_next!(864)),
-        window!(e, o, 192, 208, touch_next!(896)),
-        window!(o, e, 208, 224, touch_next!(928)),
-        window!(e, o, 224, 240, touch_next!(960)),
+        window!(o, e, 16, 32, touch_next!(768)),
+        window!(e, o, 32, 48, touch_next!(544)),
+        window!(o, e, 48, 64, touch_next!(800)),
+        window!(e, o, 64, 80, touch_next!(576)),
+        window!(o, e, 80, 96, touch_next!(832)),
+        window!(e, o, 96, 112, touch_next!(608)),
+        window!(o, e, 112, 128, touch_next!(864)),
+        window!(e, o, 128, 144, touch_next!(640)),
+        window!(o, e, 144, 160, touch_next!(896)),
+        window!(e, o, 160, 176, touch_next!(672)),
+        window!(o, e, 176, 192, touch_next!(928)),
+        window!(e, o, 192, 208, touch_next!(704)),
+        window!(o, e, 208, 224, touch_next!(960)),
+        window!(e, o, 224, 240, touch_next!(736)),
         // Group 15, the end of pass 1: token 0's accumulators out and cleared after its last
         // use, token 1's after theirs.
         win_a!(o, e, "", 8, 8, touch_next!(992)),
@@ -557,23 +558,8 @@ unsafe extern "C" fn scan2_asm(args: *const Scan2Args) {
         "mov r0, r10",
         "mov r1, lr",
         "pop {{r12}}",
-        // The next call's `x` lines (the bus is idle in the loop below, the call's lines
-        // all in the cache): the first line of each token first.
         "ldr r9, [r12, #48]",
         "ldr r10, [r12, #52]",
-        "ldr r11, [r9]",
-        "ldr r11, [r10]",
-        "ldr r11, [r9, #32]",
-        "ldr r11, [r10, #32]",
-        "ldr r11, [r9, #64]",
-        "ldr r11, [r10, #64]",
-        "ldr r11, [r9, #96]",
-        "ldr r11, [r10, #96]",
-        // The last lines of the next call's `B`, `C` (the pairs read one line each).
-        "ldr r11, [r0]",
-        "ldr r11, [r0, #32]",
-        "ldr r11, [r1]",
-        "ldr r11, [r1, #32]",
         "vldr s31, [r12, #72]",
         "ldr r5, [r12, #28]",
         "ldr r6, [r12, #4]",
@@ -607,6 +593,22 @@ unsafe extern "C" fn scan2_asm(args: *const Scan2Args) {
         "vstmia r6!, {{s16-s17}}",
         "vstmia r7!, {{s18-s19}}",
         "bne 4b",
+        // Only now the next call's `x` lines, the first line of each token first, and the
+        // lines after the next call's `B`, `C` (their `dt`; the pairs read one line of `B`,
+        // `C` each): the bus fills one line at a time, and before the loop these fills
+        // queued ahead of the loop's own misses (`acc` and `x` lines the stream evicted).
+        "ldr r11, [r9]",
+        "ldr r11, [r10]",
+        "ldr r11, [r9, #32]",
+        "ldr r11, [r10, #32]",
+        "ldr r11, [r9, #64]",
+        "ldr r11, [r10, #64]",
+        "ldr r11, [r9, #96]",
+        "ldr r11, [r10, #96]",
+        "ldr r11, [r0]",
+        "ldr r11, [r0, #32]",
+        "ldr r11, [r1]",
+        "ldr r11, [r1, #32]",
         "vpop {{d8-d15}}",
         "pop {{r4-r11, pc}}",
     )
@@ -620,6 +622,12 @@ const SCAN2_PAIRS: usize = 16;
 /// both tokens' `x` of the same length, at least one pair, the pairs' rows in `state`.
 /// Returns false, having changed nothing, otherwise. `t[i].ahead` and `t[i].ahead_x` are
 /// only read (early touches); so is the state past the pairs' rows.
+///
+/// Not inlined: its 1 KB line-aligned `acc` then lives in its own frame, only during the
+/// call. Inlined (up into `Session::forward`), it grew that frame by 1.2 KB and realigned
+/// it, which moved every later frame, the attention's stack rows among them, to other cache
+/// sets: 0.9 M cycles a prompt token more memory stall in the attention kernels.
+#[inline(never)]
 pub fn scan2_pairs(state: &mut [f32], t: [ScanToken<'_>; 2], d: f32) -> bool {
     const N: usize = 64;
     let [t0, t1] = t;
