@@ -125,6 +125,10 @@ fn split_token<'r>(p: &SsmParams, row: &'r mut [f32]) -> (&'r mut [f32], &'r mut
 /// `x[h][i]` and the group's shared B, C), head by head, each head's tokens in order, two at
 /// a time ([`kernels::scan_head2`]: each state value loaded once for both) and an odd last
 /// one alone. Each call names where the next call's B, C and x lie, for early reads.
+///
+/// Not inlined: its locals then stay out of `Session::forward`'s frame, which keeps the size
+/// it had with the one-token loop, so the attention's stack rows keep their cache sets.
+#[inline(never)]
 fn scan(p: &SsmParams, w: &Mamba2Weights<'_>, proj: &mut [f32], ssm_state: &mut [f32]) {
     let (width, n, ps) = (p.in_proj_rows().max(1), p.state_size, p.head_dim());
     let heads_per_group = p.n_heads / p.n_groups;
