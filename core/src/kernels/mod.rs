@@ -37,12 +37,12 @@ use crate::quant::{activation_type, row_bytes_of, Activations, GgmlType, Matrix,
 #[cfg(target_arch = "arm")]
 pub use arm::{
     accumulate_rounded, dot_rows, scale_rounded, widen, matmul4_kquant, matmul4_legacy, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q5_0, matvec_q5_1, matvec_q8_0,
-    quantize_q8k, scan_head, silu_quads,
+    quantize_q8k, scan_head, scan_head2, silu_quads,
 };
 #[cfg(not(target_arch = "arm"))]
 pub use portable::{
     accumulate_rounded, dot_rows, scale_rounded, widen, matmul4_kquant, matmul4_legacy, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q5_0, matvec_q5_1, matvec_q8_0,
-    quantize_q8k, scan_head, silu_quads,
+    quantize_q8k, scan_head, scan_head2, silu_quads,
 };
 
 /// The portable twins under the ARM kernels' names and signatures: what every other target
@@ -55,6 +55,8 @@ pub use portable::{
 /// - `silu_quads(xs) -> done`: SiLU over the leading whole quads of `xs`, stopping before the
 ///   first quad with a value outside the kernel's range ([`silu::silu_quads_portable`]).
 /// - `scan_head(state, x, b, c, decay, delta, d)`: one SSM head ([`scan::scan_head_portable`]).
+/// - `scan_head2(state, tokens, d)`: one SSM head over two consecutive tokens
+///   ([`scan::scan_head2_portable`]).
 /// - `accumulate_rounded(acc, v, vs)`: `acc[i] ← r16(acc[i] + v[i]·vs)`.
 /// - `dot_rows(q, k, out)`: mode D's scores of the query rows `q` against one key
 ///   ([`attend::dot_rows_portable`]).
@@ -76,6 +78,7 @@ pub mod portable {
     pub use super::batch::matmul4_legacy_portable as matmul4_legacy;
     pub use super::f16acc::accumulate_rounded_portable as accumulate_rounded;
     pub use super::kquant::matvec_portable as matvec_kquant;
+    pub use super::scan::scan_head2_portable as scan_head2;
     pub use super::scan::scan_head_portable as scan_head;
     pub use super::silu::silu_quads_portable as silu_quads;
     use crate::quant::GgmlType;

@@ -69,6 +69,29 @@ pub fn scan_head_portable(state: &mut [f32], x: &mut [f32], b: &[f32], c: &[f32]
     core::hint::black_box(touched ^ pending[0] ^ pending[1]);
 }
 
+/// One token's part in the scan of a head over two tokens ([`scan_head2_portable`]): its
+/// channels `x` (replaced by the outputs), the group's `b` and `c`, its `decay` and `delta`;
+/// `ahead` and `ahead_x` only name memory the next call will read (the next tokens' `B`, `C`
+/// and `x`), which a kernel may read early; empty slices are fine.
+pub struct ScanToken<'a> {
+    pub x: &'a mut [f32],
+    pub b: &'a [f32],
+    pub c: &'a [f32],
+    pub decay: f32,
+    pub delta: f32,
+    pub ahead: &'a [f32],
+    pub ahead_x: &'a [f32],
+}
+
+/// The scan of one head over two consecutive tokens: [`scan_head_portable`] for `t[0]`, then
+/// for `t[1]` from the state `t[0]` left. The portable twin of the ARM kernel
+/// `arm::asm_scan::scan2_pairs` ([`super::scan_head2`] picks one).
+pub fn scan_head2_portable(state: &mut [f32], t: [ScanToken<'_>; 2], d: f32) {
+    for tok in t {
+        scan_head_portable(state, tok.x, tok.b, tok.c, tok.decay, tok.delta, d);
+    }
+}
+
 /// Eight values of two channels sharing `B` and `C`: each row's updates and accumulations
 /// as [`scan_steps`] does them (value `j` into `acc[j % 4]`), staged so that every VFP
 /// result has other work between it and its use.

@@ -7,6 +7,7 @@
 
 use super::norm::rms_norm_in_place;
 use super::{linear, F32Vector, HParams, ModelError, Name, Rows, SsmParams, Tensors};
+use crate::kernels::scan::ScanToken;
 use crate::kernels::vector::mul_in_place;
 use crate::kernels::{self, silu_in_place};
 use crate::math::expf;
@@ -121,11 +122,18 @@ fn split_token<'r>(p: &SsmParams, row: &'r mut [f32]) -> (&'r mut [f32], &'r mut
 
 /// The selective state update of every head for every token of `proj` (rows of convolved
 /// `z | xBC | dt`): `x` of each token becomes `y` in place (each `y[h][i]` needs only
-/// `x[h][i]` and the group's shared B, C), head by head, each head's tokens in order.
+/// `x[h][i]` and the group's shared B, C), head by head, each head's tokens in order, two at
+/// a time ([`kernels::scan_head2`]: each state value loaded once for both) and an odd last
+/// one alone. Each call names where the next call's B, C and x lie, for early reads.
+///
+/// Not inlined: its locals then stay out of `Session::forward`'s frame, which keeps the size
+/// it had with the one-token loop, so the attention's stack rows keep their cache sets.
+#[inline(never)]
 fn scan(p: &SsmParams, w: &Mamba2Weights<'_>, proj: &mut [f32], ssm_state: &mut [f32]) {
     let (width, n, ps) = (p.in_proj_rows().max(1), p.state_size, p.head_dim());
     let heads_per_group = p.n_heads / p.n_groups;
     let head_len = ps * n;
+    let whole = proj.len() - proj.len() % width;
     let mut head_start = 0;
     let params = w.dt_bias.iter().zip(w.a.iter()).zip(w.d.iter());
     for (h, ((dt_bias, a), d)) in params.enumerate().take(p.n_heads) {
@@ -134,20 +142,58 @@ fn scan(p: &SsmParams, w: &Mamba2Weights<'_>, proj: &mut [f32], ssm_state: &mut 
         let Some(sh) = ssm_state.get_mut(head_start..).filter(|s| s.len() >= head_len) else { return };
         head_start += head_len;
         let g = h / heads_per_group;
-        for token in proj.chunks_exact_mut(width) {
-            let (_, xbc, dt) = split_token(p, token);
-            let (x, bc) = xbc.split_at_mut(p.inner_size.min(xbc.len()));
-            let (b, c) = bc.split_at((p.n_groups * n).min(bc.len()));
-            let (Some(xh), Some(bg), Some(cg), Some(&dt)) =
-                (x.get_mut(h * ps..(h + 1) * ps), b.get(g * n..(g + 1) * n), c.get(g * n..(g + 1) * n), dt.get(h))
-            else {
-                return;
-            };
-            let delta = softplus(dt + dt_bias);
-            let decay = expf(delta * a);
-            kernels::scan_head(sh, xh, bg, cg, decay, delta, d);
+        // This head's x and its group's B within a projection row.
+        let (x_at, b_at) = (p.inner_size + h * ps, 2 * p.inner_size + g * n);
+        let all = proj.get_mut(..whole).unwrap_or_default();
+        let mut row = 0;
+        while row * width < all.len() {
+            let (before, from) = all.split_at_mut(row * width);
+            let two = from.len() >= 2 * width;
+            let (now, after) = from.split_at_mut(if two { 2 * width } else { width });
+            row += if two { 2 } else { 1 };
+            let (row0, row1) = now.split_at_mut(width);
+            let Some((x0, b0, c0, dt0)) = head_part(p, row0, h, g) else { return };
+            let second = head_part(p, row1, h, g);
+            // One call site of softplus, so it stays inlined.
+            let dts = [dt0, second.as_ref().map_or(0.0, |s| s.3)];
+            let mut steps = [(0f32, 0f32); 2];
+            for (step, dt) in steps.iter_mut().zip(dts).take(if second.is_some() { 2 } else { 1 }) {
+                let delta = softplus(dt + dt_bias);
+                *step = (expf(delta * a), delta);
+            }
+            let [(decay0, delta0), (decay1, delta1)] = steps;
+            if let Some((x1, b1, c1, _)) = second {
+                // The next call: this head's next two tokens; after the batch's last pair, the
+                // next head's first two (its x, its group's B and C), and only then may the
+                // kernel read past this head's state (the next head's first lines).
+                let last = after.is_empty();
+                let next_b = 2 * p.inner_size + (h + 1) / heads_per_group * n;
+                let (ahead, xa, ba): (&[f32], usize, usize) = if last { (before, x_at + ps, next_b) } else { (after, x_at, b_at) };
+                let at = |row: usize, off: usize| ahead.get(row * width + off..).unwrap_or(&[]);
+                let t0 = ScanToken { x: x0, b: b0, c: c0, decay: decay0, delta: delta0, ahead: at(0, ba), ahead_x: at(0, xa) };
+                let t1 = ScanToken { x: x1, b: b1, c: c1, decay: decay1, delta: delta1, ahead: at(1, ba), ahead_x: at(1, xa) };
+                let state = if last { &mut *sh } else { sh.get_mut(..head_len).unwrap_or_default() };
+                kernels::scan_head2(state, [t0, t1], d);
+            } else {
+                kernels::scan_head(sh, x0, b0, c0, decay0, delta0, d);
+            }
         }
     }
+}
+
+/// Head `h`'s `x`, group `g`'s `B` and `C`, and the head's `dt` in one token's projection row
+/// (None for a row too short, or an empty one).
+fn head_part<'r>(p: &SsmParams, row: &'r mut [f32], h: usize, g: usize) -> Option<(&'r mut [f32], &'r [f32], &'r [f32], f32)> {
+    let (n, ps) = (p.state_size, p.head_dim());
+    let (_, xbc, dt) = split_token(p, row);
+    let (x, bc) = xbc.split_at_mut(p.inner_size.min(xbc.len()));
+    let (b, c) = bc.split_at((p.n_groups * n).min(bc.len()));
+    let (Some(xh), Some(bg), Some(cg), Some(&dt)) =
+        (x.get_mut(h * ps..(h + 1) * ps), b.get(g * n..(g + 1) * n), c.get(g * n..(g + 1) * n), dt.get(h))
+    else {
+        return None;
+    };
+    Some((xh, bg, cg, dt))
 }
 
 /// The causal depthwise convolution of every token of `proj` (rows of `z | xBC | dt`), in

@@ -357,6 +357,69 @@ fn scan_kernel_agrees_with_its_twin() {
     }
 }
 
+/// The two-token scan (the ARM kernel with its lone-channel and other-shape fallbacks)
+/// against its twin, token after token with the portable one-token scan: N = 64 (the
+/// kernel's) with odd channel counts, more pairs than one call's 16, and shapes it leaves
+/// alone; states from subnormal to overflowing, zero and tiny x, zero `B`/`C` values of both
+/// signs, an infinity and a NaN in the inputs; the next tokens' rows as `ahead` (read only).
+#[test]
+fn scan2_kernel_agrees_with_its_twin() {
+    use armlet_core::kernels::scan_head2;
+    let mut rng = Rng(0x5ca7_0000_0000_0022);
+    let shapes = [(32, 64), (3, 64), (1, 64), (2, 64), (34, 64), (64, 64), (5, 16), (4, 128), (7, 24), (3, 13)];
+    let scales = [(1.0f32, 1.0f32), (1e-39, 1e-3), (1e30, 1e3), (3e38, 1.0), (1.0, 1e-30), (1.0, 0.0)];
+    for (channels, n) in shapes {
+        for (case, (sscale, xscale)) in scales.into_iter().enumerate() {
+            let tail = 300;
+            let state: Vec<f32> = (0..channels * n + tail).map(|_| rng.unit() * sscale).collect();
+            let mut bc: Vec<Vec<f32>> = (0..4).map(|_| (0..n).map(|_| rng.unit() * 4.0).collect()).collect();
+            if case == 0 && n > 10 {
+                bc[0][3] = 0.0;
+                bc[1][5] = -0.0;
+                bc[2][7] = f32::INFINITY;
+                bc[3][9] = -0.0;
+            }
+            if case == 1 && n > 10 {
+                bc[1][2] = f32::NAN;
+            }
+            let x: Vec<Vec<f32>> = (0..2).map(|_| (0..channels).map(|_| rng.unit() * xscale).collect()).collect();
+            let ahead: Vec<f32> = (0..700).map(|_| rng.unit()).collect();
+            let decay: [f32; 2] = core::array::from_fn(|_| 0.5 + 0.499 * rng.unit());
+            let delta: [f32; 2] = core::array::from_fn(|_| 0.01 + 2.0 * rng.unit().abs());
+            let d = rng.unit();
+            let (mut fast_state, mut fx0, mut fx1) = (state.clone(), x[0].clone(), x[1].clone());
+            let (mut slow_state, mut sx0, mut sx1) = (state.clone(), x[0].clone(), x[1].clone());
+            // Two calls: the second starts from the first's state.
+            for call in 0..2 {
+                let aheads: [&[f32]; 2] = if call == 0 { [&ahead, &ahead[5..]] } else { [&[], &ahead[690..]] };
+                scan_head2(&mut fast_state, scan2_tokens(&mut fx0, &mut fx1, &bc, decay, delta, aheads), d);
+                portable::scan_head2(&mut slow_state, scan2_tokens(&mut sx0, &mut sx1, &bc, decay, delta, aheads), d);
+                let what = format!("{channels}x{n} scales {sscale:e}/{xscale:e} call {call}");
+                same_f32(&format!("{what} state"), &fast_state, &slow_state);
+                same_f32(&format!("{what} x0"), &fx0, &sx0);
+                same_f32(&format!("{what} x1"), &fx1, &sx1);
+            }
+            same_f32("state past the head", &fast_state[channels * n..], &state[channels * n..]);
+        }
+    }
+}
+
+/// The two tokens of `scan2_kernel_agrees_with_its_twin`: `bc` holds B0, C0, B1, C1.
+fn scan2_tokens<'a>(
+    x0: &'a mut [f32],
+    x1: &'a mut [f32],
+    bc: &'a [Vec<f32>],
+    decay: [f32; 2],
+    delta: [f32; 2],
+    aheads: [&'a [f32]; 2],
+) -> [armlet_core::kernels::scan::ScanToken<'a>; 2] {
+    use armlet_core::kernels::scan::ScanToken;
+    [
+        ScanToken { x: x0, b: &bc[0], c: &bc[1], decay: decay[0], delta: delta[0], ahead: aheads[0], ahead_x: aheads[1] },
+        ScanToken { x: x1, b: &bc[2], c: &bc[3], decay: decay[1], delta: delta[1], ahead: aheads[1], ahead_x: aheads[0] },
+    ]
+}
+
 /// Mode D's f16-rounded value accumulation (the ARM kernel with its fallback) against its
 /// portable twin: rows of 64 and 200 values (runs of eight and a tail), values from f16
 /// subnormals to f16 overflow, zeros of both signs and an infinity, so runs take both the

@@ -23,8 +23,9 @@
 //! - `asm_q8k` (twin `quant::q8::quantize_q8_k_portable`): activations to Q8_K blocks and
 //!   their pair blocks, the maximum on the values' bits, the rounding as `VMLA`s, the
 //!   quants, pairs and sums packed with DSP instructions.
-//! - `asm_silu` (twin `kernels::silu::silu_quads_portable`), `asm_scan` (twin
-//!   `kernels::scan::scan_head_portable`) and `asm_f16acc` (twin
+//! - `asm_silu` (twin `kernels::silu::silu_quads_portable`), `asm_scan` (twins
+//!   `kernels::scan::scan_head_portable`, and `scan_head2_portable` for the two-token kernel
+//!   of the prompt batch) and `asm_f16acc` (twin
 //!   `kernels::f16acc::accumulate_rounded_portable`): the same IEEE single operations as
 //!   their twins in the same order, scheduled so the VFP11's 8-cycle latencies overlap.
 #![allow(unsafe_code)]
@@ -57,7 +58,7 @@ pub use matvec::{matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q5_0, matvec_q5
 
 use super::attend::{dot, dot_rows_portable, scale_rounded_portable, widen_portable};
 use super::f16acc::accumulate_rounded_portable;
-use super::scan::scan_head_portable;
+use super::scan::{scan_head_portable, ScanToken};
 use crate::math::{f16_to_f32, round_f16};
 
 /// `x ← silu(x)` over the leading whole quads of `xs` up to the first quad with a value
@@ -84,6 +85,37 @@ pub fn scan_head(state: &mut [f32], x: &mut [f32], b: &[f32], c: &[f32], decay: 
         return;
     }
     scan_head_portable(state, x, b, c, decay, delta, d);
+}
+
+/// The Mamba2 scan of one SSM head over two consecutive tokens (`scan_head2_portable` has
+/// the contract): with N = 64, the channel pairs go through the two-token VFP11 kernel
+/// (`asm_scan::scan2_pairs`), a lone last channel token by token through the twin; any other
+/// shape is two calls of [`scan_head`].
+#[inline]
+pub fn scan_head2(state: &mut [f32], t: [ScanToken<'_>; 2], d: f32) {
+    let [t0, t1] = t;
+    let n = t0.b.len();
+    let paired = t0.x.len() - t0.x.len() % 2;
+    if t1.x.len() == t0.x.len() && paired > 0 {
+        let done = {
+            let (p0, _) = t0.x.split_at_mut(paired);
+            let (p1, _) = t1.x.split_at_mut(paired);
+            let pairs = [ScanToken { x: p0, ..t0 }, ScanToken { x: p1, ..t1 }];
+            asm_scan::scan2_pairs(state, pairs, d)
+        };
+        if done {
+            if let Some(rest) = state.get_mut(paired * n..) {
+                for tok in [t0, t1] {
+                    let lone = tok.x.get_mut(paired..).unwrap_or_default();
+                    scan_head_portable(rest, lone, tok.b, tok.c, tok.decay, tok.delta, d);
+                }
+            }
+            return;
+        }
+    }
+    for tok in [t0, t1] {
+        scan_head(state, tok.x, tok.b, tok.c, tok.decay, tok.delta, d);
+    }
 }
 
 /// `acc[i] ← r16(acc[i] + v[i]·vs)`, exactly as one value at a time: the runs of eight go
