@@ -118,6 +118,33 @@ pub fn accumulate_rounded(acc: &mut [f32], v: &[f32], vs: f32) {
     }
 }
 
+/// [`accumulate_rounded`] for the heads of a token that share a value row (`acc` holds one
+/// accumulator of `v.len()` values per `vs[h]`): one call of `asm_f16acc`'s heads kernel
+/// where the shape fits it (a call per head cost ~90 cycles besides its runs), the runs it
+/// cannot round in place to [`round_f16`]; any other shape head by head
+/// (`f16acc::accumulate_heads_portable` has the contract).
+#[inline]
+pub fn accumulate_heads(acc: &mut [f32], v: &[f32], vs: &[f32]) {
+    match asm_f16acc::accumulate_heads(acc, v, vs) {
+        // Almost always: every run rounded in place.
+        Some(0) => {}
+        Some(unrounded) => {
+            for (k, run) in acc.chunks_exact_mut(8).enumerate() {
+                if unrounded >> k & 1 == 1 {
+                    for s in run {
+                        *s = round_f16(*s);
+                    }
+                }
+            }
+        }
+        None => {
+            for (a, &s) in acc.chunks_mut(v.len().max(1)).zip(vs) {
+                accumulate_rounded(a, v, s);
+            }
+        }
+    }
+}
+
 /// `out[r] = dot(q[r·d..(r + 1)·d], k)`, `d = k.len()` (`attend::dot_rows_portable` has the
 /// contract): pairs of rows through `asm_attn` when `d` is a multiple of 8, a last odd row
 /// (and any other shape) through the portable `dot`.
