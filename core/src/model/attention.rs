@@ -538,12 +538,20 @@ fn exp_heads(xs: &mut [f32]) {
         // All four lanes first, then the check (no branch between the chains).
         let e = exp_main4(*q);
         if q.iter().fold(false, |any, &x| any | outside_fast_range(x)) {
-            q.iter_mut().for_each(|x| *x = expf(*x));
+            expf_each(q);
         } else {
             *q = e;
         }
     }
-    quads.into_remainder().iter_mut().for_each(|x| *x = expf(*x));
+    expf_each(quads.into_remainder());
+}
+
+/// `x ← expf(x)` one value at a time: [`exp_heads`]' rare path, out of line so that the
+/// inlined `libm::expf` does not crowd the I-cache around the attention loop.
+#[cold]
+#[inline(never)]
+fn expf_each(xs: &mut [f32]) {
+    xs.iter_mut().for_each(|x| *x = expf(*x));
 }
 
 /// [`round_f16`] with its in-range path inline: where the biased exponent is 113..=141

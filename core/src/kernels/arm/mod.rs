@@ -128,20 +128,32 @@ pub fn accumulate_heads(acc: &mut [f32], v: &[f32], vs: &[f32]) {
     match asm_f16acc::accumulate_heads(acc, v, vs) {
         // Almost always: every run rounded in place.
         Some(0) => {}
-        Some(unrounded) => {
-            for (k, run) in acc.chunks_exact_mut(8).enumerate() {
-                if unrounded >> k & 1 == 1 {
-                    for s in run {
-                        *s = round_f16(*s);
-                    }
-                }
+        Some(unrounded) => round_runs(acc, unrounded),
+        None => accumulate_each_head(acc, v, vs),
+    }
+}
+
+/// [`round_f16`] of the runs of eight of `acc` whose bit is set in `unrounded`. Out of line
+/// (rare), as is [`accumulate_each_head`]: inlined, they doubled the code of the attention
+/// loop, and the I-cache misses cost more than the calls saved.
+#[cold]
+#[inline(never)]
+fn round_runs(acc: &mut [f32], unrounded: u32) {
+    for (k, run) in acc.chunks_exact_mut(8).enumerate() {
+        if unrounded >> k & 1 == 1 {
+            for s in run {
+                *s = round_f16(*s);
             }
         }
-        None => {
-            for (a, &s) in acc.chunks_mut(v.len().max(1)).zip(vs) {
-                accumulate_rounded(a, v, s);
-            }
-        }
+    }
+}
+
+/// [`accumulate_heads`] head by head, for the shapes its kernel does not take.
+#[cold]
+#[inline(never)]
+fn accumulate_each_head(acc: &mut [f32], v: &[f32], vs: &[f32]) {
+    for (a, &s) in acc.chunks_mut(v.len().max(1)).zip(vs) {
+        accumulate_rounded(a, v, s);
     }
 }
 
@@ -181,13 +193,7 @@ pub fn scale_rounded(acc: &mut [f32], ms: f32) {
         if unrounded == 0 {
             continue;
         }
-        for (k, run) in a.chunks_exact_mut(8).enumerate() {
-            if unrounded >> k & 1 == 1 {
-                for s in run {
-                    *s = round_f16(*s);
-                }
-            }
-        }
+        round_runs(a, unrounded);
     }
     scale_rounded_portable(tail, ms);
 }
