@@ -34,6 +34,16 @@ pub fn accumulate_rounded_portable(acc: &mut [f32], v: &[f32], vs: f32) {
     }
 }
 
+/// The twin of the ARM kernel's heads variant: `acc` holds one accumulator of `v.len()`
+/// values per value of `vs` (the heads of a token that share a value row), and each takes
+/// [`accumulate_rounded_portable`] with its own `vs`.
+#[inline]
+pub fn accumulate_heads_portable(acc: &mut [f32], v: &[f32], vs: &[f32]) {
+    for (a, &s) in acc.chunks_mut(v.len().max(1)).zip(vs) {
+        accumulate_rounded_portable(a, v, s);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,12 +36,12 @@ use crate::quant::{activation_type, row_bytes_of, Activations, GgmlType, Matrix,
 // The one choice between an ARM kernel and its portable twin.
 #[cfg(target_arch = "arm")]
 pub use arm::{
-    accumulate_rounded, dot_rows, scale_rounded, widen, matmul4_kquant, matmul4_legacy, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q5_0, matvec_q5_1, matvec_q8_0,
+    accumulate_heads, accumulate_rounded, dot_rows, scale_rounded, widen, matmul4_kquant, matmul4_legacy, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q5_0, matvec_q5_1, matvec_q8_0,
     quantize_q8k, scan_head, scan_head2, silu_quads,
 };
 #[cfg(not(target_arch = "arm"))]
 pub use portable::{
-    accumulate_rounded, dot_rows, scale_rounded, widen, matmul4_kquant, matmul4_legacy, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q5_0, matvec_q5_1, matvec_q8_0,
+    accumulate_heads, accumulate_rounded, dot_rows, scale_rounded, widen, matmul4_kquant, matmul4_legacy, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q5_0, matvec_q5_1, matvec_q8_0,
     quantize_q8k, scan_head, scan_head2, silu_quads,
 };
 
@@ -58,6 +58,8 @@ pub use portable::{
 /// - `scan_head2(state, tokens, d)`: one SSM head over two consecutive tokens
 ///   ([`scan::scan_head2_portable`]).
 /// - `accumulate_rounded(acc, v, vs)`: `acc[i] ← r16(acc[i] + v[i]·vs)`.
+/// - `accumulate_heads(acc, v, vs)`: `accumulate_rounded` of each `v.len()` values of `acc`
+///   with its own `vs[h]` ([`f16acc::accumulate_heads_portable`]).
 /// - `dot_rows(q, k, out)`: mode D's scores of the query rows `q` against one key
 ///   ([`attend::dot_rows_portable`]).
 /// - `scale_rounded(acc, ms)`: `acc[i] ← r16(ms·acc[i])`.
@@ -76,6 +78,7 @@ pub mod portable {
     pub use super::attend::widen_portable as widen;
     pub use super::batch::matmul4_kquant_portable as matmul4_kquant;
     pub use super::batch::matmul4_legacy_portable as matmul4_legacy;
+    pub use super::f16acc::accumulate_heads_portable as accumulate_heads;
     pub use super::f16acc::accumulate_rounded_portable as accumulate_rounded;
     pub use super::kquant::matvec_portable as matvec_kquant;
     pub use super::scan::scan_head2_portable as scan_head2;

@@ -456,6 +456,44 @@ fn f16_accumulation_agrees_with_its_twin() {
     }
 }
 
+/// The heads variant of the f16-rounded accumulation (one kernel call for the heads of a
+/// token, each with its own weight) against its portable twin: 1 to 8 heads of 8, 16, 24 or
+/// 64 values (the kernel's shapes, and 5 heads of 64 past its 32 runs), values from f16
+/// subnormals to f16 overflow, a zero weight, zeros of both signs, an infinity and a NaN.
+#[test]
+fn f16_head_accumulation_agrees_with_its_twin() {
+    use armlet_core::kernels::accumulate_heads;
+    let mut rng = Rng(11);
+    let scales = [1.0f32, 3e-6, 1e-8, 2e4, 7e4, 0.0];
+    for case in 0..160 {
+        let dh = [64, 8, 16, 24, 64][case % 5];
+        let heads = 1 + case % 8;
+        let scale = scales[case % scales.len()];
+        let ties = case % 4 == 1;
+        let value = |rng: &mut Rng, scale: f32| {
+            let x = rng.unit() * scale;
+            if ties { armlet_core::math::round_f16(x) } else { x }
+        };
+        let mut acc: Vec<f32> = (0..heads * dh).map(|_| value(&mut rng, scale)).collect();
+        let v: Vec<f32> = (0..dh).map(|i| if i % 37 == 5 { rng.unit() * 1e5 } else { value(&mut rng, scale) }).collect();
+        if case % 13 == 7 {
+            acc[3] = -0.0;
+            acc[heads * dh - 2] = f32::INFINITY;
+            acc[dh / 2] = f32::NAN;
+        }
+        let vs: Vec<f32> = (0..heads)
+            .map(|h| if h == 2 { 0.0 } else if ties { 0.75 } else { 0.25 + rng.unit().abs() * [1.0, 1e-4, 1e3][h % 3] })
+            .collect();
+        let mut fast = acc.clone();
+        accumulate_heads(&mut fast, &v, &vs);
+        let mut slow = acc.clone();
+        portable::accumulate_heads(&mut slow, &v, &vs);
+        for (i, (f, s)) in fast.iter().zip(&slow).enumerate() {
+            assert!(f.to_bits() == s.to_bits() || (f.is_nan() && s.is_nan()), "case {case} value {i}: ARM {f:e} portable {s:e}");
+        }
+    }
+}
+
 /// A value for mode D's attention tests: mostly f16-representable values of the scale
 /// (the cache and the queries hold f16 values), with specials mixed in: zeros of both signs,
 /// f16 subnormals, f16-range extremes, infinities and NaNs (two payloads).

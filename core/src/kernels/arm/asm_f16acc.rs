@@ -154,3 +154,183 @@ pub fn accumulate_runs(acc: &mut [f32], v: &[f32], vs: f32) -> Option<u32> {
     // and leaves the FPSCR alone.
     Some(unsafe { accumulate_runs_asm(acc.as_mut_ptr(), v.as_ptr(), vs.to_bits(), runs as u32) })
 }
+
+/// [`accumulate_runs_asm`] for the heads of one token that share a value row: `acc` holds
+/// `heads` accumulators of `runs` runs each, one after the other, each summed with the same
+/// `v` and its own `vs` (the same operations, in the same order, as a call per head). One
+/// call instead of one per head saves the calls, and the pipeline goes on from head to head:
+/// at a head's last run the next head's first is loaded (`v` from its start again) and its
+/// `vs` taken, where the single-head kernel reloads the last run for nothing.
+///
+/// `extern "C" fn(acc, v, frame) -> u32`: `frame` is `[runs, heads, vs bits of each head..]`
+/// with `runs · heads` in 1..=32. The result as [`accumulate_runs_asm`]'s: bit `k` for run `k`
+/// of `acc`, found from the address of the run (`acc` is kept on the stack).
+///
+/// Registers as [`accumulate_runs_asm`]'s, r2 the runs left in this head after this one.
+/// Stack: the result, `runs - 1`, `v`, the next head's `vs` address, the heads left after
+/// this one, `acc`.
+#[unsafe(naked)]
+unsafe extern "C" fn accumulate_heads_asm(acc: *mut f32, v: *const f32, frame: *const u32) -> u32 {
+    naked_asm!(
+        ".arch armv6",
+        ".fpu vfpv2",
+        "push {{r3-r11, lr}}",
+        "vpush {{d8}}",
+        "sub sp, sp, #24",
+        "ldr r12, [r2]",
+        "ldr r3, [r2, #4]",
+        "str r1, [sp, #8]",
+        "str r0, [sp, #20]",
+        "sub r12, r12, #1",
+        "str r12, [sp, #4]",
+        "sub r3, r3, #1",
+        "str r3, [sp, #16]",
+        "vldr s16, [r2, #8]",
+        "add r2, r2, #12",
+        "str r2, [sp, #12]",
+        "mov r3, #0",
+        "str r3, [sp]",
+        "mov r2, r12",
+        "mov r3, #0x1f00",
+        "orr r3, r3, #0xff",
+        "mov lr, #0x8f000000",
+        "vldmia r0, {{s0-s7}}",
+        "vldmia r1!, {{s8-s15}}",
+        "vmla.f32 s0, s8, s16",
+        "vmla.f32 s1, s9, s16",
+        "vmla.f32 s2, s10, s16",
+        "vmla.f32 s3, s11, s16",
+        "vmla.f32 s4, s12, s16",
+        "vmla.f32 s5, s13, s16",
+        "vmla.f32 s6, s14, s16",
+        "vmla.f32 s7, s15, s16",
+        "1:",
+        // A head's last run goes to 5 (once a head), for what the next run is.
+        "cmp r2, #0",
+        "beq 5f",
+        "add r12, r0, #32",
+        "6:",
+        "vmov r4, r5, d0",
+        "vmov r6, r7, d1",
+        "vmov r8, r9, d2",
+        "vmov r10, r11, d3",
+        "vldmia r12, {{s0-s7}}",
+        "vldmia r1!, {{s8-s15}}",
+        "add r12, lr, r4, lsl #1",
+        "cmp r12, #0x1d000000",
+        "add r12, lr, r5, lsl #1",
+        "cmplo r12, #0x1d000000",
+        "vmla.f32 s0, s8, s16",
+        "vmla.f32 s1, s9, s16",
+        "vmla.f32 s2, s10, s16",
+        "vmla.f32 s3, s11, s16",
+        "vmla.f32 s4, s12, s16",
+        "vmla.f32 s5, s13, s16",
+        "vmla.f32 s6, s14, s16",
+        "vmla.f32 s7, s15, s16",
+        "add r12, lr, r6, lsl #1",
+        "cmplo r12, #0x1d000000",
+        "add r12, lr, r7, lsl #1",
+        "cmplo r12, #0x1d000000",
+        "add r12, lr, r8, lsl #1",
+        "cmplo r12, #0x1d000000",
+        "add r12, lr, r9, lsl #1",
+        "cmplo r12, #0x1d000000",
+        "add r12, lr, r10, lsl #1",
+        "cmplo r12, #0x1d000000",
+        "add r12, lr, r11, lsl #1",
+        "cmplo r12, #0x1d000000",
+        "bhs 2f",
+        "tst r4, r4, lsr #14",
+        "adc r4, r4, r3, lsr #1",
+        "bic r4, r4, r3",
+        "tst r5, r5, lsr #14",
+        "adc r5, r5, r3, lsr #1",
+        "bic r5, r5, r3",
+        "tst r6, r6, lsr #14",
+        "adc r6, r6, r3, lsr #1",
+        "bic r6, r6, r3",
+        "tst r7, r7, lsr #14",
+        "adc r7, r7, r3, lsr #1",
+        "bic r7, r7, r3",
+        "tst r8, r8, lsr #14",
+        "adc r8, r8, r3, lsr #1",
+        "bic r8, r8, r3",
+        "tst r9, r9, lsr #14",
+        "adc r9, r9, r3, lsr #1",
+        "bic r9, r9, r3",
+        "tst r10, r10, lsr #14",
+        "adc r10, r10, r3, lsr #1",
+        "bic r10, r10, r3",
+        "tst r11, r11, lsr #14",
+        "adc r11, r11, r3, lsr #1",
+        "bic r11, r11, r3",
+        "stmia r0!, {{r4-r11}}",
+        "3:",
+        "subs r2, r2, #1",
+        "bpl 1b",
+        // The head is done: the next one, whose first run is loaded and summed already.
+        "ldr r4, [sp, #16]",
+        "subs r4, r4, #1",
+        "str r4, [sp, #16]",
+        "ldrpl r2, [sp, #4]",
+        "bpl 1b",
+        "ldr r0, [sp]",
+        "add sp, sp, #24",
+        "vpop {{d8}}",
+        "pop {{r3-r11, pc}}",
+        "2:",
+        "stmia r0!, {{r4-r11}}",
+        "ldr r4, [sp, #20]",
+        "sub r4, r0, r4",
+        "lsr r4, r4, #5",
+        "sub r4, r4, #1",
+        "mov r5, #1",
+        "ldr r6, [sp]",
+        "orr r6, r6, r5, lsl r4",
+        "str r6, [sp]",
+        "b 3b",
+        // The last run of a head: the next head's first run (acc goes on, `v` from its
+        // start, the next `vs`), or, after the last head, this run again (as the
+        // single-head kernel's last run).
+        "5:",
+        "ldr r4, [sp, #16]",
+        "cmp r4, #0",
+        "moveq r12, r0",
+        "subeq r1, r1, #32",
+        "beq 6b",
+        "add r12, r0, #32",
+        "ldr r1, [sp, #8]",
+        "ldr r4, [sp, #12]",
+        "vldr s16, [r4]",
+        "add r4, r4, #4",
+        "str r4, [sp, #12]",
+        "b 6b",
+    )
+}
+
+/// Most heads of one [`accumulate_heads`] call.
+pub const MAX_HEADS: usize = 8;
+
+/// [`accumulate_runs`] for the `vs.len()` heads of a token: `acc` holds their accumulators
+/// one after the other, each `v.len()` values (whole runs of eight), and head `h` takes
+/// `acc_h[i] ← r16(acc_h[i] + v[i]·vs[h])`. Returns the mask of the runs (of all of `acc`)
+/// left as unrounded sums. `None`, with `acc` unchanged, for any other shape, more than
+/// [`MAX_HEADS`] heads or more than 32 runs in all.
+pub fn accumulate_heads(acc: &mut [f32], v: &[f32], vs: &[f32]) -> Option<u32> {
+    let (runs, heads) = (v.len() / 8, vs.len());
+    if v.len() % 8 != 0 || runs == 0 || heads == 0 || heads > MAX_HEADS || runs * heads > 32 || acc.len() != runs * heads * 8 {
+        return None;
+    }
+    let mut frame = [0u32; MAX_HEADS + 2];
+    frame[0] = runs as u32;
+    frame[1] = heads as u32;
+    for (f, s) in frame[2..].iter_mut().zip(vs) {
+        *f = s.to_bits();
+    }
+    // SAFETY: the kernel reads and writes the `runs * heads * 8` values of `acc` and reads
+    // the `runs * 8` of `v` once per head (lengths checked above); it reads `frame[..2 +
+    // heads]` (heads <= MAX_HEADS), saves the callee-saved registers it uses (r4-r11, lr,
+    // d8) and leaves the FPSCR alone.
+    Some(unsafe { accumulate_heads_asm(acc.as_mut_ptr(), v.as_ptr(), frame.as_ptr()) })
+}

@@ -150,6 +150,45 @@ pub fn accumulate_rounded(acc: &mut [f32], v: &[f32], vs: f32) {
     }
 }
 
+/// [`accumulate_rounded`] for the heads of a token that share a value row (`acc` holds one
+/// accumulator of `v.len()` values per `vs[h]`): one call of `asm_f16acc`'s heads kernel
+/// where the shape fits it (a call per head cost ~90 cycles besides its runs), the runs it
+/// cannot round in place to [`round_f16`]; any other shape head by head
+/// (`f16acc::accumulate_heads_portable` has the contract).
+#[inline]
+pub fn accumulate_heads(acc: &mut [f32], v: &[f32], vs: &[f32]) {
+    match asm_f16acc::accumulate_heads(acc, v, vs) {
+        // Almost always: every run rounded in place.
+        Some(0) => {}
+        Some(unrounded) => round_runs(acc, unrounded),
+        None => accumulate_each_head(acc, v, vs),
+    }
+}
+
+/// [`round_f16`] of the runs of eight of `acc` whose bit is set in `unrounded`. Out of line
+/// (rare), as is [`accumulate_each_head`]: inlined, they doubled the code of the attention
+/// loop, and the I-cache misses cost more than the calls saved.
+#[cold]
+#[inline(never)]
+fn round_runs(acc: &mut [f32], unrounded: u32) {
+    for (k, run) in acc.chunks_exact_mut(8).enumerate() {
+        if unrounded >> k & 1 == 1 {
+            for s in run {
+                *s = round_f16(*s);
+            }
+        }
+    }
+}
+
+/// [`accumulate_heads`] head by head, for the shapes its kernel does not take.
+#[cold]
+#[inline(never)]
+fn accumulate_each_head(acc: &mut [f32], v: &[f32], vs: &[f32]) {
+    for (a, &s) in acc.chunks_mut(v.len().max(1)).zip(vs) {
+        accumulate_rounded(a, v, s);
+    }
+}
+
 /// `out[r] = dot(q[r·d..(r + 1)·d], k)`, `d = k.len()` (`attend::dot_rows_portable` has the
 /// contract): pairs of rows through `asm_attn` when `d` is a multiple of 8, a last odd row
 /// (and any other shape) through the portable `dot`.
@@ -186,13 +225,7 @@ pub fn scale_rounded(acc: &mut [f32], ms: f32) {
         if unrounded == 0 {
             continue;
         }
-        for (k, run) in a.chunks_exact_mut(8).enumerate() {
-            if unrounded >> k & 1 == 1 {
-                for s in run {
-                    *s = round_f16(*s);
-                }
-            }
-        }
+        round_runs(a, unrounded);
     }
     scale_rounded_portable(tail, ms);
 }
