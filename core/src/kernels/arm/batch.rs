@@ -43,25 +43,154 @@ const INTERLEAVED_WORDS: usize = MAX_BLOCKS * BLOCK_WORDS + BATCH_Q4K_ACT_REACH 
 #[repr(C, align(8))]
 struct Interleaved([u32; INTERLEAVED_WORDS]);
 
-/// A batched K-quant kernel (`asm_batch_q4k`, `asm_batch_q5k`): `(w, acts, n, out, row_blocks)`.
+/// A batched K-quant kernel (`asm_batch_q4k`, `asm_batch_q5k`, `asm_batch_q2k`): `(w, acts,
+/// n, out, row_blocks)`.
 type Batch4KquantKernel = unsafe extern "C" fn(*const u8, *const u8, u32, *mut i32, u32);
+
+/// A batched K-quant kernel and what [`drive4`] needs to know of it: its block bytes, its
+/// plain and touch variants, how far past its last block the touch variant reads, and the
+/// function laying out the four tokens' pair blocks as it reads them (`(acts, std_len, nb,
+/// buffer)`).
+struct Batch4Kquant {
+    ty: GgmlType,
+    bb: usize,
+    plain: Batch4KquantKernel,
+    touch: Batch4KquantKernel,
+    reach: usize,
+    interleave: fn(&[&[u8]; TILE], usize, usize, &mut [u32]),
+}
+
+/// The stack buffer a kernel's interleaved activations go to (8-aligned, sized for
+/// `MAX_BLOCKS` blocks and the room the kernel's activation touches read past them).
+trait InterleavedBuf {
+    fn new() -> Self;
+    fn words(&mut self) -> &mut [u32];
+}
+
+impl InterleavedBuf for Interleaved {
+    #[inline(always)]
+    fn new() -> Self {
+        Interleaved([0; INTERLEAVED_WORDS])
+    }
+    #[inline(always)]
+    fn words(&mut self) -> &mut [u32] {
+        &mut self.0
+    }
+}
+
+/// The float part of a batched kernel's results (`OW` words a block), in the single-token
+/// order.
+trait Finish4<const OW: usize> {
+    /// The per-product state, from the tokens' block scales `dxs` (`nb` blocks a row, `rows`
+    /// rows).
+    fn new(dxs: &[[f32; MAX_BLOCKS]; TILE], nb: usize, rows: usize) -> Self;
+    /// Finishes the rows `r0..r0 + res.len() / nb` from their results `res`: writes
+    /// `out[t · rows + r]` for the four tokens `t`.
+    fn rows(&self, res: &[[i32; OW]], dxs: &[[f32; MAX_BLOCKS]; TILE], nb: usize, r0: usize, rows: usize, out: &mut [f32]);
+}
+
+/// Q4_K, Q5_K and Q2_K (9 words a block: `d | dmin << 16`, the four `isum`s, the four
+/// `msum`s): `finish_k4_sums` per block and token, in asm for rows of 2 or 3 blocks.
+struct K4Finish {
+    frame: Finish4Frame,
+}
+
+impl Finish4<9> for K4Finish {
+    #[inline(always)]
+    fn new(dxs: &[[f32; MAX_BLOCKS]; TILE], nb: usize, rows: usize) -> Self {
+        // The scales by block for the asm float part of rows of 2 or 3 blocks.
+        let mut frame = Finish4Frame { flag: 1, zero: 0.0, dx: [[0.0; TILE]; 3], stride: (rows * 4) as u32 };
+        for (b, dx) in frame.dx.iter_mut().enumerate().take(nb) {
+            for (t, d) in dx.iter_mut().enumerate() {
+                *d = dxs[t][b];
+            }
+        }
+        K4Finish { frame }
+    }
+
+    #[inline(always)]
+    fn rows(&self, res: &[[i32; 9]], dxs: &[[f32; MAX_BLOCKS]; TILE], nb: usize, r0: usize, rows: usize, out: &mut [f32]) {
+        let n_rows = res.len() / nb.max(1);
+        // Rows of 2 or 3 blocks (the 90M model's): the float part in asm, straight into
+        // `out`; redone below if a scale is not a normal f16.
+        // (Called directly, not through a pointer: the pointer's literal-pool load missed the
+        // D-cache in a third of the calls.)
+        if matches!(nb, 2 | 3) && n_rows >= 1 && r0 + n_rows <= rows && out.len() == TILE * rows {
+            let (res_p, out_p) = (res.as_ptr() as *const i32, out.as_mut_ptr().wrapping_add(r0));
+            // SAFETY: reads the n_rows * nb >= 1 blocks of 9 words of `res` and the frame;
+            // writes out[t * rows + r0 + i] for t < 4, i < n_rows (r0 + n_rows <= rows and
+            // out.len() == 4 * rows, checked just above; frame.stride is rows * 4 bytes).
+            let normal = unsafe {
+                if nb == 2 { k4_finish4_rows2(res_p, &self.frame, n_rows as u32, out_p) } else { k4_finish4_rows3(res_p, &self.frame, n_rows as u32, out_p) }
+            };
+            if normal == 1 {
+                return;
+            }
+        }
+        let mut vals = [[0f32; TILE]; CALL_BLOCKS];
+        let vals = &mut vals[..n_rows.min(CALL_BLOCKS)];
+        match nb {
+            1 => finish_rows::<1>(res, dxs, vals),
+            2 => finish_rows::<2>(res, dxs, vals),
+            3 => finish_rows::<3>(res, dxs, vals),
+            _ => finish_rows::<4>(res, dxs, vals),
+        }
+        scatter(vals, r0, rows, out);
+    }
+}
+
+/// Writes the four tokens' values of rows `r0..r0 + vals.len()` to `out[t · rows + r]`.
+#[inline(always)]
+fn scatter(vals: &[[f32; TILE]], r0: usize, rows: usize, out: &mut [f32]) {
+    for (t, o) in out.chunks_exact_mut(rows).enumerate() {
+        for (o, v) in o[r0..r0 + vals.len()].iter_mut().zip(vals.iter()) {
+            *o = v[t];
+        }
+    }
+}
 
 /// `out[t · rows + r] = row r of w . token t` for the four tokens `acts` (each the bytes
 /// `quantize_activations` made for a weight type of `ty`'s pair layout: `nb` standard Q8_K
 /// blocks, then `nb` pair blocks) and `rows` rows of `rb` bytes.
 pub fn matmul4_kquant(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut [f32]) {
-    if ty == GgmlType::Q2_K {
-        return matmul4_q2k(w, rb, acts, rows, out);
+    match ty {
+        GgmlType::Q2_K => matmul4_q2k(w, rb, acts, rows, out),
+        _ => matmul4_q4k_q5k(ty, w, rb, acts, rows, out),
     }
-    // Q5_K's kernel reads the same interleaved activations and writes the same 9 words.
-    let (bb, plain, touch, reach): (usize, Batch4KquantKernel, Batch4KquantKernel, usize) = match ty {
-        GgmlType::Q5_K => (Q5_K_BYTES, q5k_batch4, q5k_batch4_touch, BATCH_Q5K_TOUCH_REACH),
-        _ => (Q4_K_BYTES, q4k_batch4, q4k_batch4_touch, BATCH_Q4K_TOUCH_REACH),
+}
+
+/// [`matmul4_kquant`] for Q4_K and Q5_K weights (any other type goes token by token). Q5_K's
+/// kernel reads the same interleaved activations and writes the same 9 words as Q4_K's.
+fn matmul4_q4k_q5k(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut [f32]) {
+    let kernel = match ty {
+        GgmlType::Q5_K => Batch4Kquant { ty, bb: Q5_K_BYTES, plain: q5k_batch4, touch: q5k_batch4_touch, reach: BATCH_Q5K_TOUCH_REACH, interleave },
+        GgmlType::Q4_K => Batch4Kquant { ty, bb: Q4_K_BYTES, plain: q4k_batch4, touch: q4k_batch4_touch, reach: BATCH_Q4K_TOUCH_REACH, interleave },
+        _ => return token_by_token(ty, w, rb, acts, rows, out),
     };
-    let nb = rb / bb;
+    drive4::<9, K4Finish, Interleaved>(&kernel, w, rb, acts, rows, out);
+}
+
+/// The products of `acts` one token at a time through the single-token driver.
+fn token_by_token(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut [f32]) {
+    let std_len = match crate::quant::row_bytes_of(ty, 256) {
+        Ok(bb) if bb > 0 => rb / bb * Q8K_BLOCK_BYTES,
+        _ => 0,
+    };
+    for (a, o) in acts.iter().zip(out.chunks_mut(rows.max(1))) {
+        let (std_act, pairs) = a.split_at(std_len.min(a.len()));
+        matvec_kquant(ty, w, rb, std_act, pairs, o);
+    }
+}
+
+/// The driver of every batched K-quant kernel: the four tokens' pair blocks interleaved once
+/// into a `B`, the rows `CALL_BLOCKS / nb` to a kernel call (the touch variant while its
+/// loads stay inside `w`), each call's results finished by `F`. Shapes the kernel does not
+/// take go token by token.
+#[inline(always)]
+fn drive4<const OW: usize, F: Finish4<OW>, B: InterleavedBuf>(k: &Batch4Kquant, w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut [f32]) {
+    let nb = rb / k.bb;
     let std_len = nb * Q8K_BLOCK_BYTES;
-    let fits = matches!(ty, GgmlType::Q4_K | GgmlType::Q5_K)
-        && rb == nb * bb
+    let fits = rb == nb * k.bb
         && (1..=MAX_BLOCKS).contains(&nb)
         && w.len() >= rows * rb
         && out.len() == TILE * rows
@@ -69,7 +198,7 @@ pub fn matmul4_kquant(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], ro
     if !fits {
         for (a, o) in acts.iter().zip(out.chunks_mut(rows.max(1))) {
             let (std_act, pairs) = a.split_at(std_len.min(a.len()));
-            matvec_kquant(ty, w, rb, std_act, pairs, o);
+            matvec_kquant(k.ty, w, rb, std_act, pairs, o);
         }
         return;
     }
@@ -80,63 +209,28 @@ pub fn matmul4_kquant(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], ro
             *d = q8k_d(a, b);
         }
     }
-    // The same scales by block for the asm float part of rows of 2 or 3 blocks.
-    let mut frame = Finish4Frame { flag: 1, zero: 0.0, dx: [[0.0; TILE]; 3], stride: (rows * 4) as u32 };
-    for (b, dx) in frame.dx.iter_mut().enumerate().take(nb) {
-        for (t, d) in dx.iter_mut().enumerate() {
-            *d = dxs[t][b];
-        }
-    }
-    let mut il = Interleaved([0; INTERLEAVED_WORDS]);
-    interleave(&acts, std_len, nb, &mut il.0);
-    let mut res = [[0i32; 9]; CALL_BLOCKS];
-    let mut vals = [[0f32; TILE]; CALL_BLOCKS];
+    let finish = F::new(&dxs, nb, rows);
+    let mut il = B::new();
+    (k.interleave)(&acts, std_len, nb, il.words());
+    let il = il.words();
+    let mut res = [[0i32; OW]; CALL_BLOCKS];
     let rows_per_call = CALL_BLOCKS / nb;
     let mut r0 = 0;
     while r0 < rows {
         let n_rows = rows_per_call.min(rows - r0);
         let (start, end) = (r0 * rb, (r0 + n_rows) * rb);
-        let kernel = if end + reach <= w.len() { touch } else { plain };
+        let kernel = if end + k.reach <= w.len() { k.touch } else { k.plain };
         // SAFETY: the kernel reads the n_rows * nb blocks w[start..end] (end <= rows * rb <=
-        // w.len(), checked in `fits`) and, in the touch variant, at most `reach` bytes
+        // w.len(), checked in `fits`) and, in the touch variant, at most `k.reach` bytes
         // after them (checked just above); it reads nb interleaved blocks of `il` (nb <=
-        // MAX_BLOCKS, 8-aligned by its type) and at most BATCH_Q4K_ACT_REACH bytes after
-        // them (the room `il` keeps), and writes 9
-        // words per block to `res` (n_rows * nb <= CALL_BLOCKS). Unaligned weight words are
-        // read with LDR, which ARMv6 allows with SCTLR.U set (Linux, and the Pi's bare-metal
-        // setup).
+        // MAX_BLOCKS; `B` is 8-aligned and sized for MAX_BLOCKS blocks) and at most its
+        // activation reach after them (the room `B` keeps), and writes OW words per block to
+        // `res` (n_rows * nb <= CALL_BLOCKS). Unaligned weight words are read with LDR, which
+        // ARMv6 allows with SCTLR.U set (Linux, and the Pi's bare-metal setup).
         unsafe {
-            kernel(w.as_ptr().add(start), il.0.as_ptr() as *const u8, (n_rows * nb) as u32, res.as_mut_ptr() as *mut i32, nb as u32);
+            kernel(w.as_ptr().add(start), il.as_ptr() as *const u8, (n_rows * nb) as u32, res.as_mut_ptr() as *mut i32, nb as u32);
         }
-        let (res, vals) = (&res[..n_rows * nb], &mut vals[..n_rows]);
-        // Rows of 2 or 3 blocks (the 90M model's): the float part in asm, straight into
-        // `out`; redone below if a scale is not a normal f16.
-        // (Called directly, not through a pointer: the pointer's literal-pool load missed the
-        // D-cache in a third of the calls.)
-        if matches!(nb, 2 | 3) {
-            let (res_p, out_p) = (res.as_ptr() as *const i32, out.as_mut_ptr().wrapping_add(r0));
-            // SAFETY: reads the n_rows * nb >= 1 blocks of 9 words of `res` and the frame;
-            // writes out[t * rows + r0 + i] for t < 4, i < n_rows (r0 + n_rows <= rows and
-            // out.len() == 4 * rows, checked in `fits`; frame.stride is rows * 4 bytes).
-            let normal = unsafe {
-                if nb == 2 { k4_finish4_rows2(res_p, &frame, n_rows as u32, out_p) } else { k4_finish4_rows3(res_p, &frame, n_rows as u32, out_p) }
-            };
-            if normal == 1 {
-                r0 += n_rows;
-                continue;
-            }
-        }
-        match nb {
-            1 => finish_rows::<1>(res, &dxs, vals),
-            2 => finish_rows::<2>(res, &dxs, vals),
-            3 => finish_rows::<3>(res, &dxs, vals),
-            _ => finish_rows::<4>(res, &dxs, vals),
-        }
-        for (t, o) in out.chunks_exact_mut(rows).enumerate() {
-            for (o, v) in o[r0..r0 + n_rows].iter_mut().zip(vals.iter()) {
-                *o = v[t];
-            }
-        }
+        finish.rows(&res[..n_rows * nb], &dxs, nb, r0, rows, out);
         r0 += n_rows;
     }
 }
@@ -152,84 +246,30 @@ const Q2K_INTERLEAVED_WORDS: usize = MAX_BLOCKS * Q2K_BLOCK_WORDS + BATCH_Q2K_AC
 #[repr(C, align(8))]
 struct Q2kInterleaved([u32; Q2K_INTERLEAVED_WORDS]);
 
+impl InterleavedBuf for Q2kInterleaved {
+    #[inline(always)]
+    fn new() -> Self {
+        Q2kInterleaved([0; Q2K_INTERLEAVED_WORDS])
+    }
+    #[inline(always)]
+    fn words(&mut self) -> &mut [u32] {
+        &mut self.0
+    }
+}
+
 /// [`matmul4_kquant`] for Q2_K weights (activations prepared for Q2_K or Q3_K: the 2-bit
 /// pair layout) through `asm_batch_q2k`, whose 9 words per block are `asm_batch_q4k`'s: the
 /// float part is Q4_K's (`finish_k4_sums`, the single-token Q2_K finish), in the same order.
 fn matmul4_q2k(w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut [f32]) {
-    let ty = GgmlType::Q2_K;
-    let nb = rb / Q2_K_BYTES;
-    let std_len = nb * Q8K_BLOCK_BYTES;
-    let fits = rb == nb * Q2_K_BYTES
-        && (1..=MAX_BLOCKS).contains(&nb)
-        && w.len() >= rows * rb
-        && out.len() == TILE * rows
-        && acts.iter().all(|a| a.len() >= std_len + nb * Q8K_PAIRS_BYTES && (a.as_ptr() as usize + std_len) % 4 == 0);
-    if !fits {
-        for (a, o) in acts.iter().zip(out.chunks_mut(rows.max(1))) {
-            let (std_act, pairs) = a.split_at(std_len.min(a.len()));
-            matvec_kquant(ty, w, rb, std_act, pairs, o);
-        }
-        return;
-    }
-    let mut dxs = [[0f32; MAX_BLOCKS]; TILE];
-    for (dx, a) in dxs.iter_mut().zip(acts) {
-        for (b, d) in dx.iter_mut().take(nb).enumerate() {
-            *d = q8k_d(a, b);
-        }
-    }
-    let mut frame = Finish4Frame { flag: 1, zero: 0.0, dx: [[0.0; TILE]; 3], stride: (rows * 4) as u32 };
-    for (b, dx) in frame.dx.iter_mut().enumerate().take(nb) {
-        for (t, d) in dx.iter_mut().enumerate() {
-            *d = dxs[t][b];
-        }
-    }
-    let mut il = Q2kInterleaved([0; Q2K_INTERLEAVED_WORDS]);
-    interleave_q2k(&acts, std_len, nb, &mut il.0);
-    let mut res = [[0i32; 9]; CALL_BLOCKS];
-    let mut vals = [[0f32; TILE]; CALL_BLOCKS];
-    let rows_per_call = CALL_BLOCKS / nb;
-    let mut r0 = 0;
-    while r0 < rows {
-        let n_rows = rows_per_call.min(rows - r0);
-        let (start, end) = (r0 * rb, (r0 + n_rows) * rb);
-        let kernel = if end + BATCH_Q2K_TOUCH_REACH <= w.len() { q2k_batch4_touch } else { q2k_batch4 };
-        // SAFETY: the kernel reads the n_rows * nb blocks w[start..end] (end <= rows * rb <=
-        // w.len(), checked in `fits`) and, in the touch variant, at most
-        // BATCH_Q2K_TOUCH_REACH bytes after them (checked just above); it reads nb
-        // interleaved blocks of `il` (nb <= MAX_BLOCKS, 8-aligned by its type) and at most
-        // BATCH_Q2K_ACT_REACH bytes after them (the room `il` keeps), and writes 9 words per
-        // block to `res` (n_rows * nb <= CALL_BLOCKS). Unaligned weight words are read with
-        // LDR, which ARMv6 allows with SCTLR.U set (Linux, and the Pi's bare-metal setup).
-        unsafe {
-            kernel(w.as_ptr().add(start), il.0.as_ptr() as *const u8, (n_rows * nb) as u32, res.as_mut_ptr() as *mut i32, nb as u32);
-        }
-        let (res, vals) = (&res[..n_rows * nb], &mut vals[..n_rows]);
-        if matches!(nb, 2 | 3) {
-            let (res_p, out_p) = (res.as_ptr() as *const i32, out.as_mut_ptr().wrapping_add(r0));
-            // SAFETY: reads the n_rows * nb >= 1 blocks of 9 words of `res` and the frame;
-            // writes out[t * rows + r0 + i] for t < 4, i < n_rows (r0 + n_rows <= rows and
-            // out.len() == 4 * rows, checked in `fits`; frame.stride is rows * 4 bytes).
-            let normal = unsafe {
-                if nb == 2 { k4_finish4_rows2(res_p, &frame, n_rows as u32, out_p) } else { k4_finish4_rows3(res_p, &frame, n_rows as u32, out_p) }
-            };
-            if normal == 1 {
-                r0 += n_rows;
-                continue;
-            }
-        }
-        match nb {
-            1 => finish_rows::<1>(res, &dxs, vals),
-            2 => finish_rows::<2>(res, &dxs, vals),
-            3 => finish_rows::<3>(res, &dxs, vals),
-            _ => finish_rows::<4>(res, &dxs, vals),
-        }
-        for (t, o) in out.chunks_exact_mut(rows).enumerate() {
-            for (o, v) in o[r0..r0 + n_rows].iter_mut().zip(vals.iter()) {
-                *o = v[t];
-            }
-        }
-        r0 += n_rows;
-    }
+    let kernel = Batch4Kquant {
+        ty: GgmlType::Q2_K,
+        bb: Q2_K_BYTES,
+        plain: q2k_batch4,
+        touch: q2k_batch4_touch,
+        reach: BATCH_Q2K_TOUCH_REACH,
+        interleave: interleave_q2k,
+    };
+    drive4::<9, K4Finish, Q2kInterleaved>(&kernel, w, rb, acts, rows, out);
 }
 
 /// Lays out the four tokens' Q2_K pair blocks as `asm_batch_q2k` reads them (its module doc):
