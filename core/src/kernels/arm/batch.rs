@@ -1,9 +1,11 @@
 //! ARMv6 drivers of the batched products (twins: `kernels::batch::matmul4_kquant_portable`
 //! and `matmul4_legacy_portable`): four tokens' activations interleaved once per product,
 //! then every weight block decoded once for the four (`asm_batch_q4k`, `asm_batch_q5k`,
-//! `asm_batch_q2k`, `asm_batch_legacy`);
+//! `asm_batch_q2k`, `asm_batch_q3k`, `asm_batch_legacy`; the K-quant ones through one
+//! driver, `drive4`);
 //! the float part of each block and token is done here (Q4_1's in `q4_1_finish4`) in the
-//! single-token order (`finish_k4_sums`, `legacy::finish_block`, [`RowSum`]), so every output
+//! single-token order (`finish_k4_sums`, Q3_K's `(d·dx)·isum`, `legacy::finish_block`,
+//! [`RowSum`]), so every output
 //! has the bits of that token's own `matvec`. Types without a batched kernel, and shapes it does not take, go
 //! token by token through the single-token drivers.
 
@@ -13,12 +15,13 @@ use super::asm_batch_legacy::{
     q4_0_batch4, q4_0_batch4_touch, q4_1_batch4, q4_1_batch4_touch, q4_1_finish4, q8_0_batch4, q8_0_batch4_touch,
     BATCH_LEGACY_ACT_BYTES,
 };
+use super::asm_batch_q3k::{q3k_batch4, q3k_batch4_touch, BATCH_Q3K_TOUCH_REACH};
 use super::asm_batch_q4k::{q4k_batch4, q4k_batch4_touch, BATCH_Q4K_ACT_BYTES, BATCH_Q4K_ACT_REACH, BATCH_Q4K_TOUCH_REACH};
 use super::asm_batch_q5k::{q5k_batch4, q5k_batch4_touch, BATCH_Q5K_TOUCH_REACH};
 use super::matvec::{f16_bits_to_f32, finish_k4_sums, load_word, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q8_0, q8k_d};
 use crate::kernels::batch::TILE;
 use crate::kernels::{legacy, RowSum};
-use crate::quant::kquant::{Q2_K_BYTES, Q4_K_BYTES, Q5_K_BYTES};
+use crate::quant::kquant::{Q2_K_BYTES, Q3_K_BYTES, Q4_K_BYTES, Q5_K_BYTES};
 use crate::quant::legacy::{Q4_0_BYTES, Q4_1_BYTES, Q8_0_BYTES};
 use crate::quant::q8::{Q8K_BLOCK_BYTES, Q8K_PAIRS_BYTES, Q8_BLOCK_BYTES, Q8_PAIRS_BYTES, Q8_SCALES_BYTES};
 use crate::quant::GgmlType;
@@ -155,6 +158,7 @@ fn scatter(vals: &[[f32; TILE]], r0: usize, rows: usize, out: &mut [f32]) {
 pub fn matmul4_kquant(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut [f32]) {
     match ty {
         GgmlType::Q2_K => matmul4_q2k(w, rb, acts, rows, out),
+        GgmlType::Q3_K => matmul4_q3k(w, rb, acts, rows, out),
         _ => matmul4_q4k_q5k(ty, w, rb, acts, rows, out),
     }
 }
@@ -270,6 +274,62 @@ fn matmul4_q2k(w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut 
         interleave: interleave_q2k,
     };
     drive4::<9, K4Finish, Q2kInterleaved>(&kernel, w, rb, acts, rows, out);
+}
+
+/// [`matmul4_kquant`] for Q3_K weights (activations prepared for Q2_K or Q3_K: the 2-bit
+/// pair layout, interleaved as for Q2_K) through `asm_batch_q3k`.
+fn matmul4_q3k(w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut [f32]) {
+    let kernel = Batch4Kquant {
+        ty: GgmlType::Q3_K,
+        bb: Q3_K_BYTES,
+        plain: q3k_batch4,
+        touch: q3k_batch4_touch,
+        reach: BATCH_Q3K_TOUCH_REACH,
+        interleave: interleave_q2k,
+    };
+    drive4::<5, ScaleOnlyFinish, Q2kInterleaved>(&kernel, w, rb, acts, rows, out);
+}
+
+/// Q3_K (5 words a block: `d`, the four `isum`s): per block and token `(d · dx) · isum`,
+/// the single-token `ScaleOnly` expression, added in `RowSum::of_blocks`' order. `d` is
+/// widened once for the four tokens (`f16_bits_to_f32`: exact for every f16, as the
+/// single-token path's two widenings are).
+struct ScaleOnlyFinish;
+
+impl Finish4<5> for ScaleOnlyFinish {
+    #[inline(always)]
+    fn new(_dxs: &[[f32; MAX_BLOCKS]; TILE], _nb: usize, _rows: usize) -> Self {
+        ScaleOnlyFinish
+    }
+
+    #[inline(always)]
+    fn rows(&self, res: &[[i32; 5]], dxs: &[[f32; MAX_BLOCKS]; TILE], nb: usize, r0: usize, rows: usize, out: &mut [f32]) {
+        let mut vals = [[0f32; TILE]; CALL_BLOCKS];
+        let vals = &mut vals[..(res.len() / nb.max(1)).min(CALL_BLOCKS)];
+        match nb {
+            1 => scale_only_rows::<1>(res, dxs, vals),
+            2 => scale_only_rows::<2>(res, dxs, vals),
+            3 => scale_only_rows::<3>(res, dxs, vals),
+            _ => scale_only_rows::<4>(res, dxs, vals),
+        }
+        scatter(vals, r0, rows, out);
+    }
+}
+
+/// The float part of the Q3_K kernel's results `res` (rows of `NB` blocks of 5 words) for
+/// the four tokens, into `vals` (a row's four outputs).
+#[inline(always)]
+fn scale_only_rows<const NB: usize>(res: &[[i32; 5]], dxs: &[[f32; MAX_BLOCKS]; TILE], vals: &mut [[f32; TILE]]) {
+    for (blocks, v) in res.chunks_exact(NB).zip(vals) {
+        let mut values = [[0f32; NB]; TILE];
+        for (b, k) in blocks.iter().enumerate() {
+            let d = f16_bits_to_f32(k[0] as u32 & 0xffff);
+            for (t, row) in values.iter_mut().enumerate() {
+                row[b] = (d * dxs[t][b]) * k[1 + t] as f32;
+            }
+        }
+        *v = values.map(RowSum::of_blocks);
+    }
 }
 
 /// Lays out the four tokens' Q2_K pair blocks as `asm_batch_q2k` reads them (its module doc):

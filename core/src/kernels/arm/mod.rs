@@ -35,6 +35,7 @@ mod asm_steps;
 mod asm_batch_k4finish;
 mod asm_batch_legacy;
 mod asm_batch_q2k;
+mod asm_batch_q3k;
 mod asm_attn;
 mod asm_batch_q4k;
 mod asm_batch_q5k;
