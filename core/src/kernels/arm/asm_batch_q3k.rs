@@ -56,81 +56,21 @@ macro_rules! b3_lead { () => { "256" } }
 /// rounded up).
 pub const BATCH_Q3K_TOUCH_REACH: usize = 256;
 
-/// One step, `asm_batch_q2k`'s (`b2_step`) with the next weight word loaded from the frame.
-macro_rules! b3_step {
-    (smuad, $n0:expr, $($more:tt)*) => {
-        b3_step!(@body "smuad r7, r5, r0\n", "smuad r8, r5, r2\n", "smuad r10, r5, r0\n", "smuad r11, r5, r2\n", $n0, $($more)*)
-    };
-    (smlad, $n0:expr, $($more:tt)*) => {
-        b3_step!(@body "smlad r7, r5, r0, r7\n", "smlad r8, r5, r2, r8\n", "smlad r10, r5, r0, r10\n", "smlad r11, r5, r2, r11\n", $n0, $($more)*)
-    };
-    (@body $m7:expr, $m8:expr, $m10:expr, $m11:expr, $n0:expr, next, $word:expr, $lo:expr, $hi:expr) => {
-        concat!(
-            $m7,
-            $m8,
-            "smlad r7, r6, r1, r7\n",
-            "ldm lr!, {{r0, r1}}\n",
-            "smlad r8, r6, r3, r8\n",
-            "ldm lr!, {{r2, r3}}\n",
-            "ldr r4, [sp, #", $word, "]\n",
-            $m10,
-            $n0,
-            "smlad r10, r6, r1, r10\n",
-            $m11,
-            "ldm lr!, {{r0, r1}}\n",
-            "smlad r11, r6, r3, r11\n",
-            "ldm lr!, {{r2, r3}}\n",
-            "and r5, r9, r4, ", $lo, "\n",
-            "and r6, r9, r4, ", $hi, "\n",
-        )
-    };
-    (@body $m7:expr, $m8:expr, $m10:expr, $m11:expr, $n0:expr, last) => {
-        concat!(
-            $m7,
-            $m8,
-            "smlad r7, r6, r1, r7\n",
-            "ldm lr!, {{r0, r1}}\n",
-            "smlad r8, r6, r3, r8\n",
-            "ldm lr!, {{r2, r3}}\n",
-            $n0,
-            $m10,
-            "smlad r10, r6, r1, r10\n",
-            $m11,
-            "smlad r11, r6, r3, r11\n",
-        )
-    };
-}
+/// The frame address of merged word `$k` of group `$g` (chunk `c`, `E`/`O` `e`: `2c + e`).
+macro_rules! b3_word { ($g:expr, $k:expr) => { concat!("[sp, #256 + 16 * (", $g, ") + 4 * ", $k, "]") } }
 
-/// A step's activation touch: a byte into r0 (dead from slot 7 to 11) from the line read six
-/// steps later (lr is 16 bytes into this step's 32).
-macro_rules! b3_act_touch { () => { "ldrb r0, [lr, #192]\n" } }
-
-/// The frame offset of merged word `$k` of chunk-and-half `$ce` (`2c + e`).
-macro_rules! b3_word { ($ce:literal, $k:literal) => { concat!("256 + 16 * ", $ce, " + 4 * ", $k) } }
-
-/// Pass `$p` over merged words `$ce` at shifts `$lo`/`$hi`; its last step loads the next
-/// pass's first word (`$nce`, shifts `$nlo`/`$nhi`). Then its dots to the frame and `$t`.
-macro_rules! b3_pass {
-    ($p:literal, $ce:literal, $lo:literal, $hi:literal, $nce:literal, $nlo:literal, $nhi:literal, $t:expr) => {
-        concat!(
-            b3_step!(smuad, b3_act_touch!(), next, b3_word!($ce, 1), $lo, $hi),
-            b3_step!(smlad, b3_act_touch!(), next, b3_word!($ce, 2), $lo, $hi),
-            b3_step!(smlad, b3_act_touch!(), next, b3_word!($ce, 3), $lo, $hi),
-            b3_step!(smlad, b3_act_touch!(), next, b3_word!($nce, 0), $nlo, $nhi),
-            "str r7, [sp, #16 * ", $p, "]\n",
-            "str r8, [sp, #16 * ", $p, " + 4]\n",
-            "strd r10, r11, [sp, #16 * ", $p, " + 8]\n",
-            $t,
-        )
-    };
-    // The block's last pass: its last step's free slot comes before token 2's first `SMLAD`
-    // (r0 still live), so no touch there.
-    (last, $ce:literal, $lo:literal, $hi:literal) => {
-        concat!(
-            b3_step!(smuad, b3_act_touch!(), next, b3_word!($ce, 1), $lo, $hi),
-            b3_step!(smlad, b3_act_touch!(), next, b3_word!($ce, 2), $lo, $hi),
-            b3_step!(smlad, b3_act_touch!(), next, b3_word!($ce, 3), $lo, $hi),
-            b3_step!(smlad, "", last),
+/// Chunk `$c`'s four passes (`asm_batch_q2k`'s, over the merged words): `j` = 0 and 2 from its
+/// `E` words (group `2c`) at shifts 0 and 4, `j` = 1 and 3 from its `O` words (`2c + 1`).
+macro_rules! b3_chunk {
+    ($c:literal, $($end:tt)*) => {
+        b2_chunk!(
+            b3_word,
+            $c,
+            [concat!("2 * ", $c), "lsl #0", "lsr #8"],
+            [concat!("2 * ", $c), "lsr #4", "lsr #12"],
+            [concat!("2 * ", $c, " + 1"), "lsl #0", "lsr #8"],
+            [concat!("2 * ", $c, " + 1"), "lsr #4", "lsr #12"],
+            $($end)*
         )
     };
 }
@@ -340,22 +280,10 @@ macro_rules! b3_kernel {
                 "and r5, r9, r4",
                 "ldm lr!, {{r2, r3}}",
                 "and r6, r9, r4, lsr #8",
-                b3_pass!(0, 0, "lsl #0", "lsr #8", 0, "lsr #4", "lsr #12", ""),
-                b3_pass!(1, 0, "lsr #4", "lsr #12", 1, "lsl #0", "lsr #8", ""),
-                b3_pass!(2, 1, "lsl #0", "lsr #8", 1, "lsr #4", "lsr #12", ""),
-                b3_pass!(3, 1, "lsr #4", "lsr #12", 2, "lsl #0", "lsr #8", $t!("r4", 1)),
-                b3_pass!(4, 2, "lsl #0", "lsr #8", 2, "lsr #4", "lsr #12", ""),
-                b3_pass!(5, 2, "lsr #4", "lsr #12", 3, "lsl #0", "lsr #8", ""),
-                b3_pass!(6, 3, "lsl #0", "lsr #8", 3, "lsr #4", "lsr #12", ""),
-                b3_pass!(7, 3, "lsr #4", "lsr #12", 4, "lsl #0", "lsr #8", $t!("r4", 2)),
-                b3_pass!(8, 4, "lsl #0", "lsr #8", 4, "lsr #4", "lsr #12", ""),
-                b3_pass!(9, 4, "lsr #4", "lsr #12", 5, "lsl #0", "lsr #8", ""),
-                b3_pass!(10, 5, "lsl #0", "lsr #8", 5, "lsr #4", "lsr #12", ""),
-                b3_pass!(11, 5, "lsr #4", "lsr #12", 6, "lsl #0", "lsr #8", $t!("r4", 3)),
-                b3_pass!(12, 6, "lsl #0", "lsr #8", 6, "lsr #4", "lsr #12", ""),
-                b3_pass!(13, 6, "lsr #4", "lsr #12", 7, "lsl #0", "lsr #8", ""),
-                b3_pass!(14, 7, "lsl #0", "lsr #8", 7, "lsr #4", "lsr #12", ""),
-                b3_pass!(last, 7, "lsr #4", "lsr #12"),
+                b3_chunk!(0, next [2, "lsl #0", "lsr #8"], $t!("r4", 1)),
+                b3_chunk!(1, next [4, "lsl #0", "lsr #8"], $t!("r4", 2)),
+                b3_chunk!(2, next [6, "lsl #0", "lsr #8"], $t!("r4", 3)),
+                b3_chunk!(3, last),
                 // ---- isum[t] = −4 Σ sc · bsum + Σ sc[sb] · dot[P][t]: pass 15's dots are still
                 // in r7/r8/r10/r11. Pass P's sub-block: 0 4 2 6 1 5 3 7 8 12 10 14 9 13 11 15,
                 // its scale in pair 2 (sb / 4) + sb % 2, half (sb % 4) / 2. ----

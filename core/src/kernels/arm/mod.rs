@@ -34,6 +34,7 @@ mod matvec;
 mod asm_steps;
 mod asm_batch_k4finish;
 mod asm_batch_legacy;
+#[macro_use]
 mod asm_batch_q2k;
 mod asm_batch_q3k;
 mod asm_attn;
