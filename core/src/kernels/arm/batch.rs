@@ -51,23 +51,23 @@ struct Interleaved([u32; INTERLEAVED_WORDS]);
 type Batch4KquantKernel = unsafe extern "C" fn(*const u8, *const u8, u32, *mut i32, u32);
 
 /// A batched K-quant kernel and what [`drive4`] needs to know of it: its block bytes, its
-/// plain and touch variants, how far past its last block the touch variant reads, and the
-/// function laying out the four tokens' pair blocks as it reads them (`(acts, std_len, nb,
-/// buffer)`).
+/// plain and touch variants, and how far past its last block the touch variant reads.
 struct Batch4Kquant {
     ty: GgmlType,
     bb: usize,
     plain: Batch4KquantKernel,
     touch: Batch4KquantKernel,
     reach: usize,
-    interleave: fn(&[&[u8]; TILE], usize, usize, &mut [u32]),
 }
 
 /// The stack buffer a kernel's interleaved activations go to (8-aligned, sized for
-/// `MAX_BLOCKS` blocks and the room the kernel's activation touches read past them).
+/// `MAX_BLOCKS` blocks and the room the kernel's activation touches read past them), and
+/// the layout the kernel reads: `fill` lays out the four tokens' pair blocks (`nb` blocks
+/// after `std_len` bytes of standard blocks). A static call, so it inlines as before.
 trait InterleavedBuf {
     fn new() -> Self;
-    fn words(&mut self) -> &mut [u32];
+    fn fill(&mut self, acts: &[&[u8]; TILE], std_len: usize, nb: usize);
+    fn words(&self) -> &[u32];
 }
 
 impl InterleavedBuf for Interleaved {
@@ -76,8 +76,12 @@ impl InterleavedBuf for Interleaved {
         Interleaved([0; INTERLEAVED_WORDS])
     }
     #[inline(always)]
-    fn words(&mut self) -> &mut [u32] {
-        &mut self.0
+    fn fill(&mut self, acts: &[&[u8]; TILE], std_len: usize, nb: usize) {
+        interleave(acts, std_len, nb, &mut self.0);
+    }
+    #[inline(always)]
+    fn words(&self) -> &[u32] {
+        &self.0
     }
 }
 
@@ -167,8 +171,8 @@ pub fn matmul4_kquant(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], ro
 /// kernel reads the same interleaved activations and writes the same 9 words as Q4_K's.
 fn matmul4_q4k_q5k(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut [f32]) {
     let kernel = match ty {
-        GgmlType::Q5_K => Batch4Kquant { ty, bb: Q5_K_BYTES, plain: q5k_batch4, touch: q5k_batch4_touch, reach: BATCH_Q5K_TOUCH_REACH, interleave },
-        GgmlType::Q4_K => Batch4Kquant { ty, bb: Q4_K_BYTES, plain: q4k_batch4, touch: q4k_batch4_touch, reach: BATCH_Q4K_TOUCH_REACH, interleave },
+        GgmlType::Q5_K => Batch4Kquant { ty, bb: Q5_K_BYTES, plain: q5k_batch4, touch: q5k_batch4_touch, reach: BATCH_Q5K_TOUCH_REACH },
+        GgmlType::Q4_K => Batch4Kquant { ty, bb: Q4_K_BYTES, plain: q4k_batch4, touch: q4k_batch4_touch, reach: BATCH_Q4K_TOUCH_REACH },
         _ => return token_by_token(ty, w, rb, acts, rows, out),
     };
     drive4::<9, K4Finish, Interleaved>(&kernel, w, rb, acts, rows, out);
@@ -215,7 +219,7 @@ fn drive4<const OW: usize, F: Finish4<OW>, B: InterleavedBuf>(k: &Batch4Kquant, 
     }
     let finish = F::new(&dxs, nb, rows);
     let mut il = B::new();
-    (k.interleave)(&acts, std_len, nb, il.words());
+    il.fill(&acts, std_len, nb);
     let il = il.words();
     let mut res = [[0i32; OW]; CALL_BLOCKS];
     let rows_per_call = CALL_BLOCKS / nb;
@@ -256,8 +260,12 @@ impl InterleavedBuf for Q2kInterleaved {
         Q2kInterleaved([0; Q2K_INTERLEAVED_WORDS])
     }
     #[inline(always)]
-    fn words(&mut self) -> &mut [u32] {
-        &mut self.0
+    fn fill(&mut self, acts: &[&[u8]; TILE], std_len: usize, nb: usize) {
+        interleave_q2k(acts, std_len, nb, &mut self.0);
+    }
+    #[inline(always)]
+    fn words(&self) -> &[u32] {
+        &self.0
     }
 }
 
@@ -271,7 +279,6 @@ fn matmul4_q2k(w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut 
         plain: q2k_batch4,
         touch: q2k_batch4_touch,
         reach: BATCH_Q2K_TOUCH_REACH,
-        interleave: interleave_q2k,
     };
     drive4::<9, K4Finish, Q2kInterleaved>(&kernel, w, rb, acts, rows, out);
 }
@@ -285,7 +292,6 @@ fn matmul4_q3k(w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut 
         plain: q3k_batch4,
         touch: q3k_batch4_touch,
         reach: BATCH_Q3K_TOUCH_REACH,
-        interleave: interleave_q2k,
     };
     drive4::<5, ScaleOnlyFinish, Q2kInterleaved>(&kernel, w, rb, acts, rows, out);
 }
@@ -335,6 +341,7 @@ fn scale_only_rows<const NB: usize>(res: &[[i32; 5]], dxs: &[[f32; MAX_BLOCKS]; 
 /// Lays out the four tokens' Q2_K pair blocks as `asm_batch_q2k` reads them (its module doc):
 /// per block, the tokens' tail words 0..4 (block sums of sub-blocks 0..8), their tail words
 /// 4..8, then the steps in `asm_batch_q4k`'s order (`interleave_pairs`).
+#[inline(always)]
 fn interleave_q2k(acts: &[&[u8]; TILE], std_len: usize, nb: usize, il: &mut [u32]) {
     for (b, dst) in il.chunks_exact_mut(Q2K_BLOCK_WORDS).take(nb).enumerate() {
         let (sums, steps) = dst.split_at_mut(32);
@@ -386,6 +393,7 @@ fn finish_rows<const NB: usize>(res: &[[i32; 9]], dxs: &[[f32; MAX_BLOCKS]; TILE
 /// per block, the tokens' 4 block-sum words, then per chunk `c`, pass `p` and step `s` the
 /// tokens' pair words `32c + 4s + 2p` and the one after it (in asm, `interleave_pairs`,
 /// for every 4-aligned block: always, by `fits`).
+#[inline(always)]
 fn interleave(acts: &[&[u8]; TILE], std_len: usize, nb: usize, il: &mut [u32]) {
     for (b, dst) in il.chunks_exact_mut(BLOCK_WORDS).take(nb).enumerate() {
         let (sums, steps) = dst.split_at_mut(16);
