@@ -193,7 +193,8 @@ fn token_by_token(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: 
 /// The driver of every batched K-quant kernel: the four tokens' pair blocks interleaved once
 /// into a `B`, the rows `CALL_BLOCKS / nb` to a kernel call (the touch variant while its
 /// loads stay inside `w`), each call's results finished by `F`. Shapes the kernel does not
-/// take go token by token.
+/// take go token by token. The callers pair each kernel with the buffer type of its layout
+/// and activation reach (`B`) and with its result words a block (`OW`).
 #[inline(always)]
 fn drive4<const OW: usize, F: Finish4<OW>, B: InterleavedBuf>(k: &Batch4Kquant, w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut [f32]) {
     let nb = rb / k.bb;
