@@ -1,4 +1,4 @@
-//! The batched kernels (Q4_K, Q5_K, Q2_K, Q4_1, Q4_0, Q8_0: four tokens per weight block decoded once)
+//! The batched kernels (Q4_K, Q5_K, Q2_K, Q3_K, Q4_1, Q4_0, Q8_0: four tokens per weight block decoded once)
 //! against their portable twins and against each token's own `matvec`, bit for bit (run
 //! under `qemu-arm -cpu arm1176`: `cargo +nightly arm-test --profile release-test -p
 //! armlet-kernel-tests --test agree_batch`; on the host the twins meet themselves and
@@ -158,11 +158,13 @@ fn batched_q4k_products_equal_one_token_at_a_time() {
     }
 }
 
-#[test]
-fn batched_q5k_kernel_agrees_with_its_twin() {
-    let mut rng = Rng(0xba7c_5ed0_0000_0521);
-    // 1-4 blocks a row go through the batched kernel (rows several to a call, a call's last
-    // rows, and many calls: 100 rows); 5 and 18 blocks take the single-token path.
+/// The batched kernel of `ty` against its twin on random blocks (with `extremes`: blocks
+/// cycling through all-min and all-max fields), activations prepared for each of `preps`
+/// (types of `ty`'s pair layout): rows of 1-4 blocks through the batched kernel (several
+/// to a call, a call's last rows, and many calls: 100 rows), 5 and 18 blocks through the
+/// single-token path.
+fn twin_sweep(ty: GgmlType, seed: u64, preps: [GgmlType; 2]) {
+    let mut rng = Rng(seed);
     for nb in [1usize, 2, 3, 4, 5, 18] {
         for rows in [1usize, 3, 7, 13, 40, 100] {
             if nb > 4 && rows > 13 {
@@ -170,11 +172,11 @@ fn batched_q5k_kernel_agrees_with_its_twin() {
             }
             let cols = nb * 256;
             for extremes in [false, true] {
-                let data = random_matrix(GgmlType::Q5_K, rows, cols, &mut rng, extremes);
-                for prep in [GgmlType::Q5_K, GgmlType::Q4_K] {
+                let data = random_matrix(ty, rows, cols, &mut rng, extremes);
+                for prep in preps {
                     for xscales in [[1.0f32, 1e-3, 300.0, 1.0], [0.0, 1.0, 0.0, 65000.0]] {
-                        let what = format!("Q5_K {rows}x{cols} extremes {extremes} prepared for {} scales {xscales:?}", prep.name());
-                        check(GgmlType::Q5_K, &data, rows, cols, prep, &mut rng, xscales, &what);
+                        let what = format!("{} {rows}x{cols} extremes {extremes} prepared for {} scales {xscales:?}", ty.name(), prep.name());
+                        check(ty, &data, rows, cols, prep, &mut rng, xscales, &what);
                     }
                 }
             }
@@ -182,136 +184,42 @@ fn batched_q5k_kernel_agrees_with_its_twin() {
     }
 }
 
-/// Every byte but the f16 scales set to one pattern (all quants, `qh` bits, scales and mins
-/// at their minimum or maximum, and alternating bits), with activations at ±127.
-#[test]
-fn batched_q5k_kernel_agrees_on_all_min_all_max_quants() {
-    let mut rng = Rng(0x0521);
-    let ty = GgmlType::Q5_K;
-    for fill in [0x00u8, 0xff, 0x55, 0xaa, 0x0f, 0xf0, 0x33, 0xcc] {
-        for nb in [1usize, 3, 4] {
-            let (rows, cols) = (5, nb * 256);
-            let mut data = random_matrix(ty, rows, cols, &mut rng, false);
-            let fields = f16_fields(ty);
-            for b in data.chunks_exact_mut(ty.block_bytes()) {
-                for (i, v) in b.iter_mut().enumerate() {
-                    if !fields.iter().any(|&o| i == o || i == o + 1) {
-                        *v = fill;
-                    }
-                }
-            }
-            for xscales in [[1.0f32, 127.0, -1.0, 1e-6], [-1.0, -1.0, -1.0, -1.0]] {
-                check(ty, &data, rows, cols, ty, &mut rng, xscales, &format!("Q5_K fill {fill:#x} {nb} blocks {xscales:?}"));
-            }
-        }
-    }
-}
-
-/// Every class of f16 `d` and `dmin` in both signs (zero, subnormal, smallest and largest
-/// normal, infinity, NaN, ordinary values) in every block position: the driver widens the
-/// scales the kernel hands back.
-#[test]
-fn batched_q5k_kernel_agrees_on_every_f16_scale_class() {
-    let classes: [u16; 14] = [0x0000, 0x8000, 0x0001, 0x83ff, 0x0400, 0x8400, 0x7bff, 0xfbff, 0x7c00, 0xfc00, 0x7e00, 0x3c00, 0xa1e7, 0x2b9d];
-    let mut rng = Rng(0x05e5_0000_0000_0521);
-    let ty = GgmlType::Q5_K;
-    for nb in [1usize, 2, 3, 4] {
-        let (rows, cols) = (29, nb * 256);
-        let mut data = random_matrix(ty, rows, cols, &mut rng, false);
-        for (i, b) in data.chunks_exact_mut(ty.block_bytes()).enumerate() {
-            for (k, &off) in f16_fields(ty).iter().enumerate() {
-                let h = classes[(i * 5 + k * 3 + i / classes.len()) % classes.len()];
-                b[off..off + 2].copy_from_slice(&h.to_le_bytes());
-            }
-        }
-        for xscales in [[1.0f32, 1.0, 1e-3, 300.0], [0.0, 1.0, 0.0, 0.0]] {
-            check(ty, &data, rows, cols, ty, &mut rng, xscales, &format!("Q5_K scale classes {nb} blocks {xscales:?}"));
-        }
-    }
-}
-
-/// `matmul` of batches of 4 to 16 tokens equals each token's own `matvec` on the 90M model's
-/// shapes of Q5_K matrices (`attn_v`, `ffn_down`) and on rows wider than the kernel takes.
-#[test]
-fn batched_q5k_products_equal_one_token_at_a_time() {
-    let mut rng = Rng(0xba7c_5ed0_0000_0522);
-    let ty = GgmlType::Q5_K;
-    for (rows, cols) in [(128, 512), (512, 768), (24, 768), (37, 1024), (9, 1280)] {
-        let data = random_matrix(ty, rows, cols, &mut rng, false);
-        let w = Matrix::new(ty, rows, cols, &data).unwrap();
-        for n in [4usize, 5, 8, 11] {
-            let xs: Vec<Vec<f32>> = (0..n).map(|_| random_activations(cols, &mut rng, 1.0)).collect();
-            let mut bufs = vec![vec![0u8; activation_bytes(ty, cols).unwrap()]; n];
-            let acts: Vec<_> = xs.iter().zip(bufs.iter_mut()).map(|(x, b)| quantize_activations(ty, x, b).unwrap()).collect();
-            let mut batched = vec![0f32; n * rows];
-            matmul(&w, &acts, &mut batched).unwrap();
-            for (t, a) in acts.iter().enumerate() {
-                let mut single = vec![0f32; rows];
-                matvec(&w, a, &mut single).unwrap();
-                same(&format!("Q5_K {rows}x{cols}, {n} tokens, token {t}"), &batched[t * rows..(t + 1) * rows], &single);
-            }
-        }
-    }
-}
-
-#[test]
-fn batched_q2k_kernel_agrees_with_its_twin() {
-    let mut rng = Rng(0xba7c_2ed0_0000_0221);
-    // 1-4 blocks a row go through the batched kernel (rows several to a call, a call's last
-    // rows, and many calls: 100 rows); 5 and 18 blocks take the single-token path.
-    for nb in [1usize, 2, 3, 4, 5, 18] {
-        for rows in [1usize, 3, 7, 13, 40, 100] {
-            if nb > 4 && rows > 13 {
-                continue;
-            }
-            let cols = nb * 256;
-            for extremes in [false, true] {
-                let data = random_matrix(GgmlType::Q2_K, rows, cols, &mut rng, extremes);
-                for prep in [GgmlType::Q2_K, GgmlType::Q3_K] {
-                    for xscales in [[1.0f32, 1e-3, 300.0, 1.0], [0.0, 1.0, 0.0, 65000.0]] {
-                        let what = format!("Q2_K {rows}x{cols} extremes {extremes} prepared for {} scales {xscales:?}", prep.name());
-                        check(GgmlType::Q2_K, &data, rows, cols, prep, &mut rng, xscales, &what);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Every byte but the f16 scales set to one pattern (all quants, scales and mins at their
-/// minimum or maximum, and alternating bits), with activations at ±127.
-#[test]
-fn batched_q2k_kernel_agrees_on_all_min_all_max_quants() {
-    let mut rng = Rng(0x0221);
-    let ty = GgmlType::Q2_K;
-    for fill in [0x00u8, 0xff, 0x55, 0xaa, 0x0f, 0xf0, 0x33, 0xcc] {
-        for nb in [1usize, 3, 4] {
-            let (rows, cols) = (5, nb * 256);
-            let mut data = random_matrix(ty, rows, cols, &mut rng, false);
-            let fields = f16_fields(ty);
-            for b in data.chunks_exact_mut(ty.block_bytes()) {
-                for (i, v) in b.iter_mut().enumerate() {
-                    if !fields.iter().any(|&o| i == o || i == o + 1) {
-                        *v = fill;
-                    }
-                }
-            }
-            for xscales in [[1.0f32, 127.0, -1.0, 1e-6], [-1.0, -1.0, -1.0, -1.0]] {
-                check(ty, &data, rows, cols, ty, &mut rng, xscales, &format!("Q2_K fill {fill:#x} {nb} blocks {xscales:?}"));
-            }
-        }
-    }
-}
-
-/// Every class of f16 `d` and `dmin` in both signs (zero, subnormal, smallest and largest
-/// normal, infinity, NaN, ordinary values) in every block position, and rows summing to -0
-/// (negative `d`, positive `dmin`, a token of zero activations).
-#[test]
-fn batched_q2k_kernel_agrees_on_every_f16_scale_class() {
-    let classes: [u16; 14] = [0x0000, 0x8000, 0x0001, 0x83ff, 0x0400, 0x8400, 0x7bff, 0xfbff, 0x7c00, 0xfc00, 0x7e00, 0x3c00, 0xa1e7, 0x2b9d];
-    let mut rng = Rng(0x02e5_0000_0000_0221);
-    let ty = GgmlType::Q2_K;
+/// Every byte of `ty`'s blocks but the f16 scales set to one pattern (all quants, high bits,
+/// scales and mins at their minimum or maximum, and alternating bits), rows of each of
+/// `nbs` blocks, with activations at ±127; `more(fill, nb, rng)` runs the type's own
+/// checks for each pattern.
+fn fill_sweep(ty: GgmlType, seed: u64, nbs: &[usize], mut more: impl FnMut(u8, usize, &mut Rng)) {
+    let mut rng = Rng(seed);
     let fields = f16_fields(ty);
+    for fill in [0x00u8, 0xff, 0x55, 0xaa, 0x0f, 0xf0, 0x33, 0xcc] {
+        for &nb in nbs {
+            let (rows, cols) = (5, nb * 256);
+            let mut data = random_matrix(ty, rows, cols, &mut rng, false);
+            for b in data.chunks_exact_mut(ty.block_bytes()) {
+                for (i, v) in b.iter_mut().enumerate() {
+                    if !fields.iter().any(|&o| i == o || i == o + 1) {
+                        *v = fill;
+                    }
+                }
+            }
+            for xscales in [[1.0f32, 127.0, -1.0, 1e-6], [-1.0, -1.0, -1.0, -1.0]] {
+                check(ty, &data, rows, cols, ty, &mut rng, xscales, &format!("{} fill {fill:#x} {nb} blocks {xscales:?}", ty.name()));
+            }
+            more(fill, nb, &mut rng);
+        }
+    }
+}
+
+/// Every class of f16 scale (each of `ty`'s f16 fields) in both signs (zero, subnormal,
+/// smallest and largest normal, infinity, NaN, ordinary values) in every block position;
+/// with `planted`, also a few specials among ordinary rows (some calls all normal, the asm
+/// float part, others redone in Rust) and rows summing to -0 (negative `d`, positive
+/// `dmin`, a token of zero activations).
+fn scale_class_sweep(ty: GgmlType, seed: u64, planted: bool) {
+    let classes: [u16; 14] = [0x0000, 0x8000, 0x0001, 0x83ff, 0x0400, 0x8400, 0x7bff, 0xfbff, 0x7c00, 0xfc00, 0x7e00, 0x3c00, 0xa1e7, 0x2b9d];
+    let mut rng = Rng(seed);
+    let fields = f16_fields(ty);
+    let name = ty.name();
     for nb in [1usize, 2, 3, 4] {
         let (rows, cols) = (29, nb * 256);
         let mut data = random_matrix(ty, rows, cols, &mut rng, false);
@@ -322,40 +230,40 @@ fn batched_q2k_kernel_agrees_on_every_f16_scale_class() {
             }
         }
         for xscales in [[1.0f32, 1.0, 1e-3, 300.0], [0.0, 1.0, 0.0, 0.0]] {
-            check(ty, &data, rows, cols, ty, &mut rng, xscales, &format!("Q2_K scale classes {nb} blocks {xscales:?}"));
+            check(ty, &data, rows, cols, ty, &mut rng, xscales, &format!("{name} scale classes {nb} blocks {xscales:?}"));
         }
-        // A few specials planted among ordinary rows: some calls all normal (asm float part),
-        // others redone in Rust.
+        if !planted {
+            continue;
+        }
         for plant in [1usize, 3] {
             let rows = 53;
             let mut data = random_matrix(ty, rows, cols, &mut rng, false);
             for k in 0..plant {
                 let bi = (k * 37 + rows * 5 + nb) % (rows * nb);
                 let h = classes[(k * 5 + rows + nb) % 11];
-                let off = fields[(k + rows) % 2];
+                let off = fields[(k + rows) % fields.len()];
                 data[bi * ty.block_bytes() + off..bi * ty.block_bytes() + off + 2].copy_from_slice(&h.to_le_bytes());
             }
-            check(ty, &data, rows, cols, ty, &mut rng, [1.0, -2.0, 0.5, 3.0], &format!("Q2_K {plant} planted {nb} blocks"));
+            check(ty, &data, rows, cols, ty, &mut rng, [1.0, -2.0, 0.5, 3.0], &format!("{name} {plant} planted {nb} blocks"));
         }
         let (rows, cols) = (13, nb * 256);
         let mut data = random_matrix(ty, rows, cols, &mut rng, false);
         for (bi, b) in data.chunks_exact_mut(ty.block_bytes()).enumerate() {
             if (bi / nb) % 2 == 0 {
-                b[fields[0]..fields[0] + 2].copy_from_slice(&0xbc00u16.to_le_bytes());
-                b[fields[1]..fields[1] + 2].copy_from_slice(&0x3c00u16.to_le_bytes());
+                for (&off, h) in fields.iter().zip([0xbc00u16, 0x3c00]) {
+                    b[off..off + 2].copy_from_slice(&h.to_le_bytes());
+                }
             }
         }
-        check(ty, &data, rows, cols, ty, &mut rng, [0.0; 4], &format!("Q2_K {rows}x{cols} zero sums"));
+        check(ty, &data, rows, cols, ty, &mut rng, [0.0; 4], &format!("{name} {rows}x{cols} zero sums"));
     }
 }
 
-/// `matmul` of batches of 4 to 16 tokens equals each token's own `matvec` on the 90M Q2_K
-/// model's shapes of Q2_K matrices and on rows wider than the kernel takes.
-#[test]
-fn batched_q2k_products_equal_one_token_at_a_time() {
-    let mut rng = Rng(0xba7c_2ed0_0000_0222);
-    let ty = GgmlType::Q2_K;
-    for (rows, cols) in [(128, 512), (512, 768), (24, 768), (37, 1024), (9, 1280)] {
+/// `matmul` of batches of 4 to 11 tokens (one or two tiles, and a rest of 1-3) equals each
+/// token's own `matvec` on `ty` matrices of the `shapes` (rows, cols).
+fn products_sweep(ty: GgmlType, seed: u64, shapes: &[(usize, usize)]) {
+    let mut rng = Rng(seed);
+    for &(rows, cols) in shapes {
         let data = random_matrix(ty, rows, cols, &mut rng, false);
         let w = Matrix::new(ty, rows, cols, &data).unwrap();
         for n in [4usize, 5, 8, 11] {
@@ -367,10 +275,89 @@ fn batched_q2k_products_equal_one_token_at_a_time() {
             for (t, a) in acts.iter().enumerate() {
                 let mut single = vec![0f32; rows];
                 matvec(&w, a, &mut single).unwrap();
-                same(&format!("Q2_K {rows}x{cols}, {n} tokens, token {t}"), &batched[t * rows..(t + 1) * rows], &single);
+                same(&format!("{} {rows}x{cols}, {n} tokens, token {t}", ty.name()), &batched[t * rows..(t + 1) * rows], &single);
             }
         }
     }
+}
+
+#[test]
+fn batched_q5k_kernel_agrees_with_its_twin() {
+    twin_sweep(GgmlType::Q5_K, 0xba7c_5ed0_0000_0521, [GgmlType::Q5_K, GgmlType::Q4_K]);
+}
+
+/// All quants, `qh` bits, scales and mins at one pattern.
+#[test]
+fn batched_q5k_kernel_agrees_on_all_min_all_max_quants() {
+    fill_sweep(GgmlType::Q5_K, 0x0521, &[1, 3, 4], |_, _, _| {});
+}
+
+/// The driver widens the scales the kernel hands back.
+#[test]
+fn batched_q5k_kernel_agrees_on_every_f16_scale_class() {
+    scale_class_sweep(GgmlType::Q5_K, 0x05e5_0000_0000_0521, false);
+}
+
+/// The 90M model's shapes of Q5_K matrices (`attn_v`, `ffn_down`) and rows wider than the
+/// kernel takes.
+#[test]
+fn batched_q5k_products_equal_one_token_at_a_time() {
+    products_sweep(GgmlType::Q5_K, 0xba7c_5ed0_0000_0522, &[(128, 512), (512, 768), (24, 768), (37, 1024), (9, 1280)]);
+}
+
+#[test]
+fn batched_q2k_kernel_agrees_with_its_twin() {
+    twin_sweep(GgmlType::Q2_K, 0xba7c_2ed0_0000_0221, [GgmlType::Q2_K, GgmlType::Q3_K]);
+}
+
+/// All quants, scales and mins at one pattern.
+#[test]
+fn batched_q2k_kernel_agrees_on_all_min_all_max_quants() {
+    fill_sweep(GgmlType::Q2_K, 0x0221, &[1, 3, 4], |_, _, _| {});
+}
+
+#[test]
+fn batched_q2k_kernel_agrees_on_every_f16_scale_class() {
+    scale_class_sweep(GgmlType::Q2_K, 0x02e5_0000_0000_0221, true);
+}
+
+/// The 90M Q2_K model's shapes of Q2_K matrices and rows wider than the kernel takes.
+#[test]
+fn batched_q2k_products_equal_one_token_at_a_time() {
+    products_sweep(GgmlType::Q2_K, 0xba7c_2ed0_0000_0222, &[(128, 512), (512, 768), (24, 768), (37, 1024), (9, 1280)]);
+}
+
+#[test]
+fn batched_q3k_kernel_agrees_with_its_twin() {
+    twin_sweep(GgmlType::Q3_K, 0xba7c_3ed0_0000_0321, [GgmlType::Q3_K, GgmlType::Q2_K]);
+}
+
+/// All quants, `hmask` bits and 6-bit scales at one pattern (`hmask` all set, all clear,
+/// alternating); then random blocks whose `hmask` (bytes 0..32) alone has the pattern.
+#[test]
+fn batched_q3k_kernel_agrees_on_all_min_all_max_quants() {
+    let ty = GgmlType::Q3_K;
+    fill_sweep(ty, 0x0321, &[1, 2, 3, 4], |fill, nb, rng| {
+        let (rows, cols) = (5, nb * 256);
+        let mut data = random_matrix(ty, rows, cols, rng, false);
+        for b in data.chunks_exact_mut(ty.block_bytes()) {
+            b[..32].fill(fill);
+        }
+        check(ty, &data, rows, cols, ty, rng, [1.0, -3.0, 0.25, 100.0], &format!("Q3_K hmask {fill:#x} {nb} blocks"));
+    });
+}
+
+/// `d` of every class, planted among ordinary rows, and -0 rows (negative `d`).
+#[test]
+fn batched_q3k_kernel_agrees_on_every_f16_scale_class() {
+    scale_class_sweep(GgmlType::Q3_K, 0x03e5_0000_0000_0321, true);
+}
+
+/// The 90M Q2_K model's shapes of Q3_K matrices (`attn_output`, `ffn_down`) and rows wider
+/// than the kernel takes.
+#[test]
+fn batched_q3k_products_equal_one_token_at_a_time() {
+    products_sweep(GgmlType::Q3_K, 0xba7c_3ed0_0000_0322, &[(512, 512), (512, 768), (24, 768), (37, 1024), (9, 1280)]);
 }
 
 /// The legacy types with a batched kernel.

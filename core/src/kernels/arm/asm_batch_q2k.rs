@@ -63,9 +63,10 @@ macro_rules! b2_lead { () => { "256" } }
 /// rounded up).
 pub const BATCH_Q2K_TOUCH_REACH: usize = 256;
 
-/// One step. `$mac` is `smuad` for a pass's first step (fresh dots); `$n0` fills the free
-/// slot; `$more` is `next, $word, $lo, $hi` (the next step's weight word offset in the block
-/// and its field shifts) or `last` (the block's last step: no loads for a next step).
+/// One step (shared with `asm_batch_q3k`). `$mac` is `smuad` for a pass's first step (fresh
+/// dots); `$n0` fills the free slot; `$more` is `next, $word, $lo, $hi` (the next step's
+/// weight word address and its field shifts) or `last` (the block's last step: no loads for
+/// a next step).
 macro_rules! b2_step {
     (smuad, $n0:expr, $($more:tt)*) => {
         b2_step!(@body "smuad r7, r5, r0\n", "smuad r8, r5, r2\n", "smuad r10, r5, r0\n", "smuad r11, r5, r2\n", $n0, $($more)*)
@@ -81,7 +82,7 @@ macro_rules! b2_step {
             "ldm lr!, {{r0, r1}}\n",
             "smlad r8, r6, r3, r8\n",
             "ldm lr!, {{r2, r3}}\n",
-            "ldr r4, [r12, #", $word, "]\n",
+            "ldr r4, ", $word, "\n",
             $m10,
             $n0,
             "smlad r10, r6, r1, r10\n",
@@ -114,33 +115,62 @@ macro_rules! b2_step {
 /// steps later (lr is 16 bytes into this step's 32).
 macro_rules! b2_act_touch { () => { "ldrb r0, [lr, #192]\n" } }
 
-/// The byte offset of word `$k` of chunk `$c` in the block.
-macro_rules! b2_word { ($c:literal, $k:literal) => { concat!("16 + 16 * ", $c, " + 4 * ", $k) } }
+/// The address of word `$k` of chunk `$c` in the block.
+macro_rules! b2_word { ($c:expr, $k:expr) => { concat!("[r12, #16 + 16 * ", $c, " + 4 * ", $k, "]") } }
 
-/// Pass `$p` over chunk `$c` at shifts `$lo`/`$hi`; its last step loads the next pass's first
-/// word (chunk `$nc`, shifts `$nlo`/`$nhi`). Then its dots to the frame and `$t`.
+/// Pass `$p` over word group `$g` (its words' addresses `$w!($g, k)`) at shifts `$lo`/`$hi`;
+/// its last step loads the next pass's first word (group `$ng`, shifts `$nlo`/`$nhi`). Then
+/// its dots to the frame and `$t`.
 macro_rules! b2_pass {
-    ($p:literal, $c:literal, $lo:literal, $hi:literal, $nc:literal, $nlo:literal, $nhi:literal, $t:expr) => {
+    ($w:ident, $p:expr, $g:expr, $lo:expr, $hi:expr, $ng:expr, $nlo:expr, $nhi:expr, $t:expr) => {
         concat!(
-            b2_step!(smuad, b2_act_touch!(), next, b2_word!($c, 1), $lo, $hi),
-            b2_step!(smlad, b2_act_touch!(), next, b2_word!($c, 2), $lo, $hi),
-            b2_step!(smlad, b2_act_touch!(), next, b2_word!($c, 3), $lo, $hi),
-            b2_step!(smlad, b2_act_touch!(), next, b2_word!($nc, 0), $nlo, $nhi),
-            "str r7, [sp, #16 * ", $p, "]\n",
-            "str r8, [sp, #16 * ", $p, " + 4]\n",
-            "strd r10, r11, [sp, #16 * ", $p, " + 8]\n",
+            b2_step!(smuad, b2_act_touch!(), next, $w!($g, 1), $lo, $hi),
+            b2_step!(smlad, b2_act_touch!(), next, $w!($g, 2), $lo, $hi),
+            b2_step!(smlad, b2_act_touch!(), next, $w!($g, 3), $lo, $hi),
+            b2_step!(smlad, b2_act_touch!(), next, $w!($ng, 0), $nlo, $nhi),
+            "str r7, [sp, #16 * (", $p, ")]\n",
+            "str r8, [sp, #16 * (", $p, ") + 4]\n",
+            "strd r10, r11, [sp, #16 * (", $p, ") + 8]\n",
             $t,
         )
     };
-    // The block's last pass (15: chunk 3, j = 3): its last step's free slot comes before
-    // token 2's first `SMLAD` (r0 still live), so no touch there.
-    (last, $c:literal, $lo:literal, $hi:literal) => {
+    // The block's last pass (15): its last step's free slot comes before token 2's first
+    // `SMLAD` (r0 still live), so no touch there.
+    (last, $w:ident, $g:expr, $lo:expr, $hi:expr) => {
         concat!(
-            b2_step!(smuad, b2_act_touch!(), next, b2_word!($c, 1), $lo, $hi),
-            b2_step!(smlad, b2_act_touch!(), next, b2_word!($c, 2), $lo, $hi),
-            b2_step!(smlad, b2_act_touch!(), next, b2_word!($c, 3), $lo, $hi),
+            b2_step!(smuad, b2_act_touch!(), next, $w!($g, 1), $lo, $hi),
+            b2_step!(smlad, b2_act_touch!(), next, $w!($g, 2), $lo, $hi),
+            b2_step!(smlad, b2_act_touch!(), next, $w!($g, 3), $lo, $hi),
             b2_step!(smlad, "", last),
         )
+    };
+}
+
+/// The four passes `4c..4c + 4` of chunk `$c`, pass `4c + i` over word group `$gi` at shifts
+/// `$loi`/`$hii`; the last one loads the next chunk's first word (`next [$ng, $nlo, $nhi]`),
+/// then `$t`; or, with `last`, is the block's last pass.
+macro_rules! b2_chunk {
+    ($w:ident, $c:expr, [$g0:expr, $lo0:expr, $hi0:expr], [$g1:expr, $lo1:expr, $hi1:expr], [$g2:expr, $lo2:expr, $hi2:expr], [$g3:expr, $lo3:expr, $hi3:expr], $($end:tt)*) => {
+        concat!(
+            b2_pass!($w, concat!("4 * ", $c), $g0, $lo0, $hi0, $g1, $lo1, $hi1, ""),
+            b2_pass!($w, concat!("4 * ", $c, " + 1"), $g1, $lo1, $hi1, $g2, $lo2, $hi2, ""),
+            b2_pass!($w, concat!("4 * ", $c, " + 2"), $g2, $lo2, $hi2, $g3, $lo3, $hi3, ""),
+            b2_chunk!(@end $w, $c, [$g3, $lo3, $hi3], $($end)*),
+        )
+    };
+    (@end $w:ident, $c:expr, [$g3:expr, $lo3:expr, $hi3:expr], next [$ng:expr, $nlo:expr, $nhi:expr], $t:expr) => {
+        b2_pass!($w, concat!("4 * ", $c, " + 3"), $g3, $lo3, $hi3, $ng, $nlo, $nhi, $t)
+    };
+    (@end $w:ident, $c:expr, [$g3:expr, $lo3:expr, $hi3:expr], last) => {
+        b2_pass!(last, $w, $g3, $lo3, $hi3)
+    };
+}
+
+/// Q2_K's chunk `$c`: all four passes over its qs words, at field shifts `2j` for `j` = 0, 2,
+/// 1, 3 (bytes 0 and 2 at `2j`, 1 and 3 at `2j + 8`).
+macro_rules! b2_q2k_chunk {
+    ($c:literal, $($end:tt)*) => {
+        b2_chunk!(b2_word, $c, [$c, "lsl #0", "lsr #8"], [$c, "lsr #4", "lsr #12"], [$c, "lsr #2", "lsr #10"], [$c, "lsr #6", "lsr #14"], $($end)*)
     };
 }
 
@@ -268,22 +298,10 @@ macro_rules! b2_kernel {
                 "and r5, r9, r4",
                 "ldm lr!, {{r2, r3}}",
                 "and r6, r9, r4, lsr #8",
-                b2_pass!(0, 0, "lsl #0", "lsr #8", 0, "lsr #4", "lsr #12", ""),
-                b2_pass!(1, 0, "lsr #4", "lsr #12", 0, "lsr #2", "lsr #10", ""),
-                b2_pass!(2, 0, "lsr #2", "lsr #10", 0, "lsr #6", "lsr #14", ""),
-                b2_pass!(3, 0, "lsr #6", "lsr #14", 1, "lsl #0", "lsr #8", $t!(0)),
-                b2_pass!(4, 1, "lsl #0", "lsr #8", 1, "lsr #4", "lsr #12", ""),
-                b2_pass!(5, 1, "lsr #4", "lsr #12", 1, "lsr #2", "lsr #10", ""),
-                b2_pass!(6, 1, "lsr #2", "lsr #10", 1, "lsr #6", "lsr #14", ""),
-                b2_pass!(7, 1, "lsr #6", "lsr #14", 2, "lsl #0", "lsr #8", $t!(1)),
-                b2_pass!(8, 2, "lsl #0", "lsr #8", 2, "lsr #4", "lsr #12", ""),
-                b2_pass!(9, 2, "lsr #4", "lsr #12", 2, "lsr #2", "lsr #10", ""),
-                b2_pass!(10, 2, "lsr #2", "lsr #10", 2, "lsr #6", "lsr #14", ""),
-                b2_pass!(11, 2, "lsr #6", "lsr #14", 3, "lsl #0", "lsr #8", $t!(2)),
-                b2_pass!(12, 3, "lsl #0", "lsr #8", 3, "lsr #4", "lsr #12", ""),
-                b2_pass!(13, 3, "lsr #4", "lsr #12", 3, "lsr #2", "lsr #10", ""),
-                b2_pass!(14, 3, "lsr #2", "lsr #10", 3, "lsr #6", "lsr #14", ""),
-                b2_pass!(last, 3, "lsr #6", "lsr #14"),
+                b2_q2k_chunk!(0, next [1, "lsl #0", "lsr #8"], $t!(0)),
+                b2_q2k_chunk!(1, next [2, "lsl #0", "lsr #8"], $t!(1)),
+                b2_q2k_chunk!(2, next [3, "lsl #0", "lsr #8"], $t!(2)),
+                b2_q2k_chunk!(3, last),
                 // ---- isum[t] = Σ sc[sb] · dot[P][t]: pass 15's dots are still in r7/r8/r10/r11.
                 // Pass P's sub-block: 0 4 2 6 1 5 3 7 8 12 10 14 9 13 11 15. ----
                 "str r7, [sp, #16 * 15]",

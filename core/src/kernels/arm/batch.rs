@@ -1,9 +1,11 @@
 //! ARMv6 drivers of the batched products (twins: `kernels::batch::matmul4_kquant_portable`
 //! and `matmul4_legacy_portable`): four tokens' activations interleaved once per product,
 //! then every weight block decoded once for the four (`asm_batch_q4k`, `asm_batch_q5k`,
-//! `asm_batch_q2k`, `asm_batch_legacy`);
+//! `asm_batch_q2k`, `asm_batch_q3k`, `asm_batch_legacy`; the K-quant ones through one
+//! driver, `drive4`);
 //! the float part of each block and token is done here (Q4_1's in `q4_1_finish4`) in the
-//! single-token order (`finish_k4_sums`, `legacy::finish_block`, [`RowSum`]), so every output
+//! single-token order (`finish_k4_sums`, Q3_K's `(d·dx)·isum`, `legacy::finish_block`,
+//! [`RowSum`]), so every output
 //! has the bits of that token's own `matvec`. Types without a batched kernel, and shapes it does not take, go
 //! token by token through the single-token drivers.
 
@@ -13,12 +15,13 @@ use super::asm_batch_legacy::{
     q4_0_batch4, q4_0_batch4_touch, q4_1_batch4, q4_1_batch4_touch, q4_1_finish4, q8_0_batch4, q8_0_batch4_touch,
     BATCH_LEGACY_ACT_BYTES,
 };
+use super::asm_batch_q3k::{q3k_batch4, q3k_batch4_touch, BATCH_Q3K_TOUCH_REACH};
 use super::asm_batch_q4k::{q4k_batch4, q4k_batch4_touch, BATCH_Q4K_ACT_BYTES, BATCH_Q4K_ACT_REACH, BATCH_Q4K_TOUCH_REACH};
 use super::asm_batch_q5k::{q5k_batch4, q5k_batch4_touch, BATCH_Q5K_TOUCH_REACH};
 use super::matvec::{f16_bits_to_f32, finish_k4_sums, load_word, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q8_0, q8k_d};
 use crate::kernels::batch::TILE;
 use crate::kernels::{legacy, RowSum};
-use crate::quant::kquant::{Q2_K_BYTES, Q4_K_BYTES, Q5_K_BYTES};
+use crate::quant::kquant::{Q2_K_BYTES, Q3_K_BYTES, Q4_K_BYTES, Q5_K_BYTES};
 use crate::quant::legacy::{Q4_0_BYTES, Q4_1_BYTES, Q8_0_BYTES};
 use crate::quant::q8::{Q8K_BLOCK_BYTES, Q8K_PAIRS_BYTES, Q8_BLOCK_BYTES, Q8_PAIRS_BYTES, Q8_SCALES_BYTES};
 use crate::quant::GgmlType;
@@ -43,25 +46,160 @@ const INTERLEAVED_WORDS: usize = MAX_BLOCKS * BLOCK_WORDS + BATCH_Q4K_ACT_REACH 
 #[repr(C, align(8))]
 struct Interleaved([u32; INTERLEAVED_WORDS]);
 
-/// A batched K-quant kernel (`asm_batch_q4k`, `asm_batch_q5k`): `(w, acts, n, out, row_blocks)`.
+/// A batched K-quant kernel (`asm_batch_q4k`, `asm_batch_q5k`, `asm_batch_q2k`): `(w, acts,
+/// n, out, row_blocks)`.
 type Batch4KquantKernel = unsafe extern "C" fn(*const u8, *const u8, u32, *mut i32, u32);
+
+/// A batched K-quant kernel and what [`drive4`] needs to know of it: its block bytes, its
+/// plain and touch variants, and how far past its last block the touch variant reads.
+struct Batch4Kquant {
+    ty: GgmlType,
+    bb: usize,
+    plain: Batch4KquantKernel,
+    touch: Batch4KquantKernel,
+    reach: usize,
+}
+
+/// The stack buffer a kernel's interleaved activations go to (8-aligned, sized for
+/// `MAX_BLOCKS` blocks and the room the kernel's activation touches read past them), and
+/// the layout the kernel reads: `fill` lays out the four tokens' pair blocks (`nb` blocks
+/// after `std_len` bytes of standard blocks). A static call, so it inlines as before.
+trait InterleavedBuf {
+    fn new() -> Self;
+    fn fill(&mut self, acts: &[&[u8]; TILE], std_len: usize, nb: usize);
+    fn words(&self) -> &[u32];
+}
+
+impl InterleavedBuf for Interleaved {
+    #[inline(always)]
+    fn new() -> Self {
+        Interleaved([0; INTERLEAVED_WORDS])
+    }
+    #[inline(always)]
+    fn fill(&mut self, acts: &[&[u8]; TILE], std_len: usize, nb: usize) {
+        interleave(acts, std_len, nb, &mut self.0);
+    }
+    #[inline(always)]
+    fn words(&self) -> &[u32] {
+        &self.0
+    }
+}
+
+/// The float part of a batched kernel's results (`OW` words a block), in the single-token
+/// order.
+trait Finish4<const OW: usize> {
+    /// The per-product state, from the tokens' block scales `dxs` (`nb` blocks a row, `rows`
+    /// rows).
+    fn new(dxs: &[[f32; MAX_BLOCKS]; TILE], nb: usize, rows: usize) -> Self;
+    /// Finishes the rows `r0..r0 + res.len() / nb` from their results `res`: writes
+    /// `out[t · rows + r]` for the four tokens `t`.
+    fn rows(&self, res: &[[i32; OW]], dxs: &[[f32; MAX_BLOCKS]; TILE], nb: usize, r0: usize, rows: usize, out: &mut [f32]);
+}
+
+/// Q4_K, Q5_K and Q2_K (9 words a block: `d | dmin << 16`, the four `isum`s, the four
+/// `msum`s): `finish_k4_sums` per block and token, in asm for rows of 2 or 3 blocks.
+struct K4Finish {
+    frame: Finish4Frame,
+}
+
+impl Finish4<9> for K4Finish {
+    #[inline(always)]
+    fn new(dxs: &[[f32; MAX_BLOCKS]; TILE], nb: usize, rows: usize) -> Self {
+        // The scales by block for the asm float part of rows of 2 or 3 blocks.
+        let mut frame = Finish4Frame { flag: 1, zero: 0.0, dx: [[0.0; TILE]; 3], stride: (rows * 4) as u32 };
+        for (b, dx) in frame.dx.iter_mut().enumerate().take(nb) {
+            for (t, d) in dx.iter_mut().enumerate() {
+                *d = dxs[t][b];
+            }
+        }
+        K4Finish { frame }
+    }
+
+    #[inline(always)]
+    fn rows(&self, res: &[[i32; 9]], dxs: &[[f32; MAX_BLOCKS]; TILE], nb: usize, r0: usize, rows: usize, out: &mut [f32]) {
+        let n_rows = res.len() / nb.max(1);
+        // Rows of 2 or 3 blocks (the 90M model's): the float part in asm, straight into
+        // `out`; redone below if a scale is not a normal f16.
+        // (Called directly, not through a pointer: the pointer's literal-pool load missed the
+        // D-cache in a third of the calls.)
+        if matches!(nb, 2 | 3) && n_rows >= 1 && r0 + n_rows <= rows && out.len() == TILE * rows {
+            let (res_p, out_p) = (res.as_ptr() as *const i32, out.as_mut_ptr().wrapping_add(r0));
+            // SAFETY: reads the n_rows * nb >= 1 blocks of 9 words of `res` and the frame;
+            // writes out[t * rows + r0 + i] for t < 4, i < n_rows (r0 + n_rows <= rows and
+            // out.len() == 4 * rows, checked just above; frame.stride is rows * 4 bytes).
+            let normal = unsafe {
+                if nb == 2 { k4_finish4_rows2(res_p, &self.frame, n_rows as u32, out_p) } else { k4_finish4_rows3(res_p, &self.frame, n_rows as u32, out_p) }
+            };
+            if normal == 1 {
+                return;
+            }
+        }
+        let mut vals = [[0f32; TILE]; CALL_BLOCKS];
+        let vals = &mut vals[..n_rows.min(CALL_BLOCKS)];
+        match nb {
+            1 => finish_rows::<1>(res, dxs, vals),
+            2 => finish_rows::<2>(res, dxs, vals),
+            3 => finish_rows::<3>(res, dxs, vals),
+            _ => finish_rows::<4>(res, dxs, vals),
+        }
+        scatter(vals, r0, rows, out);
+    }
+}
+
+/// Writes the four tokens' values of rows `r0..r0 + vals.len()` to `out[t · rows + r]`.
+#[inline(always)]
+fn scatter(vals: &[[f32; TILE]], r0: usize, rows: usize, out: &mut [f32]) {
+    for (t, o) in out.chunks_exact_mut(rows).enumerate() {
+        for (o, v) in o[r0..r0 + vals.len()].iter_mut().zip(vals.iter()) {
+            *o = v[t];
+        }
+    }
+}
 
 /// `out[t · rows + r] = row r of w . token t` for the four tokens `acts` (each the bytes
 /// `quantize_activations` made for a weight type of `ty`'s pair layout: `nb` standard Q8_K
 /// blocks, then `nb` pair blocks) and `rows` rows of `rb` bytes.
 pub fn matmul4_kquant(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut [f32]) {
-    if ty == GgmlType::Q2_K {
-        return matmul4_q2k(w, rb, acts, rows, out);
+    match ty {
+        GgmlType::Q2_K => matmul4_q2k(w, rb, acts, rows, out),
+        GgmlType::Q3_K => matmul4_q3k(w, rb, acts, rows, out),
+        _ => matmul4_q4k_q5k(ty, w, rb, acts, rows, out),
     }
-    // Q5_K's kernel reads the same interleaved activations and writes the same 9 words.
-    let (bb, plain, touch, reach): (usize, Batch4KquantKernel, Batch4KquantKernel, usize) = match ty {
-        GgmlType::Q5_K => (Q5_K_BYTES, q5k_batch4, q5k_batch4_touch, BATCH_Q5K_TOUCH_REACH),
-        _ => (Q4_K_BYTES, q4k_batch4, q4k_batch4_touch, BATCH_Q4K_TOUCH_REACH),
+}
+
+/// [`matmul4_kquant`] for Q4_K and Q5_K weights (any other type goes token by token). Q5_K's
+/// kernel reads the same interleaved activations and writes the same 9 words as Q4_K's.
+fn matmul4_q4k_q5k(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut [f32]) {
+    let kernel = match ty {
+        GgmlType::Q5_K => Batch4Kquant { ty, bb: Q5_K_BYTES, plain: q5k_batch4, touch: q5k_batch4_touch, reach: BATCH_Q5K_TOUCH_REACH },
+        GgmlType::Q4_K => Batch4Kquant { ty, bb: Q4_K_BYTES, plain: q4k_batch4, touch: q4k_batch4_touch, reach: BATCH_Q4K_TOUCH_REACH },
+        _ => return token_by_token(ty, w, rb, acts, rows, out),
     };
-    let nb = rb / bb;
+    drive4::<9, K4Finish, Interleaved>(&kernel, w, rb, acts, rows, out);
+}
+
+/// The products of `acts` one token at a time through the single-token driver.
+fn token_by_token(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut [f32]) {
+    let std_len = match crate::quant::row_bytes_of(ty, 256) {
+        Ok(bb) if bb > 0 => rb / bb * Q8K_BLOCK_BYTES,
+        _ => 0,
+    };
+    for (a, o) in acts.iter().zip(out.chunks_mut(rows.max(1))) {
+        let (std_act, pairs) = a.split_at(std_len.min(a.len()));
+        matvec_kquant(ty, w, rb, std_act, pairs, o);
+    }
+}
+
+/// The driver of every batched K-quant kernel: the four tokens' pair blocks interleaved once
+/// into a `B`, the rows `CALL_BLOCKS / nb` to a kernel call (the touch variant while its
+/// loads stay inside `w`), each call's results finished by `F`. Shapes the kernel does not
+/// take go token by token. The callers pair each kernel with the buffer type of its layout
+/// and activation reach (`B`) and with its result words a block (`OW`).
+#[inline(always)]
+fn drive4<const OW: usize, F: Finish4<OW>, B: InterleavedBuf>(k: &Batch4Kquant, w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut [f32]) {
+    let nb = rb / k.bb;
     let std_len = nb * Q8K_BLOCK_BYTES;
-    let fits = matches!(ty, GgmlType::Q4_K | GgmlType::Q5_K)
-        && rb == nb * bb
+    let fits = rb == nb * k.bb
         && (1..=MAX_BLOCKS).contains(&nb)
         && w.len() >= rows * rb
         && out.len() == TILE * rows
@@ -69,7 +207,7 @@ pub fn matmul4_kquant(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], ro
     if !fits {
         for (a, o) in acts.iter().zip(out.chunks_mut(rows.max(1))) {
             let (std_act, pairs) = a.split_at(std_len.min(a.len()));
-            matvec_kquant(ty, w, rb, std_act, pairs, o);
+            matvec_kquant(k.ty, w, rb, std_act, pairs, o);
         }
         return;
     }
@@ -80,63 +218,28 @@ pub fn matmul4_kquant(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], ro
             *d = q8k_d(a, b);
         }
     }
-    // The same scales by block for the asm float part of rows of 2 or 3 blocks.
-    let mut frame = Finish4Frame { flag: 1, zero: 0.0, dx: [[0.0; TILE]; 3], stride: (rows * 4) as u32 };
-    for (b, dx) in frame.dx.iter_mut().enumerate().take(nb) {
-        for (t, d) in dx.iter_mut().enumerate() {
-            *d = dxs[t][b];
-        }
-    }
-    let mut il = Interleaved([0; INTERLEAVED_WORDS]);
-    interleave(&acts, std_len, nb, &mut il.0);
-    let mut res = [[0i32; 9]; CALL_BLOCKS];
-    let mut vals = [[0f32; TILE]; CALL_BLOCKS];
+    let finish = F::new(&dxs, nb, rows);
+    let mut il = B::new();
+    il.fill(&acts, std_len, nb);
+    let il = il.words();
+    let mut res = [[0i32; OW]; CALL_BLOCKS];
     let rows_per_call = CALL_BLOCKS / nb;
     let mut r0 = 0;
     while r0 < rows {
         let n_rows = rows_per_call.min(rows - r0);
         let (start, end) = (r0 * rb, (r0 + n_rows) * rb);
-        let kernel = if end + reach <= w.len() { touch } else { plain };
+        let kernel = if end + k.reach <= w.len() { k.touch } else { k.plain };
         // SAFETY: the kernel reads the n_rows * nb blocks w[start..end] (end <= rows * rb <=
-        // w.len(), checked in `fits`) and, in the touch variant, at most `reach` bytes
+        // w.len(), checked in `fits`) and, in the touch variant, at most `k.reach` bytes
         // after them (checked just above); it reads nb interleaved blocks of `il` (nb <=
-        // MAX_BLOCKS, 8-aligned by its type) and at most BATCH_Q4K_ACT_REACH bytes after
-        // them (the room `il` keeps), and writes 9
-        // words per block to `res` (n_rows * nb <= CALL_BLOCKS). Unaligned weight words are
-        // read with LDR, which ARMv6 allows with SCTLR.U set (Linux, and the Pi's bare-metal
-        // setup).
+        // MAX_BLOCKS; `B` is 8-aligned and sized for MAX_BLOCKS blocks) and at most its
+        // activation reach after them (the room `B` keeps), and writes OW words per block to
+        // `res` (n_rows * nb <= CALL_BLOCKS). Unaligned weight words are read with LDR, which
+        // ARMv6 allows with SCTLR.U set (Linux, and the Pi's bare-metal setup).
         unsafe {
-            kernel(w.as_ptr().add(start), il.0.as_ptr() as *const u8, (n_rows * nb) as u32, res.as_mut_ptr() as *mut i32, nb as u32);
+            kernel(w.as_ptr().add(start), il.as_ptr() as *const u8, (n_rows * nb) as u32, res.as_mut_ptr() as *mut i32, nb as u32);
         }
-        let (res, vals) = (&res[..n_rows * nb], &mut vals[..n_rows]);
-        // Rows of 2 or 3 blocks (the 90M model's): the float part in asm, straight into
-        // `out`; redone below if a scale is not a normal f16.
-        // (Called directly, not through a pointer: the pointer's literal-pool load missed the
-        // D-cache in a third of the calls.)
-        if matches!(nb, 2 | 3) {
-            let (res_p, out_p) = (res.as_ptr() as *const i32, out.as_mut_ptr().wrapping_add(r0));
-            // SAFETY: reads the n_rows * nb >= 1 blocks of 9 words of `res` and the frame;
-            // writes out[t * rows + r0 + i] for t < 4, i < n_rows (r0 + n_rows <= rows and
-            // out.len() == 4 * rows, checked in `fits`; frame.stride is rows * 4 bytes).
-            let normal = unsafe {
-                if nb == 2 { k4_finish4_rows2(res_p, &frame, n_rows as u32, out_p) } else { k4_finish4_rows3(res_p, &frame, n_rows as u32, out_p) }
-            };
-            if normal == 1 {
-                r0 += n_rows;
-                continue;
-            }
-        }
-        match nb {
-            1 => finish_rows::<1>(res, &dxs, vals),
-            2 => finish_rows::<2>(res, &dxs, vals),
-            3 => finish_rows::<3>(res, &dxs, vals),
-            _ => finish_rows::<4>(res, &dxs, vals),
-        }
-        for (t, o) in out.chunks_exact_mut(rows).enumerate() {
-            for (o, v) in o[r0..r0 + n_rows].iter_mut().zip(vals.iter()) {
-                *o = v[t];
-            }
-        }
+        finish.rows(&res[..n_rows * nb], &dxs, nb, r0, rows, out);
         r0 += n_rows;
     }
 }
@@ -152,89 +255,94 @@ const Q2K_INTERLEAVED_WORDS: usize = MAX_BLOCKS * Q2K_BLOCK_WORDS + BATCH_Q2K_AC
 #[repr(C, align(8))]
 struct Q2kInterleaved([u32; Q2K_INTERLEAVED_WORDS]);
 
+impl InterleavedBuf for Q2kInterleaved {
+    #[inline(always)]
+    fn new() -> Self {
+        Q2kInterleaved([0; Q2K_INTERLEAVED_WORDS])
+    }
+    #[inline(always)]
+    fn fill(&mut self, acts: &[&[u8]; TILE], std_len: usize, nb: usize) {
+        interleave_q2k(acts, std_len, nb, &mut self.0);
+    }
+    #[inline(always)]
+    fn words(&self) -> &[u32] {
+        &self.0
+    }
+}
+
 /// [`matmul4_kquant`] for Q2_K weights (activations prepared for Q2_K or Q3_K: the 2-bit
 /// pair layout) through `asm_batch_q2k`, whose 9 words per block are `asm_batch_q4k`'s: the
 /// float part is Q4_K's (`finish_k4_sums`, the single-token Q2_K finish), in the same order.
 fn matmul4_q2k(w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut [f32]) {
-    let ty = GgmlType::Q2_K;
-    let nb = rb / Q2_K_BYTES;
-    let std_len = nb * Q8K_BLOCK_BYTES;
-    let fits = rb == nb * Q2_K_BYTES
-        && (1..=MAX_BLOCKS).contains(&nb)
-        && w.len() >= rows * rb
-        && out.len() == TILE * rows
-        && acts.iter().all(|a| a.len() >= std_len + nb * Q8K_PAIRS_BYTES && (a.as_ptr() as usize + std_len) % 4 == 0);
-    if !fits {
-        for (a, o) in acts.iter().zip(out.chunks_mut(rows.max(1))) {
-            let (std_act, pairs) = a.split_at(std_len.min(a.len()));
-            matvec_kquant(ty, w, rb, std_act, pairs, o);
-        }
-        return;
+    let kernel = Batch4Kquant {
+        ty: GgmlType::Q2_K,
+        bb: Q2_K_BYTES,
+        plain: q2k_batch4,
+        touch: q2k_batch4_touch,
+        reach: BATCH_Q2K_TOUCH_REACH,
+    };
+    drive4::<9, K4Finish, Q2kInterleaved>(&kernel, w, rb, acts, rows, out);
+}
+
+/// [`matmul4_kquant`] for Q3_K weights (activations prepared for Q2_K or Q3_K: the 2-bit
+/// pair layout, interleaved as for Q2_K) through `asm_batch_q3k`.
+fn matmul4_q3k(w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut [f32]) {
+    let kernel = Batch4Kquant {
+        ty: GgmlType::Q3_K,
+        bb: Q3_K_BYTES,
+        plain: q3k_batch4,
+        touch: q3k_batch4_touch,
+        reach: BATCH_Q3K_TOUCH_REACH,
+    };
+    drive4::<5, ScaleOnlyFinish, Q2kInterleaved>(&kernel, w, rb, acts, rows, out);
+}
+
+/// Q3_K (5 words a block: `d`, the four `isum`s): per block and token `(d · dx) · isum`,
+/// the single-token `ScaleOnly` expression, added in `RowSum::of_blocks`' order. `d` is
+/// widened once for the four tokens (`f16_bits_to_f32`: exact for every f16, as the
+/// single-token path's two widenings are).
+struct ScaleOnlyFinish;
+
+impl Finish4<5> for ScaleOnlyFinish {
+    #[inline(always)]
+    fn new(_dxs: &[[f32; MAX_BLOCKS]; TILE], _nb: usize, _rows: usize) -> Self {
+        ScaleOnlyFinish
     }
-    let mut dxs = [[0f32; MAX_BLOCKS]; TILE];
-    for (dx, a) in dxs.iter_mut().zip(acts) {
-        for (b, d) in dx.iter_mut().take(nb).enumerate() {
-            *d = q8k_d(a, b);
-        }
-    }
-    let mut frame = Finish4Frame { flag: 1, zero: 0.0, dx: [[0.0; TILE]; 3], stride: (rows * 4) as u32 };
-    for (b, dx) in frame.dx.iter_mut().enumerate().take(nb) {
-        for (t, d) in dx.iter_mut().enumerate() {
-            *d = dxs[t][b];
-        }
-    }
-    let mut il = Q2kInterleaved([0; Q2K_INTERLEAVED_WORDS]);
-    interleave_q2k(&acts, std_len, nb, &mut il.0);
-    let mut res = [[0i32; 9]; CALL_BLOCKS];
-    let mut vals = [[0f32; TILE]; CALL_BLOCKS];
-    let rows_per_call = CALL_BLOCKS / nb;
-    let mut r0 = 0;
-    while r0 < rows {
-        let n_rows = rows_per_call.min(rows - r0);
-        let (start, end) = (r0 * rb, (r0 + n_rows) * rb);
-        let kernel = if end + BATCH_Q2K_TOUCH_REACH <= w.len() { q2k_batch4_touch } else { q2k_batch4 };
-        // SAFETY: the kernel reads the n_rows * nb blocks w[start..end] (end <= rows * rb <=
-        // w.len(), checked in `fits`) and, in the touch variant, at most
-        // BATCH_Q2K_TOUCH_REACH bytes after them (checked just above); it reads nb
-        // interleaved blocks of `il` (nb <= MAX_BLOCKS, 8-aligned by its type) and at most
-        // BATCH_Q2K_ACT_REACH bytes after them (the room `il` keeps), and writes 9 words per
-        // block to `res` (n_rows * nb <= CALL_BLOCKS). Unaligned weight words are read with
-        // LDR, which ARMv6 allows with SCTLR.U set (Linux, and the Pi's bare-metal setup).
-        unsafe {
-            kernel(w.as_ptr().add(start), il.0.as_ptr() as *const u8, (n_rows * nb) as u32, res.as_mut_ptr() as *mut i32, nb as u32);
-        }
-        let (res, vals) = (&res[..n_rows * nb], &mut vals[..n_rows]);
-        if matches!(nb, 2 | 3) {
-            let (res_p, out_p) = (res.as_ptr() as *const i32, out.as_mut_ptr().wrapping_add(r0));
-            // SAFETY: reads the n_rows * nb >= 1 blocks of 9 words of `res` and the frame;
-            // writes out[t * rows + r0 + i] for t < 4, i < n_rows (r0 + n_rows <= rows and
-            // out.len() == 4 * rows, checked in `fits`; frame.stride is rows * 4 bytes).
-            let normal = unsafe {
-                if nb == 2 { k4_finish4_rows2(res_p, &frame, n_rows as u32, out_p) } else { k4_finish4_rows3(res_p, &frame, n_rows as u32, out_p) }
-            };
-            if normal == 1 {
-                r0 += n_rows;
-                continue;
-            }
-        }
+
+    #[inline(always)]
+    fn rows(&self, res: &[[i32; 5]], dxs: &[[f32; MAX_BLOCKS]; TILE], nb: usize, r0: usize, rows: usize, out: &mut [f32]) {
+        let mut vals = [[0f32; TILE]; CALL_BLOCKS];
+        let vals = &mut vals[..(res.len() / nb.max(1)).min(CALL_BLOCKS)];
         match nb {
-            1 => finish_rows::<1>(res, &dxs, vals),
-            2 => finish_rows::<2>(res, &dxs, vals),
-            3 => finish_rows::<3>(res, &dxs, vals),
-            _ => finish_rows::<4>(res, &dxs, vals),
+            1 => scale_only_rows::<1>(res, dxs, vals),
+            2 => scale_only_rows::<2>(res, dxs, vals),
+            3 => scale_only_rows::<3>(res, dxs, vals),
+            _ => scale_only_rows::<4>(res, dxs, vals),
         }
-        for (t, o) in out.chunks_exact_mut(rows).enumerate() {
-            for (o, v) in o[r0..r0 + n_rows].iter_mut().zip(vals.iter()) {
-                *o = v[t];
+        scatter(vals, r0, rows, out);
+    }
+}
+
+/// The float part of the Q3_K kernel's results `res` (rows of `NB` blocks of 5 words) for
+/// the four tokens, into `vals` (a row's four outputs).
+#[inline(always)]
+fn scale_only_rows<const NB: usize>(res: &[[i32; 5]], dxs: &[[f32; MAX_BLOCKS]; TILE], vals: &mut [[f32; TILE]]) {
+    for (blocks, v) in res.chunks_exact(NB).zip(vals) {
+        let mut values = [[0f32; NB]; TILE];
+        for (b, k) in blocks.iter().enumerate() {
+            let d = f16_bits_to_f32(k[0] as u32 & 0xffff);
+            for (t, row) in values.iter_mut().enumerate() {
+                row[b] = (d * dxs[t][b]) * k[1 + t] as f32;
             }
         }
-        r0 += n_rows;
+        *v = values.map(RowSum::of_blocks);
     }
 }
 
 /// Lays out the four tokens' Q2_K pair blocks as `asm_batch_q2k` reads them (its module doc):
 /// per block, the tokens' tail words 0..4 (block sums of sub-blocks 0..8), their tail words
 /// 4..8, then the steps in `asm_batch_q4k`'s order (`interleave_pairs`).
+#[inline(always)]
 fn interleave_q2k(acts: &[&[u8]; TILE], std_len: usize, nb: usize, il: &mut [u32]) {
     for (b, dst) in il.chunks_exact_mut(Q2K_BLOCK_WORDS).take(nb).enumerate() {
         let (sums, steps) = dst.split_at_mut(32);
@@ -286,6 +394,7 @@ fn finish_rows<const NB: usize>(res: &[[i32; 9]], dxs: &[[f32; MAX_BLOCKS]; TILE
 /// per block, the tokens' 4 block-sum words, then per chunk `c`, pass `p` and step `s` the
 /// tokens' pair words `32c + 4s + 2p` and the one after it (in asm, `interleave_pairs`,
 /// for every 4-aligned block: always, by `fits`).
+#[inline(always)]
 fn interleave(acts: &[&[u8]; TILE], std_len: usize, nb: usize, il: &mut [u32]) {
     for (b, dst) in il.chunks_exact_mut(BLOCK_WORDS).take(nb).enumerate() {
         let (sums, steps) = dst.split_at_mut(16);
