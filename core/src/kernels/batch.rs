@@ -43,7 +43,7 @@ fn kquant_block_bytes(ty: GgmlType) -> usize {
 /// [`TILE`]; the rest go through the single-token kernels).
 pub(super) fn tiles(ty: GgmlType, w: &[u8], rb: usize, rows: usize, xs: &[Activations], out: &mut [f32]) -> usize {
     let kernel: fn(GgmlType, &[u8], usize, [&[u8]; TILE], usize, &mut [f32]) = match ty {
-        GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q2_K if xs.iter().all(|x| layout_id(x.weight_type()) == layout_id(ty)) => super::matmul4_kquant,
+        GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q2_K | GgmlType::Q6_K if xs.iter().all(|x| layout_id(x.weight_type()) == layout_id(ty)) => super::matmul4_kquant,
         GgmlType::Q4_1 | GgmlType::Q4_0 | GgmlType::Q8_0 if xs.iter().all(|x| x.weight_type() == ty) => super::matmul4_legacy,
         _ => return 0,
     };

@@ -1,7 +1,7 @@
 //! ARMv6 drivers of the batched products (twins: `kernels::batch::matmul4_kquant_portable`
 //! and `matmul4_legacy_portable`): four tokens' activations interleaved once per product,
 //! then every weight block decoded once for the four (`asm_batch_q4k`, `asm_batch_q5k`,
-//! `asm_batch_q2k`, `asm_batch_legacy`);
+//! `asm_batch_q2k`, `asm_batch_q6k`, `asm_batch_legacy`);
 //! the float part of each block and token is done here (Q4_1's in `q4_1_finish4`) in the
 //! single-token order (`finish_k4_sums`, `legacy::finish_block`, [`RowSum`]), so every output
 //! has the bits of that token's own `matvec`. Types without a batched kernel, and shapes it does not take, go
@@ -15,10 +15,11 @@ use super::asm_batch_legacy::{
 };
 use super::asm_batch_q4k::{q4k_batch4, q4k_batch4_touch, BATCH_Q4K_ACT_BYTES, BATCH_Q4K_ACT_REACH, BATCH_Q4K_TOUCH_REACH};
 use super::asm_batch_q5k::{q5k_batch4, q5k_batch4_touch, BATCH_Q5K_TOUCH_REACH};
+use super::asm_batch_q6k::{q6k_batch4, q6k_batch4_touch, BATCH_Q6K_ACT_BYTES, BATCH_Q6K_TOUCH_REACH};
 use super::matvec::{f16_bits_to_f32, finish_k4_sums, load_word, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q8_0, q8k_d};
 use crate::kernels::batch::TILE;
 use crate::kernels::{legacy, RowSum};
-use crate::quant::kquant::{Q2_K_BYTES, Q4_K_BYTES, Q5_K_BYTES};
+use crate::quant::kquant::{Q2_K_BYTES, Q4_K_BYTES, Q5_K_BYTES, Q6_K_BYTES};
 use crate::quant::legacy::{Q4_0_BYTES, Q4_1_BYTES, Q8_0_BYTES};
 use crate::quant::q8::{Q8K_BLOCK_BYTES, Q8K_PAIRS_BYTES, Q8_BLOCK_BYTES, Q8_PAIRS_BYTES, Q8_SCALES_BYTES};
 use crate::quant::GgmlType;
@@ -52,6 +53,9 @@ type Batch4KquantKernel = unsafe extern "C" fn(*const u8, *const u8, u32, *mut i
 pub fn matmul4_kquant(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut [f32]) {
     if ty == GgmlType::Q2_K {
         return matmul4_q2k(w, rb, acts, rows, out);
+    }
+    if ty == GgmlType::Q6_K {
+        return matmul4_q6k(w, rb, acts, rows, out);
     }
     // Q5_K's kernel reads the same interleaved activations and writes the same 9 words.
     let (bb, plain, touch, reach): (usize, Batch4KquantKernel, Batch4KquantKernel, usize) = match ty {
@@ -259,6 +263,89 @@ fn interleave_q2k(acts: &[&[u8]; TILE], std_len: usize, nb: usize, il: &mut [u32
                 pair[2 * t + 1] = word(k + 1);
             }
         }
+    }
+}
+
+// `asm_batch_q6k` reads the interleaved blocks `interleave_q2k` writes.
+const _: () = assert!(BATCH_Q6K_ACT_BYTES == BATCH_Q2K_ACT_BYTES);
+
+/// [`matmul4_kquant`] for Q6_K weights (activations prepared for Q6_K: its own pair layout)
+/// through `asm_batch_q6k`, which reads the activations `interleave_q2k` lays out (block
+/// sums, then the steps in `asm_batch_q4k`'s order) and writes 5 words per block: `d`, then
+/// the four tokens' `isum`, `asm_q6k`'s. The float part is the single-token one
+/// (`(widen(d) · dx) · isum` per block, [`RowSum::of_blocks`]), in the same order.
+fn matmul4_q6k(w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut [f32]) {
+    let ty = GgmlType::Q6_K;
+    let nb = rb / Q6_K_BYTES;
+    let std_len = nb * Q8K_BLOCK_BYTES;
+    let fits = rb == nb * Q6_K_BYTES
+        && (1..=MAX_BLOCKS).contains(&nb)
+        && w.len() >= rows * rb
+        && out.len() == TILE * rows
+        && acts.iter().all(|a| a.len() >= std_len + nb * Q8K_PAIRS_BYTES && (a.as_ptr() as usize + std_len) % 4 == 0);
+    if !fits {
+        for (a, o) in acts.iter().zip(out.chunks_mut(rows.max(1))) {
+            let (std_act, pairs) = a.split_at(std_len.min(a.len()));
+            matvec_kquant(ty, w, rb, std_act, pairs, o);
+        }
+        return;
+    }
+    let mut dxs = [[0f32; MAX_BLOCKS]; TILE];
+    for (dx, a) in dxs.iter_mut().zip(acts) {
+        for (b, d) in dx.iter_mut().take(nb).enumerate() {
+            *d = q8k_d(a, b);
+        }
+    }
+    let mut il = Q2kInterleaved([0; Q2K_INTERLEAVED_WORDS]);
+    interleave_q2k(&acts, std_len, nb, &mut il.0);
+    let mut res = [[0i32; 5]; CALL_BLOCKS];
+    let mut vals = [[0f32; TILE]; CALL_BLOCKS];
+    let rows_per_call = CALL_BLOCKS / nb;
+    let mut r0 = 0;
+    while r0 < rows {
+        let n_rows = rows_per_call.min(rows - r0);
+        let (start, end) = (r0 * rb, (r0 + n_rows) * rb);
+        let kernel = if end + BATCH_Q6K_TOUCH_REACH <= w.len() { q6k_batch4_touch } else { q6k_batch4 };
+        // SAFETY: the kernel reads the n_rows * nb blocks w[start..end] (end <= rows * rb <=
+        // w.len(), checked in `fits`) and, in the touch variant, at most
+        // BATCH_Q6K_TOUCH_REACH bytes after them (checked just above); it reads nb
+        // interleaved blocks of `il` (nb <= MAX_BLOCKS, 8-aligned by its type) and at most
+        // BATCH_Q2K_ACT_REACH bytes after them (the room `il` keeps), and writes 5 words per
+        // block to `res` (n_rows * nb <= CALL_BLOCKS). Unaligned weight words are read with
+        // LDR, which ARMv6 allows with SCTLR.U set (Linux, and the Pi's bare-metal setup).
+        unsafe {
+            kernel(w.as_ptr().add(start), il.0.as_ptr() as *const u8, (n_rows * nb) as u32, res.as_mut_ptr() as *mut i32, nb as u32);
+        }
+        let (res, vals) = (&res[..n_rows * nb], &mut vals[..n_rows]);
+        match nb {
+            1 => finish_q6k_rows::<1>(res, &dxs, vals),
+            2 => finish_q6k_rows::<2>(res, &dxs, vals),
+            3 => finish_q6k_rows::<3>(res, &dxs, vals),
+            _ => finish_q6k_rows::<4>(res, &dxs, vals),
+        }
+        for (t, o) in out.chunks_exact_mut(rows).enumerate() {
+            for (o, v) in o[r0..r0 + n_rows].iter_mut().zip(vals.iter()) {
+                *o = v[t];
+            }
+        }
+        r0 += n_rows;
+    }
+}
+
+/// The float part of `asm_batch_q6k`'s results `res` (rows of `NB` blocks of 5 words) for
+/// the four tokens, into `vals`: each block's `(widen(d) · dx) · isum` (the single-token
+/// Q6_K finish), the row's blocks summed by [`RowSum::of_blocks`], as `matvec` does.
+#[inline(always)]
+fn finish_q6k_rows<const NB: usize>(res: &[[i32; 5]], dxs: &[[f32; MAX_BLOCKS]; TILE], vals: &mut [[f32; TILE]]) {
+    for (blocks, v) in res.chunks_exact(NB).zip(vals) {
+        let mut values = [[0f32; NB]; TILE];
+        for (b, k) in blocks.iter().enumerate() {
+            let d = f16_bits_to_f32(k[0] as u32 & 0xffff);
+            for (t, row) in values.iter_mut().enumerate() {
+                row[b] = (d * dxs[t][b]) * k[1 + t] as f32;
+            }
+        }
+        *v = values.map(RowSum::of_blocks);
     }
 }
 

@@ -38,6 +38,7 @@ mod asm_batch_q2k;
 mod asm_attn;
 mod asm_batch_q4k;
 mod asm_batch_q5k;
+mod asm_batch_q6k;
 mod asm_f16acc;
 mod asm_k4finish;
 mod asm_legacy;
