@@ -1,5 +1,5 @@
 //! Products of a prompt batch in tiles of four tokens for the weight types with a batched
-//! kernel (Q4_K, Q5_K, Q2_K, Q4_1, Q4_0, Q8_0): the ARM kernels (`arm::batch`) decode each weight block
+//! kernel (Q4_K, Q5_K, Q2_K, Q6_K, Q4_1, Q4_0, Q8_0): the ARM kernels (`arm::batch`) decode each weight block
 //! once for the four tokens. Their portable twins here are the single-token products applied
 //! token by token, which give the same bits (the batched kernels' integer sums are exact and
 //! their float part runs in the single-token order).
@@ -37,7 +37,7 @@ fn kquant_block_bytes(ty: GgmlType) -> usize {
 }
 
 /// Runs the whole tiles of `xs` through the batched kernel when `ty` has one and every
-/// token's activations were prepared for it (Q4_K, Q5_K, Q2_K: for a type of their pair layout; Q4_1,
+/// token's activations were prepared for it (Q4_K, Q5_K, Q2_K, Q6_K: for a type of their pair layout; Q4_1,
 /// Q4_0, Q8_0: for `ty` itself, whose pair copy and scale entries the kernel reads): `out`
 /// holds `xs.len()` rows of `rows` outputs. Returns the number of tokens done (a multiple of
 /// [`TILE`]; the rest go through the single-token kernels).
