@@ -376,12 +376,13 @@ fn batched_q2k_products_equal_one_token_at_a_time() {
 #[test]
 fn batched_q6k_kernel_agrees_with_its_twin() {
     let mut rng = Rng(0xba7c_6ed0_0000_0621);
-    // 1-4 blocks a row go through the batched kernel (rows several to a call, a call's last
-    // rows, and many calls: 100 rows); 5 and 18 blocks take the single-token path.
+    // 1-4 blocks a row: rows several to a call, a call's last rows, and many calls (100
+    // rows); 5, 8 and 18 blocks: bands of rows (a band's last rows at 40 and 100), segments
+    // of 4 blocks and a shorter last one.
     let ty = GgmlType::Q6_K;
-    for nb in [1usize, 2, 3, 4, 5, 18] {
+    for nb in [1usize, 2, 3, 4, 5, 8, 18] {
         for rows in [1usize, 3, 7, 13, 40, 100] {
-            if nb > 4 && rows > 13 {
+            if nb > 8 && rows > 40 {
                 continue;
             }
             let cols = nb * 256;
@@ -403,7 +404,7 @@ fn batched_q6k_kernel_agrees_on_all_min_all_max_quants() {
     let mut rng = Rng(0x0621);
     let ty = GgmlType::Q6_K;
     for fill in [0x00u8, 0xff, 0x55, 0xaa, 0x0f, 0xf0, 0x33, 0xcc, 0x80, 0x7f] {
-        for nb in [1usize, 2, 4] {
+        for nb in [1usize, 2, 4, 6] {
             let (rows, cols) = (5, nb * 256);
             let mut data = random_matrix(ty, rows, cols, &mut rng, false);
             for b in data.chunks_exact_mut(ty.block_bytes()) {
@@ -422,7 +423,7 @@ fn batched_q6k_kernel_agrees_on_all_min_all_max_quants() {
 fn batched_q6k_kernel_agrees_on_planted_extreme_scales() {
     let mut rng = Rng(0x5ca1_e000_0000_0621);
     let ty = GgmlType::Q6_K;
-    for nb in [1usize, 2, 3, 4] {
+    for nb in [1usize, 2, 3, 4, 7] {
         let (rows, cols) = (17, nb * 256);
         let mut data = random_matrix(ty, rows, cols, &mut rng, false);
         for (bi, b) in data.chunks_exact_mut(ty.block_bytes()).enumerate() {
@@ -459,7 +460,7 @@ fn batched_q6k_kernel_agrees_on_every_f16_scale_class() {
     let classes: [u16; 14] = [0x0000, 0x8000, 0x0001, 0x83ff, 0x0400, 0x8400, 0x7bff, 0xfbff, 0x7c00, 0xfc00, 0x7e00, 0x3c00, 0xa1e7, 0x2b9d];
     let mut rng = Rng(0x06e5_0000_0000_0621);
     let ty = GgmlType::Q6_K;
-    for nb in [1usize, 2, 3, 4] {
+    for nb in [1usize, 2, 3, 4, 5, 8] {
         let (rows, cols) = (29, nb * 256);
         let mut data = random_matrix(ty, rows, cols, &mut rng, false);
         for (i, b) in data.chunks_exact_mut(ty.block_bytes()).enumerate() {
@@ -492,13 +493,27 @@ fn batched_q6k_kernel_agrees_on_the_lm_head_shape() {
     check(ty, &data, rows, cols, ty, &mut rng, [1.0, 0.3, 20.0, 1e-2], "Q6_K LM head 32768x512");
 }
 
-/// `matmul` of batches of 4 to 16 tokens equals each token's own `matvec` on Q6_K shapes the
-/// kernel takes (1-4 blocks) and on rows wider than it takes.
+/// Gemma 3 270M's Q6_K `ffn_down` shape (2048 columns = 8 blocks, 640 rows: 20 bands of 32
+/// rows, two segments each).
+#[test]
+fn batched_q6k_kernel_agrees_on_the_gemma3_ffn_down_shape() {
+    let mut rng = Rng(0x6e3a_0000_0000_0621);
+    let ty = GgmlType::Q6_K;
+    let (rows, cols) = (640, 2048);
+    for extremes in [false, true] {
+        let data = random_matrix(ty, rows, cols, &mut rng, extremes);
+        check(ty, &data, rows, cols, ty, &mut rng, [1.0, 0.3, 20.0, 1e-2], &format!("Q6_K 640x2048 extremes {extremes}"));
+    }
+}
+
+/// `matmul` of batches of 4 to 16 tokens equals each token's own `matvec` on Q6_K rows of 1-4
+/// blocks (several to a call) and wider ones (bands and segments; 18 blocks: wider than
+/// `matvec`'s calls of 16).
 #[test]
 fn batched_q6k_products_equal_one_token_at_a_time() {
     let mut rng = Rng(0xba7c_6ed0_0000_0622);
     let ty = GgmlType::Q6_K;
-    for (rows, cols) in [(128, 512), (512, 768), (24, 768), (37, 1024), (9, 1280), (64, 256)] {
+    for (rows, cols) in [(128, 512), (512, 768), (24, 768), (37, 1024), (9, 1280), (64, 256), (70, 2048), (5, 4608)] {
         let data = random_matrix(ty, rows, cols, &mut rng, false);
         let w = Matrix::new(ty, rows, cols, &data).unwrap();
         for n in [4usize, 5, 8, 11] {

@@ -3,14 +3,17 @@
 //! `qh`) and multiplied with the activations of all four tokens (the single-token kernel,
 //! `asm_q6k`, assembles every field again for every token).
 //!
-//! `extern "C" fn(w, acts, n, out, row_blocks)`, as `asm_batch_q4k`: `w` = the first of `n`
+//! `extern "C" fn(w, acts, n, out, row_blocks, lead)`, as `asm_batch_q4k` with the touch
+//! distance of `asm_batch_legacy`: `w` = the first of `n`
 //! consecutive 210-byte blocks (any alignment); `acts` = the four tokens' Q8_K pair blocks
 //! (prepared for Q6_K: its own pair layout) interleaved by the driver
 //! (`batch::interleave_q2k`, whose layout fits: [`BATCH_Q6K_ACT_BYTES`] per block,
 //! 8-aligned; the pointer returns to `acts` after every `row_blocks` blocks); `out` = 5
 //! words per block: the f16 `d`, then for tokens 0..4 the integer sum
 //! `Σ sc[j] · (Σ q·x − 32 · bsum[j])`, `asm_q6k`'s. The sums are exact, so they equal the
-//! single-token kernel's.
+//! single-token kernel's. `lead`: the distance (bytes) of the touch loads ahead of the block
+//! (256 in a run of whole rows; a row's length when the driver goes over a segment of a
+//! band of rows, one row a call).
 //!
 //! The interleaved block: 16 words of block sums (token by token, words 0..4 of its pair
 //! block's tail: the sums of sub-blocks 0..8 as `(bs[4k], bs[4k+2])`, `(bs[4k+1], bs[4k+3])`
@@ -37,25 +40,27 @@
 //!
 //! Registers in the passes: r0-r3 activation pairs, r4 field word, r5/r8 pairs, r6/r7/r10/r11
 //! the four tokens' dots (even pairs for `STRD`), r9 the mask 0x003F003F, r12 block base, lr
-//! activation pointer. Frame (sp+): 0 the dots (pass `P`, token `t` at `16P + 4t`: `LDRD`
+//! activation pointer (r12 is the block base plus `lead` over the passes, where it only serves
+//! the touches). Frame (sp+): 0 the dots (pass `P`, token `t` at `16P + 4t`: `LDRD`
 //! offsets stop at 255); 256 0x0F0F0F0F, 260 0x30303030, 264 0x003F003F; 268 blocks left,
 //! 272 out pointer, 276 blocks left in the row, 280 `row_blocks`, 284 the first interleaved
 //! block, 288 the activation pointer (saved over the assembly pass), 292 the four tokens'
-//! `Σ sc · bsum`; 320 the field words (group `q = 8n + m`'s four at `320 + 16q`).
+//! `Σ sc · bsum`, 308 `lead`; 320 the field words (group `q = 8n + m`'s four at `320 + 16q`).
 //!
 //! Touches: every step but the block's last loads a byte of the activation line eight steps
 //! ahead into r0 (dead from slot 7 to 11) in its free slot, as `asm_batch_q5k` does six
 //! steps ahead (eight stalled a little less here: 1.875 against 1.884 cycles per weight and
 //! token with the memory model); both variants read up to 224 bytes past a row's last
 //! interleaved block (`BATCH_Q2K_ACT_REACH` is 256). The touch variant also loads a byte
-//! `LEAD + 14P` bytes past the block start into r4 after pass `P` (never more than 32 bytes
-//! apart), so the next block's lines are in by its assembly pass; it reads up to
-//! [`BATCH_Q6K_TOUCH_REACH`] bytes past the last block.
+//! `lead + 14P` bytes past the block start into r4 after pass `P` (never more than 32 bytes
+//! apart), so the lines of the block `lead` bytes on are in by its assembly pass; it reads
+//! up to `lead` + [`BATCH_Q6K_TOUCH_SPAN`] bytes past the last block.
 //!
 //! Cycles (ARM1176 cost model, `kernel-bench Q6_K --shape 4096x512 --batch 8`, the driver's
 //! interleaving and float part included): 1.67 per weight and token with mem=off, 1.88 with
 //! the memory model, against 2.74 and 3.10 token by token through `asm_q6k` (512x768: 1.66
-//! and 2.02 against 2.84 and 3.35). Per block (4 tokens, memory model on): about 1810 in
+//! and 2.02 against 2.84 and 3.35; Gemma 3 270M's `ffn_down`, 640x2048, in bands and
+//! segments of 2 blocks: 1.73 and 2.12 against 2.90 and 3.98). Per block (4 tokens, memory model on): about 1810 in
 //! the kernel: 1230 in the passes (1024 in the steps, 48 in the pass ends, ~150 of memory
 //! stall spread over the steps), 260 in the assembly pass, 205 in the epilogue (64 `MLA`s
 //! at 2 issue cycles), 100 in the header.
@@ -68,11 +73,9 @@ use core::arch::naked_asm;
 /// block sums, 512 step words.
 pub const BATCH_Q6K_ACT_BYTES: usize = 4 * (32 + 512);
 
-/// Distance (bytes) of the touch loads ahead of the block start.
-macro_rules! b6_lead { () => { "256" } }
-/// Bytes past the end of the last block the touch variant may read (lead + 15 · 14 + 1 -
-/// 210, rounded up).
-pub const BATCH_Q6K_TOUCH_REACH: usize = 264;
+/// Bytes past the end of the last block the touch variant may read beyond its `lead`
+/// (`14 · 15 + 1 - 210`): it reads up to `lead + 1` bytes past the last block.
+pub const BATCH_Q6K_TOUCH_SPAN: usize = 1;
 
 /// One step (the `asm_batch_q5k` step, the second pair in r8 and the dots in r6/r7/r10/r11).
 /// `$mac` is `smuad` for a pass's first step (fresh dots); `$n0` fills the free slot;
@@ -241,14 +244,14 @@ macro_rules! b6_scale {
     };
 }
 
-macro_rules! b6_touch { ($pp:literal) => { concat!("ldrb r4, [r12, #", b6_lead!(), " + 14 * ", $pp, "]\n") } }
+macro_rules! b6_touch { ($pp:literal) => { concat!("ldrb r4, [r12, #14 * ", $pp, "]\n") } }
 macro_rules! b6_no_touch { ($pp:literal) => { "" } }
 
 macro_rules! b6_kernel {
     ($name:ident, $t:ident) => {
         /// See the module doc.
         #[unsafe(naked)]
-        pub unsafe extern "C" fn $name(w: *const u8, acts: *const u8, n: u32, out: *mut i32, row_blocks: u32) {
+        pub unsafe extern "C" fn $name(w: *const u8, acts: *const u8, n: u32, out: *mut i32, row_blocks: u32, lead: u32) {
             naked_asm!(
                 // Module-level asm is assembled for the target triple baseline: name the CPU.
                 ".arch armv6",
@@ -258,6 +261,8 @@ macro_rules! b6_kernel {
                 "str r4, [sp, #276]",
                 "str r4, [sp, #280]",
                 "str r1, [sp, #284]",
+                "ldr r4, [sp, #620]",
+                "str r4, [sp, #308]",
                 "mov r4, #0x0f",
                 "orr r4, r4, r4, lsl #8",
                 "orr r4, r4, r4, lsl #16",
@@ -330,9 +335,11 @@ macro_rules! b6_kernel {
                 b6_fields!(last),
                 // ---- 16 passes of 4 steps ----
                 "ldr lr, [sp, #288]",
+                "ldr r6, [sp, #308]",
                 "ldr r4, [sp, #320]",
                 "ldr r9, [sp, #264]",
                 "ldm lr!, {{r0, r1}}",
+                "add r12, r12, r6",              // the touch base over the passes
                 "and r5, r9, r4",
                 "ldm lr!, {{r2, r3}}",
                 "and r8, r9, r4, lsr #8",
@@ -356,8 +363,10 @@ macro_rules! b6_kernel {
                 "strd r6, r7, [sp, #240]",
                 "ldrd r0, r1, [sp, #0]",
                 "strd r10, r11, [sp, #248]",
-                "ldrd r2, r3, [sp, #8]",
                 $t!(15),
+                "ldr r4, [sp, #308]",
+                "ldrd r2, r3, [sp, #8]",
+                "sub r12, r12, r4",
                 "ldrsb r4, [r12, #192]",
                 "ldrsb r9, [r12, #193]",
                 "mul r5, r0, r4",

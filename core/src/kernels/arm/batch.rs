@@ -15,7 +15,7 @@ use super::asm_batch_legacy::{
 };
 use super::asm_batch_q4k::{q4k_batch4, q4k_batch4_touch, BATCH_Q4K_ACT_BYTES, BATCH_Q4K_ACT_REACH, BATCH_Q4K_TOUCH_REACH};
 use super::asm_batch_q5k::{q5k_batch4, q5k_batch4_touch, BATCH_Q5K_TOUCH_REACH};
-use super::asm_batch_q6k::{q6k_batch4, q6k_batch4_touch, BATCH_Q6K_ACT_BYTES, BATCH_Q6K_TOUCH_REACH};
+use super::asm_batch_q6k::{q6k_batch4, q6k_batch4_touch, BATCH_Q6K_ACT_BYTES, BATCH_Q6K_TOUCH_SPAN};
 use super::matvec::{f16_bits_to_f32, finish_k4_sums, load_word, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q8_0, q8k_d};
 use crate::kernels::batch::TILE;
 use crate::kernels::{legacy, RowSum};
@@ -269,17 +269,36 @@ fn interleave_q2k(acts: &[&[u8]; TILE], std_len: usize, nb: usize, il: &mut [u32
 // `asm_batch_q6k` reads the interleaved blocks `interleave_q2k` writes.
 const _: () = assert!(BATCH_Q6K_ACT_BYTES == BATCH_Q2K_ACT_BYTES);
 
+/// The touch distance of `asm_batch_q6k` in a run of whole rows (bytes).
+const Q6K_TOUCH_LEAD: usize = 256;
+
+/// Rows of a band of rows wider than [`MAX_BLOCKS`] (Gemma 3 270M's Q6_K `ffn_down` has 8
+/// blocks): the four tokens' partial sums of its rows wait on the stack between segments
+/// (64 bytes a row), and a segment's activations are interleaved once per band.
+const Q6K_BAND_ROWS: usize = 96;
+
+/// Blocks of a segment of a wide row: the segment's interleaved activations (2176 bytes a
+/// block) share the 16 KB L1 D-cache with the weight stream, which evicts them (4-way
+/// round-robin) the more often the more lines they take.
+const Q6K_SEGMENT_BLOCKS: usize = 2;
+const _: () = assert!(Q6K_SEGMENT_BLOCKS <= MAX_BLOCKS);
+
 /// [`matmul4_kquant`] for Q6_K weights (activations prepared for Q6_K: its own pair layout)
 /// through `asm_batch_q6k`, which reads the activations `interleave_q2k` lays out (block
 /// sums, then the steps in `asm_batch_q4k`'s order) and writes 5 words per block: `d`, then
 /// the four tokens' `isum`, `asm_q6k`'s. The float part is the single-token one
-/// (`(widen(d) · dx) · isum` per block, [`RowSum::of_blocks`]), in the same order.
+/// (`(widen(d) · dx) · isum` per block; rows of 1 to 4 blocks summed by
+/// [`RowSum::of_blocks`], wider ones block by block into partial `b % 4`, as `matvec` does).
+/// Rows of up to [`MAX_BLOCKS`] blocks go several to a call; wider rows go in bands of
+/// [`Q6K_BAND_ROWS`] rows, segment by segment of [`Q6K_SEGMENT_BLOCKS`] blocks (a segment's
+/// interleaved activations stay in the L1 D-cache while the weights stream past them), one
+/// row a call touching the same blocks of the next row.
 fn matmul4_q6k(w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut [f32]) {
     let ty = GgmlType::Q6_K;
     let nb = rb / Q6_K_BYTES;
     let std_len = nb * Q8K_BLOCK_BYTES;
     let fits = rb == nb * Q6_K_BYTES
-        && (1..=MAX_BLOCKS).contains(&nb)
+        && nb >= 1
         && w.len() >= rows * rb
         && out.len() == TILE * rows
         && acts.iter().all(|a| a.len() >= std_len + nb * Q8K_PAIRS_BYTES && (a.as_ptr() as usize + std_len) % 4 == 0);
@@ -289,6 +308,9 @@ fn matmul4_q6k(w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut 
             matvec_kquant(ty, w, rb, std_act, pairs, o);
         }
         return;
+    }
+    if nb > MAX_BLOCKS {
+        return matmul4_q6k_wide(w, rb, acts, rows, out);
     }
     let mut dxs = [[0f32; MAX_BLOCKS]; TILE];
     for (dx, a) in dxs.iter_mut().zip(acts) {
@@ -305,16 +327,23 @@ fn matmul4_q6k(w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut 
     while r0 < rows {
         let n_rows = rows_per_call.min(rows - r0);
         let (start, end) = (r0 * rb, (r0 + n_rows) * rb);
-        let kernel = if end + BATCH_Q6K_TOUCH_REACH <= w.len() { q6k_batch4_touch } else { q6k_batch4 };
+        let kernel = if end + Q6K_TOUCH_LEAD + BATCH_Q6K_TOUCH_SPAN <= w.len() { q6k_batch4_touch } else { q6k_batch4 };
         // SAFETY: the kernel reads the n_rows * nb blocks w[start..end] (end <= rows * rb <=
-        // w.len(), checked in `fits`) and, in the touch variant, at most
-        // BATCH_Q6K_TOUCH_REACH bytes after them (checked just above); it reads nb
+        // w.len(), checked in `fits`) and, in the touch variant, at most Q6K_TOUCH_LEAD +
+        // BATCH_Q6K_TOUCH_SPAN bytes after them (checked just above); it reads nb
         // interleaved blocks of `il` (nb <= MAX_BLOCKS, 8-aligned by its type) and at most
         // BATCH_Q2K_ACT_REACH bytes after them (the room `il` keeps), and writes 5 words per
         // block to `res` (n_rows * nb <= CALL_BLOCKS). Unaligned weight words are read with
         // LDR, which ARMv6 allows with SCTLR.U set (Linux, and the Pi's bare-metal setup).
         unsafe {
-            kernel(w.as_ptr().add(start), il.0.as_ptr() as *const u8, (n_rows * nb) as u32, res.as_mut_ptr() as *mut i32, nb as u32);
+            kernel(
+                w.as_ptr().add(start),
+                il.0.as_ptr() as *const u8,
+                (n_rows * nb) as u32,
+                res.as_mut_ptr() as *mut i32,
+                nb as u32,
+                Q6K_TOUCH_LEAD as u32,
+            );
         }
         let (res, vals) = (&res[..n_rows * nb], &mut vals[..n_rows]);
         match nb {
@@ -330,6 +359,83 @@ fn matmul4_q6k(w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut 
         }
         r0 += n_rows;
     }
+}
+
+/// [`matmul4_q6k`] for rows of more than [`MAX_BLOCKS`] blocks (the caller checked the
+/// layout): bands of rows, segments of [`Q6K_SEGMENT_BLOCKS`] blocks, each block's value added to
+/// the token's partial `b % 4` of its row in block order (`matvec`'s order for any width).
+fn matmul4_q6k_wide(w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut [f32]) {
+    let nb = rb / Q6_K_BYTES;
+    let std_len = nb * Q8K_BLOCK_BYTES;
+    let mut il = Q2kInterleaved([0; Q2K_INTERLEAVED_WORDS]);
+    let mut res = [[0i32; 5]; MAX_BLOCKS];
+    let mut sums = [[RowSum::default(); TILE]; Q6K_BAND_ROWS];
+    let mut band0 = 0;
+    while band0 < rows {
+        let band = Q6K_BAND_ROWS.min(rows - band0);
+        let sums = &mut sums[..band];
+        sums.fill([RowSum::default(); TILE]);
+        let mut b0 = 0;
+        while b0 < nb {
+            let seg = Q6K_SEGMENT_BLOCKS.min(nb - b0);
+            // Block b0's pair block is where block 0's would be after b0 more of them.
+            interleave_q2k(&acts, std_len + b0 * Q8K_PAIRS_BYTES, seg, &mut il.0);
+            let mut dxs = [[0f32; MAX_BLOCKS]; TILE];
+            for (dx, a) in dxs.iter_mut().zip(acts) {
+                for (i, d) in dx.iter_mut().take(seg).enumerate() {
+                    *d = q8k_d(a, b0 + i);
+                }
+            }
+            for (i, row) in sums.iter_mut().enumerate() {
+                let start = (band0 + i) * rb + b0 * Q6_K_BYTES;
+                let end = start + seg * Q6_K_BYTES;
+                let kernel = if end + rb + BATCH_Q6K_TOUCH_SPAN <= w.len() { q6k_batch4_touch } else { q6k_batch4 };
+                // SAFETY: the kernel reads the seg blocks w[start..end] (end <= rows * rb <=
+                // w.len(), checked by the caller) and, in the touch variant, at most rb +
+                // BATCH_Q6K_TOUCH_SPAN bytes after them (checked just above); it reads seg
+                // interleaved blocks of `il` (seg <= MAX_BLOCKS, 8-aligned by its type) and at
+                // most BATCH_Q2K_ACT_REACH bytes after them (the room `il` keeps), and writes 5
+                // words per block to `res` (seg <= MAX_BLOCKS of them). Unaligned weight words
+                // are read with LDR, which ARMv6 allows with SCTLR.U set.
+                unsafe {
+                    q6k_call(kernel, w.as_ptr().add(start), &il, seg, &mut res, rb);
+                }
+                for (j, k) in res[..seg].iter().enumerate() {
+                    let d = f16_bits_to_f32(k[0] as u32 & 0xffff);
+                    for (t, sum) in row.iter_mut().enumerate() {
+                        sum.add(b0 + j, (d * dxs[t][j]) * k[1 + t] as f32);
+                    }
+                }
+            }
+            b0 += seg;
+        }
+        for (t, o) in out.chunks_exact_mut(rows).enumerate() {
+            for (o, s) in o[band0..band0 + band].iter_mut().zip(sums.iter()) {
+                *o = s[t].finish();
+            }
+        }
+        band0 += band;
+    }
+}
+
+/// One `asm_batch_q6k` call of `seg` blocks (one row segment) from `w`.
+///
+/// # Safety
+/// `w` must point at `seg` blocks (and, for the touch variant, `lead` +
+/// `BATCH_Q6K_TOUCH_SPAN` more bytes), `seg <= MAX_BLOCKS`.
+#[inline(always)]
+unsafe fn q6k_call(
+    kernel: unsafe extern "C" fn(*const u8, *const u8, u32, *mut i32, u32, u32),
+    w: *const u8,
+    il: &Q2kInterleaved,
+    seg: usize,
+    res: &mut [[i32; 5]; MAX_BLOCKS],
+    lead: usize,
+) {
+    // SAFETY: the caller keeps the weight reads in bounds; the kernel reads seg <= MAX_BLOCKS
+    // interleaved blocks of `il` (and the room it keeps after them) and writes 5 words per
+    // block to `res`, which holds MAX_BLOCKS of them.
+    unsafe { kernel(w, il.0.as_ptr() as *const u8, seg as u32, res.as_mut_ptr() as *mut i32, seg as u32, lead as u32) }
 }
 
 /// The float part of `asm_batch_q6k`'s results `res` (rows of `NB` blocks of 5 words) for
