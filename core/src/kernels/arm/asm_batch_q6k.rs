@@ -35,14 +35,13 @@
 //! - 16 passes of 4 steps: the inner step of `asm_batch_q5k` (4 weights × 4 tokens in 16
 //!   cycles, no interlock; its module doc has the schedule) over the field words, the pairs
 //!   taken with the mask 0x003F003F. A pass's four dots go to the frame (two `STRD`s).
-//! - Epilogue: `isum[t] = Σ sc[sb] · dot[sb][t] − 32 · Σ sc · bsum`, 64 `MLA`s (a dot has up
-//!   to 17 bits: no halfword multiply), the isums out.
+//! - Epilogue: `isum[t] = Σ sc[sb] · dot[sb][t] − 32 · Σ sc · bsum`, 64 `MLA`s (a dot needs
+//!   18 bits with its sign: no halfword multiply), the isums out.
 //!
 //! Registers in the passes: r0-r3 activation pairs, r4 field word, r5/r8 pairs, r6/r7/r10/r11
-//! the four tokens' dots (even pairs for `STRD`), r9 the mask 0x003F003F, r12 block base, lr
-//! activation pointer (r12 is the block base plus `lead` over the passes, where it only serves
-//! the touches). Frame (sp+): 0 the dots (pass `P`, token `t` at `16P + 4t`: `LDRD`
-//! offsets stop at 255); 256 0x0F0F0F0F, 260 0x30303030, 264 0x003F003F; 268 blocks left,
+//! the four tokens' dots (even pairs for `STRD`), r9 the mask 0x003F003F, r12 the block base
+//! plus `lead` (in the passes it only serves the touches), lr activation pointer. Frame
+//! (sp+): 0 the dots (pass `P`, token `t` at `16P + 4t`: `LDRD` offsets stop at 255); 256 0x0F0F0F0F, 260 0x30303030, 264 0x003F003F; 268 blocks left,
 //! 272 out pointer, 276 blocks left in the row, 280 `row_blocks`, 284 the first interleaved
 //! block, 288 the activation pointer (saved over the assembly pass), 292 the four tokens'
 //! `Σ sc · bsum`, 308 `lead`; 320 the field words (group `q = 8n + m`'s four at `320 + 16q`).
@@ -58,12 +57,12 @@
 //!
 //! Cycles (ARM1176 cost model, `kernel-bench Q6_K --shape 4096x512 --batch 8`, the driver's
 //! interleaving and float part included): 1.67 per weight and token with mem=off, 1.88 with
-//! the memory model, against 2.74 and 3.10 token by token through `asm_q6k` (512x768: 1.66
-//! and 2.02 against 2.84 and 3.35; Gemma 3 270M's `ffn_down`, 640x2048, in bands and
-//! segments of 2 blocks: 1.73 and 2.12 against 2.90 and 3.98). Per block (4 tokens, memory model on): about 1810 in
-//! the kernel: 1230 in the passes (1024 in the steps, 48 in the pass ends, ~150 of memory
-//! stall spread over the steps), 260 in the assembly pass, 205 in the epilogue (64 `MLA`s
-//! at 2 issue cycles), 100 in the header.
+//! the memory model, against 2.74 and 3.10 token by token through `asm_q6k` (512x768: 1.67
+//! and 2.02 against 2.84 and 3.34; Gemma 3 270M's `ffn_down`, 640x2048, in bands and
+//! segments of 2 blocks: 1.73 and 2.12 against 2.90 and 3.98). Per block (4 tokens, memory
+//! model on): about 1810 in the kernel: 1230 in the passes (1024 in the steps, 48 in the
+//! pass ends, ~150 of memory stall spread over the steps), 260 in the assembly pass, 205 in
+//! the epilogue (64 `MLA`s at 2 issue cycles), 100 in the header.
 
 #![allow(unsafe_code)]
 
