@@ -1,5 +1,5 @@
 //! Products of a prompt batch in tiles of four tokens for the weight types with a batched
-//! kernel (Q4_K, Q5_K, Q2_K, Q3_K, Q4_1, Q4_0, Q8_0): the ARM kernels (`arm::batch`) decode each weight block
+//! kernel (Q4_K, Q5_K, Q2_K, Q3_K, Q6_K, Q4_1, Q4_0, Q8_0): the ARM kernels (`arm::batch`) decode each weight block
 //! once for the four tokens. Their portable twins here are the single-token products applied
 //! token by token, which give the same bits (the batched kernels' integer sums are exact and
 //! their float part runs in the single-token order).
@@ -43,7 +43,7 @@ fn kquant_block_bytes(ty: GgmlType) -> usize {
 /// [`TILE`]; the rest go through the single-token kernels).
 pub(super) fn tiles(ty: GgmlType, w: &[u8], rb: usize, rows: usize, xs: &[Activations], out: &mut [f32]) -> usize {
     let kernel: fn(GgmlType, &[u8], usize, [&[u8]; TILE], usize, &mut [f32]) = match ty {
-        GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q2_K | GgmlType::Q3_K if xs.iter().all(|x| layout_id(x.weight_type()) == layout_id(ty)) => super::matmul4_kquant,
+        GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q6_K if xs.iter().all(|x| layout_id(x.weight_type()) == layout_id(ty)) => super::matmul4_kquant,
         GgmlType::Q4_1 | GgmlType::Q4_0 | GgmlType::Q8_0 if xs.iter().all(|x| x.weight_type() == ty) => super::matmul4_legacy,
         _ => return 0,
     };

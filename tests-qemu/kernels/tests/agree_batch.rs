@@ -1,4 +1,4 @@
-//! The batched kernels (Q4_K, Q5_K, Q2_K, Q3_K, Q4_1, Q4_0, Q8_0: four tokens per weight block decoded once)
+//! The batched kernels (Q4_K, Q5_K, Q2_K, Q3_K, Q6_K, Q4_1, Q4_0, Q8_0: four tokens per weight block decoded once)
 //! against their portable twins and against each token's own `matvec`, bit for bit (run
 //! under `qemu-arm -cpu arm1176`: `cargo +nightly arm-test --profile release-test -p
 //! armlet-kernel-tests --test agree_batch`; on the host the twins meet themselves and
@@ -358,6 +358,147 @@ fn batched_q3k_kernel_agrees_on_every_f16_scale_class() {
 #[test]
 fn batched_q3k_products_equal_one_token_at_a_time() {
     products_sweep(GgmlType::Q3_K, 0xba7c_3ed0_0000_0322, &[(512, 512), (512, 768), (24, 768), (37, 1024), (9, 1280)]);
+}
+
+#[test]
+fn batched_q6k_kernel_agrees_with_its_twin() {
+    let mut rng = Rng(0xba7c_6ed0_0000_0621);
+    // 1-4 blocks a row: rows several to a call, a call's last rows, and many calls (100
+    // rows); 5, 8 and 18 blocks: bands of rows (a band's last rows at 40 and 100), segments
+    // of 4 blocks and a shorter last one.
+    let ty = GgmlType::Q6_K;
+    for nb in [1usize, 2, 3, 4, 5, 8, 18] {
+        for rows in [1usize, 3, 7, 13, 40, 100] {
+            if nb > 8 && rows > 40 {
+                continue;
+            }
+            let cols = nb * 256;
+            for extremes in [false, true] {
+                let data = random_matrix(ty, rows, cols, &mut rng, extremes);
+                for xscales in [[1.0f32, 1e-3, 300.0, 1.0], [0.0, 1.0, 0.0, 65000.0]] {
+                    let what = format!("Q6_K {rows}x{cols} extremes {extremes} scales {xscales:?}");
+                    check(ty, &data, rows, cols, ty, &mut rng, xscales, &what);
+                }
+            }
+        }
+    }
+}
+
+/// Every byte but the f16 `d` set to one pattern (all quants at their minimum or maximum, the
+/// int8 scales at -128, -1, 0, 127 and alternating bits), with activations at ±127.
+#[test]
+fn batched_q6k_kernel_agrees_on_all_min_all_max_quants() {
+    let mut rng = Rng(0x0621);
+    let ty = GgmlType::Q6_K;
+    for fill in [0x00u8, 0xff, 0x55, 0xaa, 0x0f, 0xf0, 0x33, 0xcc, 0x80, 0x7f] {
+        for nb in [1usize, 2, 4, 6] {
+            let (rows, cols) = (5, nb * 256);
+            let mut data = random_matrix(ty, rows, cols, &mut rng, false);
+            for b in data.chunks_exact_mut(ty.block_bytes()) {
+                b[..208].fill(fill);
+            }
+            for xscales in [[1.0f32, 127.0, -1.0, 1e-6], [-1.0, -1.0, -1.0, -1.0]] {
+                check(ty, &data, rows, cols, ty, &mut rng, xscales, &format!("Q6_K fill {fill:#x} {nb} blocks {xscales:?}"));
+            }
+        }
+    }
+}
+
+/// Random blocks with the extreme int8 scales (-128 and 127) planted at every sub-block
+/// position, alone and all 16 at once, and quants all 0 or all 63 under them.
+#[test]
+fn batched_q6k_kernel_agrees_on_planted_extreme_scales() {
+    let mut rng = Rng(0x5ca1_e000_0000_0621);
+    let ty = GgmlType::Q6_K;
+    for nb in [1usize, 2, 3, 4, 7] {
+        let (rows, cols) = (17, nb * 256);
+        let mut data = random_matrix(ty, rows, cols, &mut rng, false);
+        for (bi, b) in data.chunks_exact_mut(ty.block_bytes()).enumerate() {
+            let sc = if bi % 2 == 0 { 0x80u8 } else { 0x7f };
+            match bi % 5 {
+                0 => b[192..208].fill(sc),
+                1 => b[192 + bi % 16] = sc,
+                2 => {
+                    b[192..208].fill(sc);
+                    b[..192].fill(0xff);
+                }
+                3 => {
+                    b[192..208].fill(sc);
+                    b[..192].fill(0x00);
+                }
+                _ => {
+                    for (j, v) in b[192..208].iter_mut().enumerate() {
+                        *v = if j % 2 == 0 { 0x80 } else { 0x7f };
+                    }
+                }
+            }
+        }
+        for xscales in [[1.0f32, -1.0, 300.0, 1e-3], [65000.0, -65000.0, 1.0, 0.5]] {
+            check(ty, &data, rows, cols, ty, &mut rng, xscales, &format!("Q6_K planted scales {nb} blocks {xscales:?}"));
+        }
+    }
+}
+
+/// Every class of f16 `d` in both signs (zero, subnormal, smallest and largest normal,
+/// infinity, NaN, ordinary values) in every block position, and rows summing to -0
+/// (negative `d`, a token of zero activations).
+#[test]
+fn batched_q6k_kernel_agrees_on_every_f16_scale_class() {
+    let classes: [u16; 14] = [0x0000, 0x8000, 0x0001, 0x83ff, 0x0400, 0x8400, 0x7bff, 0xfbff, 0x7c00, 0xfc00, 0x7e00, 0x3c00, 0xa1e7, 0x2b9d];
+    let mut rng = Rng(0x06e5_0000_0000_0621);
+    let ty = GgmlType::Q6_K;
+    for nb in [1usize, 2, 3, 4, 5, 8] {
+        let (rows, cols) = (29, nb * 256);
+        let mut data = random_matrix(ty, rows, cols, &mut rng, false);
+        for (i, b) in data.chunks_exact_mut(ty.block_bytes()).enumerate() {
+            let h = classes[(i * 5 + i / classes.len()) % classes.len()];
+            b[208..210].copy_from_slice(&h.to_le_bytes());
+        }
+        for xscales in [[1.0f32, 1.0, 1e-3, 300.0], [0.0, 1.0, 0.0, 0.0]] {
+            check(ty, &data, rows, cols, ty, &mut rng, xscales, &format!("Q6_K scale classes {nb} blocks {xscales:?}"));
+        }
+        let (rows, cols) = (13, nb * 256);
+        let mut data = random_matrix(ty, rows, cols, &mut rng, false);
+        for (bi, b) in data.chunks_exact_mut(ty.block_bytes()).enumerate() {
+            if (bi / nb) % 2 == 0 {
+                b[208..210].copy_from_slice(&0xbc00u16.to_le_bytes());
+            }
+        }
+        check(ty, &data, rows, cols, ty, &mut rng, [0.0; 4], &format!("Q6_K {rows}x{cols} zero sums"));
+        check(ty, &data, rows, cols, ty, &mut rng, [0.0, 1.0, 0.0, -1.0], &format!("Q6_K {rows}x{cols} zero and -0 sums"));
+    }
+}
+
+/// The tied LM head's shape (512 columns = 2 blocks, 32768 rows: many calls, the touch
+/// variant up to the last call and the plain one there).
+#[test]
+fn batched_q6k_kernel_agrees_on_the_lm_head_shape() {
+    let mut rng = Rng(0x1a4d_0000_0000_0621);
+    let ty = GgmlType::Q6_K;
+    let (rows, cols) = (32768, 512);
+    let data = random_matrix(ty, rows, cols, &mut rng, false);
+    check(ty, &data, rows, cols, ty, &mut rng, [1.0, 0.3, 20.0, 1e-2], "Q6_K LM head 32768x512");
+}
+
+/// Gemma 3 270M's Q6_K `ffn_down` shape (2048 columns = 8 blocks, 640 rows: 20 bands of 32
+/// rows, two segments each).
+#[test]
+fn batched_q6k_kernel_agrees_on_the_gemma3_ffn_down_shape() {
+    let mut rng = Rng(0x6e3a_0000_0000_0621);
+    let ty = GgmlType::Q6_K;
+    let (rows, cols) = (640, 2048);
+    for extremes in [false, true] {
+        let data = random_matrix(ty, rows, cols, &mut rng, extremes);
+        check(ty, &data, rows, cols, ty, &mut rng, [1.0, 0.3, 20.0, 1e-2], &format!("Q6_K 640x2048 extremes {extremes}"));
+    }
+}
+
+/// `matmul` of batches of 4 to 11 tokens equals each token's own `matvec` on Q6_K rows of 1-4
+/// blocks (several to a call) and wider ones (bands and segments; 18 blocks: wider than
+/// `matvec`'s calls of 16).
+#[test]
+fn batched_q6k_products_equal_one_token_at_a_time() {
+    products_sweep(GgmlType::Q6_K, 0xba7c_6ed0_0000_0622, &[(128, 512), (512, 768), (24, 768), (37, 1024), (9, 1280), (64, 256), (70, 2048), (5, 4608)]);
 }
 
 /// The legacy types with a batched kernel.

@@ -1,8 +1,8 @@
 //! ARMv6 drivers of the batched products (twins: `kernels::batch::matmul4_kquant_portable`
 //! and `matmul4_legacy_portable`): four tokens' activations interleaved once per product,
 //! then every weight block decoded once for the four (`asm_batch_q4k`, `asm_batch_q5k`,
-//! `asm_batch_q2k`, `asm_batch_q3k`, `asm_batch_legacy`; the K-quant ones through one
-//! driver, `drive4`);
+//! `asm_batch_q2k`, `asm_batch_q3k`, `asm_batch_q6k`, `asm_batch_legacy`; the K-quant ones
+//! but Q6_K through one driver, `drive4`);
 //! the float part of each block and token is done here (Q4_1's in `q4_1_finish4`) in the
 //! single-token order (`finish_k4_sums`, Q3_K's `(d·dx)·isum`, `legacy::finish_block`,
 //! [`RowSum`]), so every output
@@ -18,10 +18,11 @@ use super::asm_batch_legacy::{
 use super::asm_batch_q3k::{q3k_batch4, q3k_batch4_touch, BATCH_Q3K_TOUCH_REACH};
 use super::asm_batch_q4k::{q4k_batch4, q4k_batch4_touch, BATCH_Q4K_ACT_BYTES, BATCH_Q4K_ACT_REACH, BATCH_Q4K_TOUCH_REACH};
 use super::asm_batch_q5k::{q5k_batch4, q5k_batch4_touch, BATCH_Q5K_TOUCH_REACH};
+use super::asm_batch_q6k::{q6k_batch4, q6k_batch4_touch, BATCH_Q6K_ACT_BYTES, BATCH_Q6K_TOUCH_SPAN};
 use super::matvec::{f16_bits_to_f32, finish_k4_sums, load_word, matvec_kquant, matvec_q4_0, matvec_q4_1, matvec_q8_0, q8k_d};
 use crate::kernels::batch::TILE;
 use crate::kernels::{legacy, RowSum};
-use crate::quant::kquant::{Q2_K_BYTES, Q3_K_BYTES, Q4_K_BYTES, Q5_K_BYTES};
+use crate::quant::kquant::{Q2_K_BYTES, Q3_K_BYTES, Q4_K_BYTES, Q5_K_BYTES, Q6_K_BYTES};
 use crate::quant::legacy::{Q4_0_BYTES, Q4_1_BYTES, Q8_0_BYTES};
 use crate::quant::q8::{Q8K_BLOCK_BYTES, Q8K_PAIRS_BYTES, Q8_BLOCK_BYTES, Q8_PAIRS_BYTES, Q8_SCALES_BYTES};
 use crate::quant::GgmlType;
@@ -163,6 +164,7 @@ pub fn matmul4_kquant(ty: GgmlType, w: &[u8], rb: usize, acts: [&[u8]; TILE], ro
     match ty {
         GgmlType::Q2_K => matmul4_q2k(w, rb, acts, rows, out),
         GgmlType::Q3_K => matmul4_q3k(w, rb, acts, rows, out),
+        GgmlType::Q6_K => matmul4_q6k(w, rb, acts, rows, out),
         _ => matmul4_q4k_q5k(ty, w, rb, acts, rows, out),
     }
 }
@@ -297,7 +299,7 @@ fn matmul4_q3k(w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut 
     drive4::<5, ScaleOnlyFinish, Q2kInterleaved>(&kernel, w, rb, acts, rows, out);
 }
 
-/// Q3_K (5 words a block: `d`, the four `isum`s): per block and token `(d · dx) · isum`,
+/// Q3_K and Q6_K (5 words a block: `d`, the four `isum`s): per block and token `(d · dx) · isum`,
 /// the single-token `ScaleOnly` expression, added in `RowSum::of_blocks`' order. `d` is
 /// widened once for the four tokens (`f16_bits_to_f32`: exact for every f16, as the
 /// single-token path's two widenings are).
@@ -323,7 +325,7 @@ impl Finish4<5> for ScaleOnlyFinish {
     }
 }
 
-/// The float part of the Q3_K kernel's results `res` (rows of `NB` blocks of 5 words) for
+/// The float part of the Q3_K and Q6_K kernels' results `res` (rows of `NB` blocks of 5 words) for
 /// the four tokens, into `vals` (a row's four outputs).
 #[inline(always)]
 fn scale_only_rows<const NB: usize>(res: &[[i32; 5]], dxs: &[[f32; MAX_BLOCKS]; TILE], vals: &mut [[f32; TILE]]) {
@@ -368,6 +370,153 @@ fn interleave_q2k(acts: &[&[u8]; TILE], std_len: usize, nb: usize, il: &mut [u32
             }
         }
     }
+}
+
+// `asm_batch_q6k` reads the interleaved blocks `interleave_q2k` writes.
+const _: () = assert!(BATCH_Q6K_ACT_BYTES == BATCH_Q2K_ACT_BYTES);
+
+/// The touch distance of `asm_batch_q6k` in a run of whole rows (bytes).
+const Q6K_TOUCH_LEAD: usize = 256;
+
+/// Rows of a band of rows wider than [`MAX_BLOCKS`] (Gemma 3 270M's Q6_K `ffn_down` has 8
+/// blocks): the four tokens' partial sums of its rows wait on the stack between segments
+/// (64 bytes a row), and a segment's activations are interleaved once per band.
+const Q6K_BAND_ROWS: usize = 96;
+
+/// Blocks of a segment of a wide row: the segment's interleaved activations (2176 bytes a
+/// block) share the 16 KB L1 D-cache with the weight stream, which evicts them (4-way
+/// round-robin) the more often the more lines they take.
+const Q6K_SEGMENT_BLOCKS: usize = 2;
+const _: () = assert!(Q6K_SEGMENT_BLOCKS <= MAX_BLOCKS);
+
+/// [`matmul4_kquant`] for Q6_K weights (activations prepared for Q6_K: its own pair layout)
+/// through `asm_batch_q6k`, which reads the activations `interleave_q2k` lays out (block
+/// sums, then the steps in `asm_batch_q4k`'s order) and writes 5 words per block: `d`, then
+/// the four tokens' `isum`, `asm_q6k`'s. The float part is the single-token one
+/// (`(widen(d) · dx) · isum` per block; rows of 1 to 4 blocks summed by
+/// [`RowSum::of_blocks`], wider ones block by block into partial `b % 4`, as `matvec` does).
+/// Rows of up to [`MAX_BLOCKS`] blocks go several to a call; wider rows go in bands of
+/// [`Q6K_BAND_ROWS`] rows, segment by segment of [`Q6K_SEGMENT_BLOCKS`] blocks (a segment's
+/// interleaved activations stay in the L1 D-cache while the weights stream past them), one
+/// row a call touching the same blocks of the next row.
+fn matmul4_q6k(w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut [f32]) {
+    let ty = GgmlType::Q6_K;
+    let nb = rb / Q6_K_BYTES;
+    let std_len = nb * Q8K_BLOCK_BYTES;
+    let wide_fits = rb == nb * Q6_K_BYTES
+        && nb > MAX_BLOCKS
+        && w.len() >= rows * rb
+        && out.len() == TILE * rows
+        && acts.iter().all(|a| a.len() >= std_len + nb * Q8K_PAIRS_BYTES && (a.as_ptr() as usize + std_len) % 4 == 0);
+    if wide_fits {
+        return matmul4_q6k_wide(w, rb, acts, rows, out);
+    }
+    let kernel = Batch4Kquant {
+        ty,
+        bb: Q6_K_BYTES,
+        plain: q6k_rows,
+        touch: q6k_rows_touch,
+        reach: Q6K_TOUCH_LEAD + BATCH_Q6K_TOUCH_SPAN,
+    };
+    drive4::<5, ScaleOnlyFinish, Q2kInterleaved>(&kernel, w, rb, acts, rows, out);
+}
+
+/// `asm_batch_q6k`'s plain variant in [`drive4`]'s signature (the touch distance unused).
+///
+/// # Safety
+/// As for any [`Batch4KquantKernel`] ([`drive4`]'s calls).
+unsafe extern "C" fn q6k_rows(w: *const u8, acts: *const u8, n: u32, out: *mut i32, row_blocks: u32) {
+    // SAFETY: the caller's contract is the kernel's (`drive4` keeps every read in bounds).
+    unsafe { q6k_batch4(w, acts, n, out, row_blocks, Q6K_TOUCH_LEAD as u32) }
+}
+
+/// `asm_batch_q6k`'s touch variant in [`drive4`]'s signature, touching [`Q6K_TOUCH_LEAD`]
+/// bytes ahead (a run of whole rows).
+///
+/// # Safety
+/// As for any [`Batch4KquantKernel`], with `Q6K_TOUCH_LEAD + BATCH_Q6K_TOUCH_SPAN` readable
+/// bytes after the last block (the reach `matmul4_q6k` gives `drive4`).
+unsafe extern "C" fn q6k_rows_touch(w: *const u8, acts: *const u8, n: u32, out: *mut i32, row_blocks: u32) {
+    // SAFETY: the caller's contract is the kernel's (`drive4` keeps every read in bounds,
+    // the touches' reach included).
+    unsafe { q6k_batch4_touch(w, acts, n, out, row_blocks, Q6K_TOUCH_LEAD as u32) }
+}
+
+/// [`matmul4_q6k`] for rows of more than [`MAX_BLOCKS`] blocks (the caller checked the
+/// layout): bands of rows, segments of [`Q6K_SEGMENT_BLOCKS`] blocks, each block's value added to
+/// the token's partial `b % 4` of its row in block order (`matvec`'s order for any width).
+fn matmul4_q6k_wide(w: &[u8], rb: usize, acts: [&[u8]; TILE], rows: usize, out: &mut [f32]) {
+    let nb = rb / Q6_K_BYTES;
+    let std_len = nb * Q8K_BLOCK_BYTES;
+    let mut il = Q2kInterleaved([0; Q2K_INTERLEAVED_WORDS]);
+    let mut res = [[0i32; 5]; MAX_BLOCKS];
+    let mut sums = [[RowSum::default(); TILE]; Q6K_BAND_ROWS];
+    let mut band0 = 0;
+    while band0 < rows {
+        let band = Q6K_BAND_ROWS.min(rows - band0);
+        let sums = &mut sums[..band];
+        sums.fill([RowSum::default(); TILE]);
+        let mut b0 = 0;
+        while b0 < nb {
+            let seg = Q6K_SEGMENT_BLOCKS.min(nb - b0);
+            // Block b0's pair block is where block 0's would be after b0 more of them.
+            interleave_q2k(&acts, std_len + b0 * Q8K_PAIRS_BYTES, seg, &mut il.0);
+            let mut dxs = [[0f32; MAX_BLOCKS]; TILE];
+            for (dx, a) in dxs.iter_mut().zip(acts) {
+                for (i, d) in dx.iter_mut().take(seg).enumerate() {
+                    *d = q8k_d(a, b0 + i);
+                }
+            }
+            for (i, row) in sums.iter_mut().enumerate() {
+                let start = (band0 + i) * rb + b0 * Q6_K_BYTES;
+                let end = start + seg * Q6_K_BYTES;
+                let kernel = if end + rb + BATCH_Q6K_TOUCH_SPAN <= w.len() { q6k_batch4_touch } else { q6k_batch4 };
+                // SAFETY: the kernel reads the seg blocks w[start..end] (end <= rows * rb <=
+                // w.len(), checked by the caller) and, in the touch variant, at most rb +
+                // BATCH_Q6K_TOUCH_SPAN bytes after them (checked just above); it reads seg
+                // interleaved blocks of `il` (seg <= MAX_BLOCKS, 8-aligned by its type) and at
+                // most BATCH_Q2K_ACT_REACH bytes after them (the room `il` keeps), and writes 5
+                // words per block to `res` (seg <= MAX_BLOCKS of them). Unaligned weight words
+                // are read with LDR, which ARMv6 allows with SCTLR.U set.
+                unsafe {
+                    q6k_call(kernel, w.as_ptr().add(start), &il, seg, &mut res, rb);
+                }
+                for (j, k) in res[..seg].iter().enumerate() {
+                    let d = f16_bits_to_f32(k[0] as u32 & 0xffff);
+                    for (t, sum) in row.iter_mut().enumerate() {
+                        sum.add(b0 + j, (d * dxs[t][j]) * k[1 + t] as f32);
+                    }
+                }
+            }
+            b0 += seg;
+        }
+        for (t, o) in out.chunks_exact_mut(rows).enumerate() {
+            for (o, s) in o[band0..band0 + band].iter_mut().zip(sums.iter()) {
+                *o = s[t].finish();
+            }
+        }
+        band0 += band;
+    }
+}
+
+/// One `asm_batch_q6k` call of `seg` blocks (one row segment) from `w`.
+///
+/// # Safety
+/// `w` must point at `seg` blocks (and, for the touch variant, `lead` +
+/// `BATCH_Q6K_TOUCH_SPAN` more bytes), `seg <= MAX_BLOCKS`.
+#[inline(always)]
+unsafe fn q6k_call(
+    kernel: unsafe extern "C" fn(*const u8, *const u8, u32, *mut i32, u32, u32),
+    w: *const u8,
+    il: &Q2kInterleaved,
+    seg: usize,
+    res: &mut [[i32; 5]; MAX_BLOCKS],
+    lead: usize,
+) {
+    // SAFETY: the caller keeps the weight reads in bounds; the kernel reads seg <= MAX_BLOCKS
+    // interleaved blocks of `il` (and the room it keeps after them) and writes 5 words per
+    // block to `res`, which holds MAX_BLOCKS of them.
+    unsafe { kernel(w, il.0.as_ptr() as *const u8, seg as u32, res.as_mut_ptr() as *mut i32, seg as u32, lead as u32) }
 }
 
 /// The float part of the kernel's results `res` (rows of `NB` blocks of 9 words) for the

@@ -11,10 +11,10 @@
 //!   the weight stream so line fills overlap the arithmetic); they return exact integer sums
 //!   per block (`asm_q5` also does the float part: see there). `asm_steps` holds the step
 //!   macros they share.
-//! - `asm_batch_q4k`, `asm_batch_q5k`, `asm_batch_q2k`, `asm_batch_q3k`, `asm_batch_legacy`
-//!   and their driver `batch`: Q4_K, Q5_K, Q2_K, Q3_K, Q4_1, Q4_0 and Q8_0 products of four
-//!   prompt tokens at once, each weight word decoded once for the four (twin
-//!   `kernels::batch`).
+//! - `asm_batch_q4k`, `asm_batch_q5k`, `asm_batch_q2k`, `asm_batch_q3k`, `asm_batch_q6k`,
+//!   `asm_batch_legacy` and their driver `batch`: Q4_K, Q5_K, Q2_K, Q3_K, Q6_K, Q4_1, Q4_0
+//!   and Q8_0 products of four prompt tokens at once, each weight word decoded once for the
+//!   four (twin `kernels::batch`).
 //! - `asm_k4finish`: the float part of Q4_K/Q5_K/Q2_K rows of 2 or 3 blocks and of Q6_K/Q3_K
 //!   rows of 2 (the small matrices of single-token generation, and the Q6_K LM head), six or
 //!   eight blocks' VFP11 chains side by side.
@@ -42,6 +42,7 @@ mod asm_batch_q3k;
 mod asm_attn;
 mod asm_batch_q4k;
 mod asm_batch_q5k;
+mod asm_batch_q6k;
 mod asm_f16acc;
 mod asm_k4finish;
 mod asm_legacy;
