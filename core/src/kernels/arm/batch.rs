@@ -2,7 +2,7 @@
 //! and `matmul4_legacy_portable`): four tokens' activations interleaved once per product,
 //! then every weight block decoded once for the four (`asm_batch_q4k`, `asm_batch_q5k`,
 //! `asm_batch_q2k`, `asm_batch_q3k`, `asm_batch_q6k`, `asm_batch_legacy`; the K-quant ones
-//! but Q6_K through one driver, `drive4`);
+//! through one driver, `drive4`, but Q6_K rows wider than 4 blocks, which go in bands);
 //! the float part of each block and token is done here (Q4_1's in `q4_1_finish4`) in the
 //! single-token order (`finish_k4_sums`, Q3_K's `(d·dx)·isum`, `legacy::finish_block`,
 //! [`RowSum`]), so every output
@@ -47,7 +47,8 @@ const INTERLEAVED_WORDS: usize = MAX_BLOCKS * BLOCK_WORDS + BATCH_Q4K_ACT_REACH 
 #[repr(C, align(8))]
 struct Interleaved([u32; INTERLEAVED_WORDS]);
 
-/// A batched K-quant kernel (`asm_batch_q4k`, `asm_batch_q5k`, `asm_batch_q2k`): `(w, acts,
+/// A batched K-quant kernel (`asm_batch_q4k`, `asm_batch_q5k`, `asm_batch_q2k`,
+/// `asm_batch_q3k`; `asm_batch_q6k` through [`q6k_rows`] and [`q6k_rows_touch`]): `(w, acts,
 /// n, out, row_blocks)`.
 type Batch4KquantKernel = unsafe extern "C" fn(*const u8, *const u8, u32, *mut i32, u32);
 
