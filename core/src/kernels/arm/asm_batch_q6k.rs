@@ -226,6 +226,33 @@ macro_rules! b6_bsum {
     };
 }
 
+/// The four tokens' halves of `Σ sc · bsum` (r8-r11, one token each, in turn); `$end` is
+/// the last token's [`b6_bsum`] tail: `next` loads the first token's words for the other
+/// half, `last` loads nothing.
+macro_rules! b6_bsums {
+    ($mac:ident, $end:tt) => {
+        concat!(
+            b6_bsum!($mac, "r8", next),
+            b6_bsum!($mac, "r9", next),
+            b6_bsum!($mac, "r10", next),
+            b6_bsum!($mac, "r11", $end),
+        )
+    };
+}
+
+/// Eight of the block's signed scale bytes, four in r4 and four in r6, as the halfword pairs
+/// [`b6_bsum`] multiplies: r4 = bytes 0|2 of r4, r5 = its bytes 1|3, r6 and r7 the same of r6.
+macro_rules! b6_scale_pairs {
+    () => {
+        concat!(
+            "sxtb16 r5, r4, ror #8\n",
+            "sxtb16 r4, r4\n",
+            "sxtb16 r7, r6, ror #8\n",
+            "sxtb16 r6, r6\n",
+        )
+    };
+}
+
 /// `isum[t] += sc · dot[P][t]` for the four tokens (r5-r8), the dots of pass `$pp` in r0-r3
 /// and its scale in `$sc`, loading pass `$pp + 1`'s dots into r0-r3 and its scale (byte
 /// `$nsb` of the block's scales) into `$nsc` on the way.
@@ -285,25 +312,13 @@ macro_rules! b6_kernel {
                 "ldrh r9, [r12, #208]",
                 "ldm lr!, {{r2, r3}}",
                 "ldr r10, [sp, #272]",
-                "sxtb16 r5, r4, ror #8",
-                "sxtb16 r4, r4",
-                "sxtb16 r7, r6, ror #8",
-                "sxtb16 r6, r6",
+                b6_scale_pairs!(),
                 "str r9, [r10]",
-                b6_bsum!(smuad, "r8", next),
-                b6_bsum!(smuad, "r9", next),
-                b6_bsum!(smuad, "r10", next),
-                b6_bsum!(smuad, "r11", next),
+                b6_bsums!(smuad, next),
                 "ldr r4, [r12, #200]",
                 "ldr r6, [r12, #204]",
-                "sxtb16 r5, r4, ror #8",
-                "sxtb16 r4, r4",
-                "sxtb16 r7, r6, ror #8",
-                "sxtb16 r6, r6",
-                b6_bsum!(smlad, "r8", next),
-                b6_bsum!(smlad, "r9", next),
-                b6_bsum!(smlad, "r10", next),
-                b6_bsum!(smlad, "r11", last),
+                b6_scale_pairs!(),
+                b6_bsums!(smlad, last),
                 "str r8, [sp, #292]",
                 "str r9, [sp, #296]",
                 "str r10, [sp, #300]",

@@ -34,6 +34,28 @@
 
 use core::arch::naked_asm;
 
+/// Both kernels' start: the constants (r3 `0x1fff`, lr `-(113 << 24)`), then the first run's
+/// loads and products, in flight when the loop takes over.
+macro_rules! f16acc_first_run {
+    () => {
+        concat!(
+            "mov r3, #0x1f00\n",
+            "orr r3, r3, #0xff\n",
+            "mov lr, #0x8f000000\n",
+            "vldmia r0, {{s0-s7}}\n",
+            "vldmia r1!, {{s8-s15}}\n",
+            "vmla.f32 s0, s8, s16\n",
+            "vmla.f32 s1, s9, s16\n",
+            "vmla.f32 s2, s10, s16\n",
+            "vmla.f32 s3, s11, s16\n",
+            "vmla.f32 s4, s12, s16\n",
+            "vmla.f32 s5, s13, s16\n",
+            "vmla.f32 s6, s14, s16\n",
+            "vmla.f32 s7, s15, s16\n",
+        )
+    };
+}
+
 /// The part of a run both kernels share, with the next run's loads and products in
 /// flight: the finished sums (s0-s7) to r4-r11, the range check of their f16 rounding (to
 /// `2f` when one is out of range), and the three-instruction rounding of each, stored.
@@ -113,19 +135,7 @@ unsafe extern "C" fn accumulate_runs_asm(acc: *mut f32, v: *const f32, vs_bits: 
         "mov r12, #0",
         "str r12, [sp]",
         "sub r2, r3, #1",
-        "mov r3, #0x1f00",
-        "orr r3, r3, #0xff",
-        "mov lr, #0x8f000000",
-        "vldmia r0, {{s0-s7}}",
-        "vldmia r1!, {{s8-s15}}",
-        "vmla.f32 s0, s8, s16",
-        "vmla.f32 s1, s9, s16",
-        "vmla.f32 s2, s10, s16",
-        "vmla.f32 s3, s11, s16",
-        "vmla.f32 s4, s12, s16",
-        "vmla.f32 s5, s13, s16",
-        "vmla.f32 s6, s14, s16",
-        "vmla.f32 s7, s15, s16",
+        f16acc_first_run!(),
         "1:",
         "cmp r2, #0",
         "addne r12, r0, #32",
@@ -202,19 +212,7 @@ unsafe extern "C" fn accumulate_heads_asm(acc: *mut f32, v: *const f32, frame: *
         "mov r3, #0",
         "str r3, [sp]",
         "mov r2, r12",
-        "mov r3, #0x1f00",
-        "orr r3, r3, #0xff",
-        "mov lr, #0x8f000000",
-        "vldmia r0, {{s0-s7}}",
-        "vldmia r1!, {{s8-s15}}",
-        "vmla.f32 s0, s8, s16",
-        "vmla.f32 s1, s9, s16",
-        "vmla.f32 s2, s10, s16",
-        "vmla.f32 s3, s11, s16",
-        "vmla.f32 s4, s12, s16",
-        "vmla.f32 s5, s13, s16",
-        "vmla.f32 s6, s14, s16",
-        "vmla.f32 s7, s15, s16",
+        f16acc_first_run!(),
         "1:",
         // A head's last run goes to 5 (once a head), for what the next run is.
         "cmp r2, #0",

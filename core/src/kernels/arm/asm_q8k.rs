@@ -193,6 +193,38 @@ unsafe extern "C" fn q8k_scale(x: *const f32, bits: *mut u32, magic: *const u32,
     )
 }
 
+/// A step of [`q8k_pack`] after its first: group A's four values (r4-r7) and then group B's
+/// (r8-r11) packed into pairs, stored, and added to the `SADD16` sums; `load` loads the next
+/// group's values behind each half, `last` (the quad's fourth step) does not.
+macro_rules! q8k_pack_step {
+    (load) => { q8k_pack_step!(@ "ldmia r0!, {{r4-r7}}\n", "ldmia r1!, {{r8-r11}}\n") };
+    (last) => { q8k_pack_step!(@ "", "") };
+    (@ $load_a:expr, $load_b:expr) => {
+        concat!(
+            "pkhbt r4, r4, r6, lsl #16\n",
+            "pkhbt r5, r5, r7, lsl #16\n",
+            "sadd16 r12, r12, r4\n",
+            "uxtb16 r6, r4\n",
+            "uxtb16 r7, r5\n",
+            "sadd16 r12, r12, r5\n",
+            "stmia r2!, {{r4, r5}}\n",
+            "orr r6, r6, r7, lsl #8\n",
+            "str r6, [r3], #4\n",
+            $load_a,
+            "pkhbt r8, r8, r10, lsl #16\n",
+            "pkhbt r9, r9, r11, lsl #16\n",
+            "sadd16 lr, lr, r8\n",
+            "uxtb16 r10, r8\n",
+            "uxtb16 r11, r9\n",
+            "sadd16 lr, lr, r9\n",
+            "stmia r2!, {{r8, r9}}\n",
+            "orr r10, r10, r11, lsl #8\n",
+            "str r10, [r3, #{qb}]\n",
+            $load_b,
+        )
+    };
+}
+
 /// The pack routine for a block distance `dB` (16-blocks between a step's two groups):
 /// `extern "C" fn(bits, qs, pairs, plan, sums)`. `bits` = [`q8k_scale`]'s 256 words; `qs` = the
 /// standard block's quants (4-aligned); `pairs` = the pair block's 128 words; `plan` = the
@@ -242,66 +274,11 @@ macro_rules! q8k_pack {
                 "str r10, [r3, #{qb}]",
                 "ldmia r1!, {{r8-r11}}",
                 // step 1: group 1 of A, then of B
-                "pkhbt r4, r4, r6, lsl #16",
-                "pkhbt r5, r5, r7, lsl #16",
-                "sadd16 r12, r12, r4",
-                "uxtb16 r6, r4",
-                "uxtb16 r7, r5",
-                "sadd16 r12, r12, r5",
-                "stmia r2!, {{r4, r5}}",
-                "orr r6, r6, r7, lsl #8",
-                "str r6, [r3], #4",
-                "ldmia r0!, {{r4-r7}}",
-                "pkhbt r8, r8, r10, lsl #16",
-                "pkhbt r9, r9, r11, lsl #16",
-                "sadd16 lr, lr, r8",
-                "uxtb16 r10, r8",
-                "uxtb16 r11, r9",
-                "sadd16 lr, lr, r9",
-                "stmia r2!, {{r8, r9}}",
-                "orr r10, r10, r11, lsl #8",
-                "str r10, [r3, #{qb}]",
-                "ldmia r1!, {{r8-r11}}",
+                q8k_pack_step!(load),
                 // step 2: group 2 of A, then of B
-                "pkhbt r4, r4, r6, lsl #16",
-                "pkhbt r5, r5, r7, lsl #16",
-                "sadd16 r12, r12, r4",
-                "uxtb16 r6, r4",
-                "uxtb16 r7, r5",
-                "sadd16 r12, r12, r5",
-                "stmia r2!, {{r4, r5}}",
-                "orr r6, r6, r7, lsl #8",
-                "str r6, [r3], #4",
-                "ldmia r0!, {{r4-r7}}",
-                "pkhbt r8, r8, r10, lsl #16",
-                "pkhbt r9, r9, r11, lsl #16",
-                "sadd16 lr, lr, r8",
-                "uxtb16 r10, r8",
-                "uxtb16 r11, r9",
-                "sadd16 lr, lr, r9",
-                "stmia r2!, {{r8, r9}}",
-                "orr r10, r10, r11, lsl #8",
-                "str r10, [r3, #{qb}]",
-                "ldmia r1!, {{r8-r11}}",
+                q8k_pack_step!(load),
                 // step 3: group 3 of A, then of B
-                "pkhbt r4, r4, r6, lsl #16",
-                "pkhbt r5, r5, r7, lsl #16",
-                "sadd16 r12, r12, r4",
-                "uxtb16 r6, r4",
-                "uxtb16 r7, r5",
-                "sadd16 r12, r12, r5",
-                "stmia r2!, {{r4, r5}}",
-                "orr r6, r6, r7, lsl #8",
-                "str r6, [r3], #4",
-                "pkhbt r8, r8, r10, lsl #16",
-                "pkhbt r9, r9, r11, lsl #16",
-                "sadd16 lr, lr, r8",
-                "uxtb16 r10, r8",
-                "uxtb16 r11, r9",
-                "sadd16 lr, lr, r9",
-                "stmia r2!, {{r8, r9}}",
-                "orr r10, r10, r11, lsl #8",
-                "str r10, [r3, #{qb}]",
+                q8k_pack_step!(last),
                 // the quad's two sums: the halves added in the high half, A's to the low half
                 "add r12, r12, r12, lsl #16",
                 "add lr, lr, lr, lsl #16",

@@ -142,6 +142,29 @@ macro_rules! f16_bits {
     };
 }
 
+/// Gathers a Q3_K block's 16 six-bit scales (ggml's `kmask` shuffle, all at once) as unsigned
+/// bytes: r4/r5/r6 = the 12 scale bytes' words (r4 clobbered), r8 = 0x0F0F0F0F, r9 =
+/// 0x30303030. Scales 0..3 go to r0, 4..7 to r1, 8..11 to r2 and 12..15 to r3, one byte each
+/// (0..63); the caller subtracts the bias of 32 with `USUB8`.
+macro_rules! q3k_scale_bytes {
+    () => {
+        concat!(
+            "and r0, r4, r8\n",
+            "and r1, r9, r6, lsl #4\n",
+            "orr r0, r0, r1\n",
+            "and r1, r5, r8\n",
+            "and r2, r9, r6, lsl #2\n",
+            "orr r1, r1, r2\n",
+            "and r2, r8, r4, lsr #4\n",
+            "and r3, r9, r6\n",
+            "orr r2, r2, r3\n",
+            "and r3, r8, r5, lsr #4\n",
+            "and r4, r9, r6, lsr #2\n",
+            "orr r3, r3, r4\n",
+        )
+    };
+}
+
 /// The masks of the 12-byte 6-bit scale/min header of Q4_K and Q5_K blocks: r4 =
 /// 0x3F3F3F3F, r5 = 0x0F0F0F0F, r6 = 0x03030303 (the caller adds its own fourth mask in r7
 /// and stores the four to the frame).
