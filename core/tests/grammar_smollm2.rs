@@ -8,7 +8,8 @@
 //!   sampling order are checked exactly, the model's numerics within their spread. That
 //!   spread is llama.cpp's too: the reference texts are its AVX2 build's; its AVX-512 build
 //!   of the same commit gives other texts for four of the ten and its scalar build for three
-//!   (armlet for four), so a test of whole texts cannot tell a right engine from a wrong one.
+//!   (armlet for four), so a test of whole texts cannot tell a right engine from a wrong one
+//!   (`docs/near-ties.md`).
 //!
 //! The model is fetched by `scripts/fetch-smollm2`; without it the tests print a notice and
 //! pass. Under qemu-arm only the shortest case runs (a forward pass there takes seconds).
