@@ -123,7 +123,7 @@ fn constrained_case(label: &str) -> (String, String, String) {
 }
 
 /// The constrained runs whose text llama.cpp's AVX2 build (the reference file's), its AVX-512
-/// build and its scalar build (the one a Pi would run) of the same commit all give. The other
+/// build and its scalar build (no SIMD, as on a Pi 1) of the same commit all give. The other
 /// four pass a near-tie of the model's logits, where each build's summation order picks its own
 /// text (`docs/near-ties.md`).
 const BUILD_INDEPENDENT: [&str; 6] = ["json-person", "yesno-sky", "yesno-fish", "yesno-rain", "list-fruits", "list-colors"];
