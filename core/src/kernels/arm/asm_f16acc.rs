@@ -34,6 +34,23 @@
 
 use core::arch::naked_asm;
 
+/// A run's eight sums: `s[i] += v[i]·vs` for the accumulators in s0-s7, `v` in s8-s15 and
+/// `vs` in s16.
+macro_rules! f16acc_products {
+    () => {
+        concat!(
+            "vmla.f32 s0, s8, s16\n",
+            "vmla.f32 s1, s9, s16\n",
+            "vmla.f32 s2, s10, s16\n",
+            "vmla.f32 s3, s11, s16\n",
+            "vmla.f32 s4, s12, s16\n",
+            "vmla.f32 s5, s13, s16\n",
+            "vmla.f32 s6, s14, s16\n",
+            "vmla.f32 s7, s15, s16\n",
+        )
+    };
+}
+
 /// Both kernels' start: the constants (r3 `0x1fff`, lr `-(113 << 24)`), then the first run's
 /// loads and products, in flight when the loop takes over.
 macro_rules! f16acc_first_run {
@@ -44,14 +61,7 @@ macro_rules! f16acc_first_run {
             "mov lr, #0x8f000000\n",
             "vldmia r0, {{s0-s7}}\n",
             "vldmia r1!, {{s8-s15}}\n",
-            "vmla.f32 s0, s8, s16\n",
-            "vmla.f32 s1, s9, s16\n",
-            "vmla.f32 s2, s10, s16\n",
-            "vmla.f32 s3, s11, s16\n",
-            "vmla.f32 s4, s12, s16\n",
-            "vmla.f32 s5, s13, s16\n",
-            "vmla.f32 s6, s14, s16\n",
-            "vmla.f32 s7, s15, s16\n",
+            f16acc_products!(),
         )
     };
 }
@@ -72,14 +82,7 @@ macro_rules! f16acc_round_run {
             "cmp r12, #0x1d000000\n",
             "add r12, lr, r5, lsl #1\n",
             "cmplo r12, #0x1d000000\n",
-            "vmla.f32 s0, s8, s16\n",
-            "vmla.f32 s1, s9, s16\n",
-            "vmla.f32 s2, s10, s16\n",
-            "vmla.f32 s3, s11, s16\n",
-            "vmla.f32 s4, s12, s16\n",
-            "vmla.f32 s5, s13, s16\n",
-            "vmla.f32 s6, s14, s16\n",
-            "vmla.f32 s7, s15, s16\n",
+            f16acc_products!(),
             "add r12, lr, r6, lsl #1\n",
             "cmplo r12, #0x1d000000\n",
             "add r12, lr, r7, lsl #1\n",
